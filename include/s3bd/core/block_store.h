@@ -1,0 +1,135 @@
+// The one interface every layer of s3bd implements: a store of fixed-size
+// blocks, numbered 0 .. num_blocks-1.
+//
+// The stack (built in exactly one place, src/core/stack.cpp) is a chain of
+// BlockStores: each layer wraps the next one down and adds one behaviour.
+//
+// Contract shared by every implementation (the conformance suite in
+// tests/unit/store_conformance_test.cpp checks it for every store):
+//  - A block that was never written, or was last zeroed, reads as all zeros.
+//  - Write() of an all-zero block is turned into Zero() by this base class, so
+//    a DoWrite() never sees all-zero data and a zero block is never stored.
+//  - Read()/Write()/Zero() of one block are atomic with respect to each other:
+//    a concurrent reader sees the old or the new content, never a mix.
+//  - Flush(): every Write()/Zero() that returned before Flush() was called is
+//    durable (acknowledged by the bottom store and, for local stores, fsync'd)
+//    when Flush() returns success. On error nothing is dropped: a later Flush()
+//    tries again.
+//  - Errors travel as std::error_code (never exceptions) and are turned into
+//    errno only at the FUSE boundary (src/fuse/fuse_frontend.cpp).
+//  - Thread safety: every method may be called concurrently from any thread.
+//    Callers serialise writes to the same block themselves (the Volume does,
+//    with its per-block lock table).
+//
+// The public methods are non-virtual: they check the arguments (block number
+// in range, buffer of exactly one block), count operations, bytes, errors and
+// latency for this layer's stats, and then call the private virtual Do*()
+// methods that each layer implements.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace s3bd {
+
+using BlockNum = std::uint64_t;
+
+struct Geometry {
+  std::uint64_t block_size = 0;  // bytes, a power of two
+  std::uint64_t num_blocks = 0;
+  std::uint64_t size() const { return block_size * num_blocks; }
+};
+
+// Per-layer operation counters, updated by the BlockStore base class.
+struct OpCounter {
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<std::uint64_t> nanos{0};  // total latency
+  void Add(std::uint64_t b, std::uint64_t ns, bool failed);
+  void Print(std::ostream& os, std::string_view name) const;
+};
+
+class BlockStore {
+ public:
+  BlockStore(std::string name, Geometry geometry);
+  virtual ~BlockStore();
+  BlockStore(const BlockStore&) = delete;
+  BlockStore& operator=(const BlockStore&) = delete;
+
+  const Geometry& geometry() const { return geometry_; }
+  const std::string& name() const { return name_; }
+
+  // REQUIRES: out.size() == block_size. Fills `out` with the block's content.
+  std::error_code Read(BlockNum block, std::span<std::uint8_t> out);
+  // REQUIRES: data.size() == block_size. All-zero data becomes Zero().
+  std::error_code Write(BlockNum block, std::span<const std::uint8_t> data);
+  // Makes the block read as zeros and frees its storage.
+  std::error_code Zero(BlockNum block);
+  // See the contract above.
+  std::error_code Flush();
+  // Calls `fn` once for every block that may hold non-zero data (order
+  // unspecified). A block not reported is guaranteed to read as zeros.
+  std::error_code ListNonZero(const std::function<void(BlockNum)>& fn);
+
+  // Appends a human-readable stats section for this layer and every layer
+  // below it.
+  void PrintStats(std::ostream& os) const;
+
+ protected:
+  // The layer's own extra stats lines (below its counters).
+  virtual void PrintOwnStats(std::ostream&) const {}
+  // The next layer down, if any (only for PrintStats()).
+  virtual const BlockStore* below() const { return nullptr; }
+
+ private:
+  virtual std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) = 0;
+  virtual std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) = 0;
+  virtual std::error_code DoZero(BlockNum block) = 0;
+  virtual std::error_code DoFlush() = 0;
+  virtual std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) = 0;
+
+  std::error_code CheckBlock(BlockNum block, std::size_t len) const;
+
+  const std::string name_;
+  const Geometry geometry_;
+  OpCounter reads_, writes_, zeros_, flushes_, lists_;
+};
+
+// A layer that forwards every operation to the next store down; a layer
+// derives from it and overrides only what it changes.
+class ForwardingStore : public BlockStore {
+ public:
+  ForwardingStore(std::string name, std::unique_ptr<BlockStore> next);
+
+ protected:
+  BlockStore& next() { return *next_; }
+  const BlockStore* below() const override { return next_.get(); }
+
+  // Each forwards to next(); a derived layer may call them after its own work.
+  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
+  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
+  std::error_code DoZero(BlockNum block) override;
+  std::error_code DoFlush() override;
+  std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+
+ private:
+  std::unique_ptr<BlockStore> next_;
+};
+
+// True if every byte is zero.
+bool IsAllZero(std::span<const std::uint8_t> data);
+
+// Fixed-width lowercase hex block name ("0000002a"), the object key scheme
+// shared with s3backer: at least 8 digits.
+std::string BlockName(BlockNum block);
+
+}  // namespace s3bd

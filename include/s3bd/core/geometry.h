@@ -1,0 +1,42 @@
+// Volume geometry: parsing sizes from the command line, the volume metadata
+// object that remembers size and block size in the store, and the rules for
+// reconciling what the user asked for with what the store holds.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "s3bd/core/block_store.h"
+
+namespace s3bd {
+
+// Name of the metadata object holding the geometry.
+inline constexpr const char* kVolumeMetaKey = "s3bd-volume";
+
+// "1G", "512M", "4096", "64K", "1T", "2GiB" (binary suffixes, case-insensitive).
+// Throws StartupError naming `what` on anything else, zero, or overflow.
+std::uint64_t ParseSize(const std::string& text, const std::string& what);
+// 1073741824 -> "1 GiB"; sizes that are not a whole unit print in bytes.
+std::string FormatSize(std::uint64_t bytes);
+
+// The metadata text for a geometry, and its parser (throws StartupError on a
+// malformed object: it is read from the store, so treated as hostile).
+std::string EncodeVolumeMeta(const Geometry& g);
+Geometry DecodeVolumeMeta(const std::string& text);
+
+struct GeometryDecision {
+  Geometry geometry;
+  bool write_meta = false;   // the store needs (new) metadata written
+  bool shrinking = false;    // caller must check no data lies past the end
+};
+
+// Decides the geometry of a mount. `stored` is the store's metadata, if any.
+// Throws StartupError with a one-line explanation when the request is
+// invalid or disagrees with the store (see the rules in geometry.cpp).
+GeometryDecision DecideGeometry(const std::optional<Geometry>& stored,
+                                std::optional<std::uint64_t> size,
+                                std::optional<std::uint64_t> block_size, bool force,
+                                bool read_only);
+
+}  // namespace s3bd

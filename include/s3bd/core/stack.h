@@ -1,0 +1,32 @@
+// The composition root: the one place that turns a StoreConfig into the
+// stack of layers. See stack.cpp for the order of the layers.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "s3bd/core/block_store.h"
+#include "s3bd/core/config.h"
+#include "s3bd/core/meta_store.h"
+
+namespace s3bd {
+
+struct Stack {
+  std::shared_ptr<MetaStore> meta;   // the bottom store's metadata objects
+  std::unique_ptr<BlockStore> top;   // the layer the Volume talks to
+  std::string pending_meta;          // geometry metadata to write, if any
+};
+
+// Opens the store, decides the geometry (geometry.h) and builds the layers.
+// Writes nothing to the store. Throws StartupError with a one-line message.
+Stack BuildStack(const StoreConfig& config);
+
+// Records a new or resized volume's geometry in the store. Called once the
+// mount is live, so a mount that fails leaves a new store untouched.
+void CommitGeometry(Stack& stack);
+
+// Turns STORE (a path or file:///path) into config.directory; throws
+// StartupError for a malformed or unsupported URL.
+void ResolveStoreUrl(StoreConfig& config);
+
+}  // namespace s3bd

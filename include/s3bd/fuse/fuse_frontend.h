@@ -1,0 +1,64 @@
+// The FUSE front end: a directory holding the disk file and a read-only
+// stats file, served with libfuse3's high-level API on several threads.
+//
+// This is the only place where std::error_code becomes an errno (through
+// ToErrno()), and every callback catches exceptions so none crosses into C.
+//
+// Behaviour of the disk file: size fixed at the volume size; reads and
+// writes of any offset and length; flush (on every close) and fsync push
+// everything to the store; fallocate PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE
+// zero the range (whole blocks are freed); truncate to another size, rename,
+// unlink and creating files fail with EPERM; writes past the end, EFBIG.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "s3bd/core/config.h"
+#include "s3bd/volume/volume.h"
+
+struct fuse;
+
+namespace s3bd {
+
+class FuseFrontend {
+ public:
+  FuseFrontend(Volume& volume, const MountConfig& config, bool read_only);
+  ~FuseFrontend();
+  FuseFrontend(const FuseFrontend&) = delete;
+  FuseFrontend& operator=(const FuseFrontend&) = delete;
+
+  // Creates the FUSE session and mounts it. Throws StartupError.
+  void Mount();
+  // Serves requests until unmounted or SIGINT/SIGTERM/SIGHUP; then unmounts.
+  void Run();
+
+  // The stats file's content.
+  std::string StatsText() const;
+
+  // Callbacks' state (public for the C callbacks in fuse_frontend.cpp).
+  Volume& volume() { return volume_; }
+  const MountConfig& config() const { return config_; }
+  bool read_only() const { return read_only_; }
+  time_t mount_time() const { return mount_time_; }
+  uid_t uid() const { return uid_; }
+  gid_t gid() const { return gid_; }
+  std::atomic<std::uint64_t> max_read_request{0}, max_write_request{0};
+  std::atomic<std::uint64_t> fuse_errors{0};
+
+ private:
+  Volume& volume_;
+  MountConfig config_;
+  bool read_only_;
+  time_t mount_time_;
+  uid_t uid_;
+  gid_t gid_;
+  struct fuse* fuse_ = nullptr;
+  bool mounted_ = false;
+};
+
+}  // namespace s3bd

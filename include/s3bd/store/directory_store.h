@@ -1,0 +1,75 @@
+// The embedded default store: one file per block in a local directory.
+//
+// Layout: a block is the file named BlockName(n) ("0000002a"), the same name
+// as its future S3 object key; metadata objects are files named by their key
+// (never all-hex); a write in progress is a ".tmp-*" file.
+//
+// Behaviour:
+//  - Write: the block goes to a new temp file, which is fdatasync'd and then
+//    renamed over the block file, so after any crash the block holds either
+//    its old or its new content, never a mix or a torn file.
+//  - Zero: the block file is removed; a missing file reads as zeros.
+//  - Flush: fsyncs the directory if a rename or unlink happened since the
+//    last flush, which makes every earlier write and zero durable.
+//  - The directory is locked with flock(): exclusively by a read-write mount,
+//    shared by read-only mounts, so two writers can never share a store.
+//
+// Thread-safe: block operations are plain file-system calls; the only shared
+// state is the "directory needs fsync" flag.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "s3bd/core/block_store.h"
+#include "s3bd/core/meta_store.h"
+
+namespace s3bd {
+
+// An opened, locked store directory. Throws StartupError from Open().
+class Directory : public MetaStore {
+ public:
+  static std::shared_ptr<Directory> Open(const std::string& path, bool read_only);
+  ~Directory() override;
+
+  const std::string& path() const { return path_; }
+  int fd() const { return fd_; }
+  bool read_only() const { return read_only_; }
+
+  std::error_code ReadMeta(const std::string& key, std::string& value) override;
+  std::error_code WriteMeta(const std::string& key, const std::string& value) override;
+
+  // Writes `data` to `name` atomically (temp file, fdatasync, rename).
+  std::error_code ReplaceFile(const std::string& name, const void* data, std::size_t len);
+  // fsync of the directory itself.
+  std::error_code SyncDir();
+
+ private:
+  Directory(std::string path, int fd, bool read_only);
+  std::string path_;
+  int fd_;
+  bool read_only_;
+  std::atomic<std::uint64_t> tmp_counter_{0};
+};
+
+class DirectoryStore : public BlockStore {
+ public:
+  DirectoryStore(std::shared_ptr<Directory> dir, Geometry g);
+
+ private:
+  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
+  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
+  std::error_code DoZero(BlockNum block) override;
+  std::error_code DoFlush() override;
+  std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+
+  std::shared_ptr<Directory> dir_;
+  std::atomic<bool> dir_dirty_{false};
+};
+
+// Block number for a block file or object name, or false if `name` is not a
+// block name (metadata, temp files).
+bool ParseBlockName(std::string_view name, BlockNum& block);
+
+}  // namespace s3bd

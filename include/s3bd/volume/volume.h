@@ -1,0 +1,54 @@
+// The disk file as a byte array over a BlockStore: splits any byte range
+// into an unaligned head, whole blocks and an unaligned tail.
+//
+//  - Whole blocks are read into / written from the caller's buffer directly.
+//  - A partial block is read-modify-written under its block lock, so two
+//    writers of different bytes of one block never lose each other's update;
+//    whole-block writes and zeroing take the same lock to stay ordered with
+//    them. Reads take no lock (a block read is atomic in the store).
+//  - ZeroRange zeroes whole blocks with Zero() (their storage is freed) and
+//    partial ones by read-modify-write.
+//  - Writes beyond the end: the part inside the volume is written and its
+//    length returned; a write starting at or after the end fails with EFBIG.
+//
+// This is the only code that turns byte ranges into block operations; the
+// FUSE front end and the model test both go through it. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <system_error>
+
+#include "s3bd/core/block_store.h"
+#include "s3bd/volume/block_locks.h"
+
+namespace s3bd {
+
+class Volume {
+ public:
+  explicit Volume(BlockStore& store);
+
+  std::uint64_t size() const { return store_.geometry().size(); }
+  const Geometry& geometry() const { return store_.geometry(); }
+  BlockStore& store() { return store_; }
+
+  // Reads min(out.size(), size() - offset) bytes; `done` is how many.
+  std::error_code Read(std::uint64_t offset, std::span<std::uint8_t> out, std::size_t& done);
+  // Writes the bytes; `done` is how many were written (short only at the end
+  // of the volume or when an error stopped it part way).
+  std::error_code Write(std::uint64_t offset, std::span<const std::uint8_t> in, std::size_t& done);
+  // Makes [offset, offset+len) read as zeros; whole blocks are freed.
+  std::error_code ZeroRange(std::uint64_t offset, std::uint64_t len);
+  // Everything written before the call is durable when it returns.
+  std::error_code Flush() { return store_.Flush(); }
+
+ private:
+  // Calls fn(block, offset_in_block, length, offset_in_range) for each piece.
+  template <typename Fn>
+  std::error_code ForEachPiece(std::uint64_t offset, std::uint64_t len, Fn&& fn);
+
+  BlockStore& store_;
+  BlockLocks locks_;
+};
+
+}  // namespace s3bd

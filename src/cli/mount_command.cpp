@@ -1,0 +1,134 @@
+// `s3bd mount`: the daemon's life cycle.
+//
+//   1. check the arguments that need no store (mount point);
+//   2. unless --foreground, fork: the parent waits on a pipe and exits with
+//      0 once the child reports the mount live, or with the child's exit
+//      status if it fails first (its error went to the shared stderr);
+//   3. the child opens the store, builds the stack, mounts, records the
+//      geometry of a new volume, reports success, detaches (stdio to
+//      /dev/null, logs to syslog) and serves requests;
+//   4. on unmount (fusermount3 -u, umount) or SIGINT/SIGTERM/SIGHUP it
+//      flushes everything; the exit status is 1 if that failed.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "s3bd/cli/cli.h"
+#include "s3bd/cli/logging.h"
+#include "s3bd/core/errors.h"
+#include "s3bd/core/stack.h"
+#include "s3bd/fuse/fuse_frontend.h"
+#include "s3bd/volume/volume.h"
+
+namespace s3bd {
+
+namespace {
+
+void CheckMountpoint(MountConfig& mount) {
+  struct stat st;
+  if (::stat(mount.mountpoint.c_str(), &st) != 0) {
+    throw StartupError(fmt::format("mount point {}: {}", mount.mountpoint, std::strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) throw StartupError(fmt::format("mount point {} is not a directory", mount.mountpoint));
+  char resolved[PATH_MAX];
+  if (::realpath(mount.mountpoint.c_str(), resolved) != nullptr) mount.mountpoint = resolved;
+}
+
+// Forks. In the parent, waits for the child's report and returns the exit
+// status to use; in the child returns -1 and sets `notify_fd`.
+int ForkAndWait(int& notify_fd) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw StartupError("pipe: " + std::string(std::strerror(errno)));
+  const pid_t pid = ::fork();
+  if (pid < 0) throw StartupError("fork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::setsid();
+    notify_fd = fds[1];
+    return -1;
+  }
+  ::close(fds[1]);
+  char c = 0;
+  ssize_t n;
+  do {
+    n = ::read(fds[0], &c, 1);
+  } while (n < 0 && errno == EINTR);
+  ::close(fds[0]);
+  if (n == 1) return 0;  // mounted; the child goes on alone
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
+  std::fprintf(stderr, "s3bd: error: the daemon died during start-up\n");
+  return 1;
+}
+
+void Detach(int notify_fd, const std::string& log_level) {
+  const char ok = 1;
+  (void)!::write(notify_fd, &ok, 1);
+  ::close(notify_fd);
+  const int null = ::open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    if (null > 2) ::close(null);
+  }
+  if (::chdir("/") != 0) {
+    // Every path in use is absolute; nothing depends on the directory.
+  }
+  SetupLogging(log_level, /*to_syslog=*/true);
+}
+
+}  // namespace
+
+int RunMount(StoreConfig store, MountConfig mount) {
+  std::signal(SIGPIPE, SIG_IGN);
+  int notify_fd = -1;
+  try {
+    SetupLogging(mount.log_level, /*to_syslog=*/false);
+    ResolveStoreUrl(store);
+    CheckMountpoint(mount);
+    if (!mount.foreground) {
+      const int parent_status = ForkAndWait(notify_fd);
+      if (parent_status >= 0) return parent_status;
+    }
+    Stack stack = BuildStack(store);
+    Volume volume(*stack.top);
+    FuseFrontend frontend(volume, mount, store.read_only);
+    frontend.Mount();
+    CommitGeometry(stack);
+    if (!mount.foreground) Detach(notify_fd, mount.log_level);
+    spdlog::info("{} mounted on {}", store.url, mount.mountpoint);
+    frontend.Run();
+    if (store.read_only) {
+      spdlog::info("{} unmounted", mount.mountpoint);
+      return 0;
+    }
+    if (auto ec = volume.Flush()) {
+      spdlog::error("{} unmounted, but data could not be flushed to the store: {}", mount.mountpoint,
+                    ec.message());
+      return 1;
+    }
+    spdlog::info("{} unmounted; all data flushed to the store", mount.mountpoint);
+    return 0;
+  } catch (const StartupError& e) {
+    // Still attached to the caller's stderr: start-up errors happen before Detach().
+    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::critical("unexpected error: {}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace s3bd

@@ -1,0 +1,143 @@
+// BlockStore base class: argument checks, zero-block routing and per-layer
+// counters around every operation; ForwardingStore: pass-through to next().
+#include "s3bd/core/block_store.h"
+
+#include <chrono>
+#include <cinttypes>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace s3bd {
+
+namespace {
+
+std::uint64_t NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Times one operation and records it in a counter when it goes out of scope.
+class Timed {
+ public:
+  Timed(OpCounter& c, std::uint64_t bytes) : c_(c), bytes_(bytes), start_(NowNanos()) {}
+  std::error_code Done(std::error_code ec) {
+    c_.Add(ec ? 0 : bytes_, NowNanos() - start_, static_cast<bool>(ec));
+    return ec;
+  }
+
+ private:
+  OpCounter& c_;
+  std::uint64_t bytes_;
+  std::uint64_t start_;
+};
+
+}  // namespace
+
+void OpCounter::Add(std::uint64_t b, std::uint64_t ns, bool failed) {
+  count.fetch_add(1, std::memory_order_relaxed);
+  bytes.fetch_add(b, std::memory_order_relaxed);
+  nanos.fetch_add(ns, std::memory_order_relaxed);
+  if (failed) errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+void OpCounter::Print(std::ostream& os, std::string_view name) const {
+  const std::uint64_t n = count.load(std::memory_order_relaxed);
+  const std::uint64_t ns = nanos.load(std::memory_order_relaxed);
+  const double avg_ms = n ? static_cast<double>(ns) / static_cast<double>(n) / 1e6 : 0.0;
+  os << fmt::format("  {:<8} {:>12} ops {:>16} bytes {:>10} errors {:>10.3f} ms avg\n", name, n,
+                    bytes.load(std::memory_order_relaxed),
+                    errors.load(std::memory_order_relaxed), avg_ms);
+}
+
+BlockStore::BlockStore(std::string name, Geometry geometry)
+    : name_(std::move(name)), geometry_(geometry) {}
+
+BlockStore::~BlockStore() = default;
+
+std::error_code BlockStore::CheckBlock(BlockNum block, std::size_t len) const {
+  if (block >= geometry_.num_blocks || len != geometry_.block_size) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  return {};
+}
+
+std::error_code BlockStore::Read(BlockNum block, std::span<std::uint8_t> out) {
+  Timed t(reads_, out.size());
+  if (auto ec = CheckBlock(block, out.size())) return t.Done(ec);
+  return t.Done(DoRead(block, out));
+}
+
+std::error_code BlockStore::Write(BlockNum block, std::span<const std::uint8_t> data) {
+  if (auto ec = CheckBlock(block, data.size())) {
+    Timed t(writes_, 0);
+    return t.Done(ec);
+  }
+  if (IsAllZero(data)) return Zero(block);
+  Timed t(writes_, data.size());
+  return t.Done(DoWrite(block, data));
+}
+
+std::error_code BlockStore::Zero(BlockNum block) {
+  Timed t(zeros_, 0);
+  if (block >= geometry_.num_blocks) return t.Done(std::make_error_code(std::errc::invalid_argument));
+  return t.Done(DoZero(block));
+}
+
+std::error_code BlockStore::Flush() {
+  Timed t(flushes_, 0);
+  return t.Done(DoFlush());
+}
+
+std::error_code BlockStore::ListNonZero(const std::function<void(BlockNum)>& fn) {
+  Timed t(lists_, 0);
+  return t.Done(DoListNonZero(fn));
+}
+
+void BlockStore::PrintStats(std::ostream& os) const {
+  os << "[" << name_ << "]\n";
+  reads_.Print(os, "read");
+  writes_.Print(os, "write");
+  zeros_.Print(os, "zero");
+  flushes_.Print(os, "flush");
+  lists_.Print(os, "list");
+  PrintOwnStats(os);
+  if (const BlockStore* b = below()) b->PrintStats(os);
+}
+
+ForwardingStore::ForwardingStore(std::string name, std::unique_ptr<BlockStore> next)
+    : BlockStore(std::move(name), next->geometry()), next_(std::move(next)) {}
+
+std::error_code ForwardingStore::DoRead(BlockNum block, std::span<std::uint8_t> out) {
+  return next_->Read(block, out);
+}
+std::error_code ForwardingStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
+  return next_->Write(block, data);
+}
+std::error_code ForwardingStore::DoZero(BlockNum block) { return next_->Zero(block); }
+std::error_code ForwardingStore::DoFlush() { return next_->Flush(); }
+std::error_code ForwardingStore::DoListNonZero(const std::function<void(BlockNum)>& fn) {
+  return next_->ListNonZero(fn);
+}
+
+bool IsAllZero(std::span<const std::uint8_t> data) {
+  // Compare word-sized chunks: a block of real data fails on its first word.
+  const std::uint8_t* p = data.data();
+  std::size_t n = data.size();
+  while (n >= sizeof(std::uint64_t)) {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    if (w != 0) return false;
+    p += sizeof w;
+    n -= sizeof w;
+  }
+  while (n--) {
+    if (*p++ != 0) return false;
+  }
+  return true;
+}
+
+std::string BlockName(BlockNum block) { return fmt::format("{:08x}", block); }
+
+}  // namespace s3bd

@@ -1,0 +1,370 @@
+// FUSE front end; see the header for the behaviour of each file.
+#include "s3bd/fuse/fuse_frontend.h"
+
+#include <fuse3/fuse.h>
+#include <linux/falloc.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "s3bd/core/errors.h"
+#include "s3bd/core/geometry.h"
+
+namespace s3bd {
+
+namespace {
+
+FuseFrontend& Self() { return *static_cast<FuseFrontend*>(fuse_get_context()->private_data); }
+
+enum class Node { kRoot, kDisk, kStats, kNone };
+
+Node Lookup(const char* path) {
+  if (std::strcmp(path, "/") == 0) return Node::kRoot;
+  if (path[0] != '/') return Node::kNone;
+  const FuseFrontend& s = Self();
+  if (s.config().file_name == path + 1) return Node::kDisk;
+  if (!s.config().stats_name.empty() && s.config().stats_name == path + 1) return Node::kStats;
+  return Node::kNone;
+}
+
+// The single error_code -> errno conversion of the daemon (as -errno).
+int Fail(std::error_code ec) {
+  Self().fuse_errors.fetch_add(1, std::memory_order_relaxed);
+  return -ToErrno(ec);
+}
+
+// Runs a callback body, turning any exception into -EIO / -ENOMEM.
+template <typename Fn>
+int Guarded(const char* op, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  } catch (const std::exception& e) {
+    spdlog::error("{}: {}", op, e.what());
+    return -EIO;
+  } catch (...) {
+    return -EIO;
+  }
+}
+
+void* OpInit(struct fuse_conn_info* conn, struct fuse_config* cfg) {
+  // The file's size and attributes never change behind the kernel's back.
+  cfg->attr_timeout = 3600;
+  cfg->entry_timeout = 3600;
+  cfg->negative_timeout = 3600;
+  // Allow 1 MiB requests (the kernel caps this at its own maximum).
+  conn->max_write = 1u << 20;
+  conn->max_readahead = 1u << 20;
+  return fuse_get_context()->private_data;
+}
+
+int OpGetattr(const char* path, struct stat* st, struct fuse_file_info*) {
+  return Guarded("getattr", [&] {
+    FuseFrontend& s = Self();
+    std::memset(st, 0, sizeof *st);
+    st->st_uid = s.uid();
+    st->st_gid = s.gid();
+    st->st_atime = st->st_mtime = st->st_ctime = s.mount_time();
+    st->st_blksize = static_cast<blksize_t>(s.volume().geometry().block_size);
+    switch (Lookup(path)) {
+      case Node::kRoot:
+        st->st_mode = S_IFDIR | 0755;
+        st->st_nlink = 2;
+        return 0;
+      case Node::kDisk:
+        st->st_mode = S_IFREG | (s.config().file_mode & 07777);
+        if (s.read_only()) st->st_mode &= ~0222;
+        st->st_nlink = 1;
+        st->st_size = static_cast<off_t>(s.volume().size());
+        st->st_blocks = static_cast<blkcnt_t>(s.volume().size() / 512);
+        return 0;
+      case Node::kStats:
+        st->st_mode = S_IFREG | 0444;
+        st->st_nlink = 1;
+        st->st_size = static_cast<off_t>(s.StatsText().size());
+        return 0;
+      case Node::kNone:
+        break;
+    }
+    return -ENOENT;
+  });
+}
+
+int OpReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, struct fuse_file_info*,
+              enum fuse_readdir_flags) {
+  return Guarded("readdir", [&] {
+    if (Lookup(path) != Node::kRoot) return -ENOTDIR;
+    const FuseFrontend& s = Self();
+    filler(buf, ".", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+    filler(buf, "..", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+    filler(buf, s.config().file_name.c_str(), nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+    if (!s.config().stats_name.empty()) {
+      filler(buf, s.config().stats_name.c_str(), nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+    }
+    return 0;
+  });
+}
+
+int OpOpen(const char* path, struct fuse_file_info* fi) {
+  return Guarded("open", [&] {
+    FuseFrontend& s = Self();
+    const bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+    switch (Lookup(path)) {
+      case Node::kDisk:
+        if (writing && s.read_only()) return -EROFS;
+        // Only this daemon changes the data, so the kernel's page cache of
+        // the file stays valid across opens.
+        fi->keep_cache = 1;
+        return 0;
+      case Node::kStats: {
+        if (writing) return -EACCES;
+        // A snapshot per open, served without the page cache.
+        fi->fh = reinterpret_cast<std::uint64_t>(new std::string(s.StatsText()));
+        fi->direct_io = 1;
+        return 0;
+      }
+      case Node::kRoot:
+        return -EISDIR;
+      case Node::kNone:
+        break;
+    }
+    return -ENOENT;
+  });
+}
+
+int OpRelease(const char* path, struct fuse_file_info* fi) {
+  return Guarded("release", [&] {
+    if (Lookup(path) == Node::kStats) delete reinterpret_cast<std::string*>(fi->fh);
+    return 0;
+  });
+}
+
+int OpRead(const char* path, char* buf, size_t size, off_t offset, struct fuse_file_info* fi) {
+  return Guarded("read", [&] {
+    FuseFrontend& s = Self();
+    if (offset < 0) return -EINVAL;
+    if (Lookup(path) == Node::kStats) {
+      const auto* text = reinterpret_cast<const std::string*>(fi->fh);
+      if (static_cast<std::uint64_t>(offset) >= text->size()) return 0;
+      const std::size_t n = std::min(size, text->size() - static_cast<std::size_t>(offset));
+      std::memcpy(buf, text->data() + offset, n);
+      return static_cast<int>(n);
+    }
+    std::uint64_t prev = s.max_read_request.load(std::memory_order_relaxed);
+    while (size > prev && !s.max_read_request.compare_exchange_weak(prev, size)) {
+    }
+    std::size_t done = 0;
+    if (auto ec = s.volume().Read(static_cast<std::uint64_t>(offset),
+                                  {reinterpret_cast<std::uint8_t*>(buf), size}, done)) {
+      spdlog::error("read of {} bytes at {}: {}", size, offset, ec.message());
+      return Fail(ec);
+    }
+    return static_cast<int>(done);
+  });
+}
+
+int OpWrite(const char* path, const char* buf, size_t size, off_t offset, struct fuse_file_info*) {
+  return Guarded("write", [&] {
+    FuseFrontend& s = Self();
+    if (Lookup(path) != Node::kDisk) return -EACCES;
+    if (s.read_only()) return -EROFS;
+    if (offset < 0) return -EINVAL;
+    std::uint64_t prev = s.max_write_request.load(std::memory_order_relaxed);
+    while (size > prev && !s.max_write_request.compare_exchange_weak(prev, size)) {
+    }
+    std::size_t done = 0;
+    auto ec = s.volume().Write(static_cast<std::uint64_t>(offset),
+                               {reinterpret_cast<const std::uint8_t*>(buf), size}, done);
+    if (done > 0) return static_cast<int>(done);  // short write; the error repeats on the rest
+    if (ec) {
+      if (ec != std::errc::file_too_large) {
+        spdlog::error("write of {} bytes at {}: {}", size, offset, ec.message());
+      }
+      return Fail(ec);
+    }
+    return 0;
+  });
+}
+
+int FlushAll(const char* op) {
+  FuseFrontend& s = Self();
+  if (s.read_only()) return 0;
+  if (auto ec = s.volume().Flush()) {
+    spdlog::error("{}: {}", op, ec.message());
+    return Fail(ec);
+  }
+  return 0;
+}
+
+int OpFlush(const char* path, struct fuse_file_info*) {
+  return Guarded("flush", [&] { return Lookup(path) == Node::kDisk ? FlushAll("flush") : 0; });
+}
+
+int OpFsync(const char* path, int, struct fuse_file_info*) {
+  return Guarded("fsync", [&] { return Lookup(path) == Node::kDisk ? FlushAll("fsync") : 0; });
+}
+
+int OpFallocate(const char* path, int mode, off_t offset, off_t length, struct fuse_file_info*) {
+  return Guarded("fallocate", [&] {
+    FuseFrontend& s = Self();
+    if (Lookup(path) != Node::kDisk) return -EOPNOTSUPP;
+    if (offset < 0 || length <= 0) return -EINVAL;
+    if (s.read_only()) return -EROFS;
+    const auto off = static_cast<std::uint64_t>(offset);
+    const auto len = static_cast<std::uint64_t>(length);
+    const bool keep_size = mode & FALLOC_FL_KEEP_SIZE;
+    const bool past_end = off + len > s.volume().size();
+    switch (mode & ~FALLOC_FL_KEEP_SIZE) {
+      case 0:  // allocate: every byte of the disk already exists
+        return past_end && !keep_size ? -EFBIG : 0;
+      case FALLOC_FL_PUNCH_HOLE:
+        if (!keep_size) return -EOPNOTSUPP;
+        break;
+      case FALLOC_FL_ZERO_RANGE:
+        if (past_end && !keep_size) return -EFBIG;
+        break;
+      default:
+        return -EOPNOTSUPP;
+    }
+    if (auto ec = s.volume().ZeroRange(off, len)) {
+      spdlog::error("fallocate of {} bytes at {}: {}", len, off, ec.message());
+      return Fail(ec);
+    }
+    return 0;
+  });
+}
+
+int OpTruncate(const char* path, off_t size, struct fuse_file_info*) {
+  return Guarded("truncate", [&] {
+    switch (Lookup(path)) {
+      case Node::kDisk:
+        // Truncating to the current size is harmless; anything else is not.
+        return static_cast<std::uint64_t>(size) == Self().volume().size() ? 0 : -EPERM;
+      case Node::kNone:
+        return -ENOENT;
+      default:
+        return -EPERM;
+    }
+  });
+}
+
+int OpStatfs(const char*, struct statvfs* st) {
+  return Guarded("statfs", [&] {
+    FuseFrontend& s = Self();
+    std::memset(st, 0, sizeof *st);
+    st->f_bsize = st->f_frsize = static_cast<unsigned long>(s.volume().geometry().block_size);
+    st->f_blocks = s.volume().geometry().num_blocks;
+    st->f_files = 3;
+    st->f_namemax = 255;
+    return 0;
+  });
+}
+
+int OpDenied(const char*) { return -EPERM; }
+int OpDenied2(const char*, const char*, unsigned int) { return -EPERM; }
+int OpMkdir(const char*, mode_t) { return -EPERM; }
+int OpCreate(const char*, mode_t, struct fuse_file_info*) { return -EPERM; }
+int OpChmod(const char*, mode_t, struct fuse_file_info*) { return -EPERM; }
+int OpChown(const char*, uid_t, gid_t, struct fuse_file_info*) { return -EPERM; }
+int OpUtimens(const char*, const struct timespec[2], struct fuse_file_info*) { return 0; }
+
+fuse_operations MakeOps() {
+  fuse_operations ops{};
+  ops.init = OpInit;
+  ops.getattr = OpGetattr;
+  ops.readdir = OpReaddir;
+  ops.open = OpOpen;
+  ops.release = OpRelease;
+  ops.read = OpRead;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.fsync = OpFsync;
+  ops.fallocate = OpFallocate;
+  ops.truncate = OpTruncate;
+  ops.statfs = OpStatfs;
+  ops.unlink = OpDenied;
+  ops.rmdir = OpDenied;
+  ops.rename = OpDenied2;
+  ops.mkdir = OpMkdir;
+  ops.create = OpCreate;
+  ops.chmod = OpChmod;
+  ops.chown = OpChown;
+  ops.utimens = OpUtimens;
+  return ops;
+}
+
+}  // namespace
+
+FuseFrontend::FuseFrontend(Volume& volume, const MountConfig& config, bool read_only)
+    : volume_(volume),
+      config_(config),
+      read_only_(read_only),
+      mount_time_(std::time(nullptr)),
+      uid_(::getuid()),
+      gid_(::getgid()) {}
+
+FuseFrontend::~FuseFrontend() {
+  if (fuse_) {
+    if (mounted_) fuse_unmount(fuse_);
+    fuse_destroy(fuse_);
+  }
+}
+
+std::string FuseFrontend::StatsText() const {
+  std::ostringstream os;
+  const Geometry& g = volume_.geometry();
+  os << "[volume]\n"
+     << fmt::format("  size {} ({} blocks of {})\n", FormatSize(g.size()), g.num_blocks,
+                    FormatSize(g.block_size))
+     << "[fuse]\n"
+     << fmt::format("  largest read request  {} bytes\n", max_read_request.load())
+     << fmt::format("  largest write request {} bytes\n", max_write_request.load())
+     << fmt::format("  errors returned       {}\n", fuse_errors.load());
+  volume_.store().PrintStats(os);
+  return os.str();
+}
+
+void FuseFrontend::Mount() {
+  std::vector<std::string> args = {"s3bd", "-o", "default_permissions", "-o",
+                                   "fsname=s3bd,subtype=s3bd"};
+  if (read_only_) args.insert(args.end(), {"-o", "ro"});
+  for (const auto& o : config_.fuse_options) args.insert(args.end(), {"-o", o});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  struct fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  static const fuse_operations ops = MakeOps();
+  fuse_ = fuse_new(&fargs, &ops, sizeof ops, this);
+  fuse_opt_free_args(&fargs);
+  if (!fuse_) {
+    throw StartupError("cannot start FUSE (see the message above; check the -o options)");
+  }
+  if (fuse_mount(fuse_, config_.mountpoint.c_str()) != 0) {
+    throw StartupError(fmt::format("cannot mount on {} (see the message above)", config_.mountpoint));
+  }
+  mounted_ = true;
+}
+
+void FuseFrontend::Run() {
+  struct fuse_session* se = fuse_get_session(fuse_);
+  if (fuse_set_signal_handlers(se) != 0) throw StartupError("cannot install signal handlers");
+  struct fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(cfg, 64);
+  fuse_loop_cfg_set_idle_threads(cfg, 8);
+  const int rc = fuse_loop_mt(fuse_, cfg);
+  fuse_loop_cfg_destroy(cfg);
+  fuse_remove_signal_handlers(se);
+  if (rc != 0) spdlog::debug("FUSE loop ended with {}", rc);
+  fuse_unmount(fuse_);
+  mounted_ = false;
+}
+
+}  // namespace s3bd

@@ -1,0 +1,250 @@
+// Directory store: one file per block. See the header for the design.
+#include "s3bd/store/directory_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "s3bd/core/errors.h"
+
+namespace s3bd {
+
+namespace {
+
+constexpr const char* kTmpPrefix = ".tmp-";
+
+// Closes a file descriptor on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now and reports the close() error (which can carry a write error).
+  std::error_code Close() {
+    int fd = fd_;
+    fd_ = -1;
+    return ::close(fd) == 0 ? std::error_code{} : LastError();
+  }
+
+ private:
+  int fd_;
+};
+
+std::error_code WriteAll(int fd, const void* data, std::size_t len) {
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  while (len > 0) {
+    ssize_t n = ::write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return LastError();
+    }
+    p += n;
+    len -= static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+// Reads exactly `len` bytes at offset 0; a short file is an error.
+std::error_code ReadAll(int fd, void* data, std::size_t len) {
+  auto* p = static_cast<std::uint8_t*>(data);
+  off_t off = 0;
+  while (len > 0) {
+    ssize_t n = ::pread(fd, p, len, off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return LastError();
+    }
+    if (n == 0) return make_error_code(Errc::kBadBlockSize);
+    p += n;
+    off += n;
+    len -= static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+// Removes temp files left by a crash. Only called while holding the
+// exclusive lock, so no other process can be writing them.
+void RemoveStaleTemps(int dirfd, const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strncmp(e->d_name, kTmpPrefix, std::strlen(kTmpPrefix)) == 0) {
+      ::unlinkat(dirfd, e->d_name, 0);
+    }
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
+bool ParseBlockName(std::string_view name, BlockNum& block) {
+  if (name.size() < 8 || name.size() > 16) return false;
+  BlockNum v = 0;
+  for (char c : name) {
+    int digit;
+    if (c >= '0' && c <= '9') {
+      digit = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      digit = c - 'a' + 10;
+    } else {
+      return false;
+    }
+    v = (v << 4) | static_cast<BlockNum>(digit);
+  }
+  // Reject non-canonical names ("000000002a" for block 0x2a).
+  if (name.size() > 8 && name[0] == '0') return false;
+  block = v;
+  return true;
+}
+
+Directory::Directory(std::string path, int fd, bool read_only)
+    : path_(std::move(path)), fd_(fd), read_only_(read_only) {}
+
+Directory::~Directory() { ::close(fd_); }
+
+std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_only) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      throw StartupError(fmt::format("store directory {} does not exist (create it first)", path));
+    }
+    throw StartupError(fmt::format("cannot access store {}: {}", path, std::strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    throw StartupError(fmt::format("store {} is not a directory", path));
+  }
+  if (!read_only && ::access(path.c_str(), W_OK) != 0) {
+    throw StartupError(
+        fmt::format("store directory {} is not writable: {}", path, std::strerror(errno)));
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    throw StartupError(fmt::format("cannot open store {}: {}", path, std::strerror(errno)));
+  }
+  if (::flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      throw StartupError(fmt::format("store {} is in use by another s3bd mount", path));
+    }
+    throw StartupError(fmt::format("cannot lock store {}: {}", path, std::strerror(err)));
+  }
+  if (!read_only) RemoveStaleTemps(fd, path);
+  return std::shared_ptr<Directory>(new Directory(path, fd, read_only));
+}
+
+std::error_code Directory::ReplaceFile(const std::string& name, const void* data,
+                                       std::size_t len) {
+  if (read_only_) return std::make_error_code(std::errc::read_only_file_system);
+  const std::string tmp = fmt::format("{}{}-{}", kTmpPrefix, name, tmp_counter_.fetch_add(1));
+  Fd fd(::openat(fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return LastError();
+  std::error_code ec = WriteAll(fd.get(), data, len);
+  if (!ec && ::fdatasync(fd.get()) != 0) ec = LastError();
+  std::error_code close_ec = fd.Close();
+  if (!ec) ec = close_ec;
+  if (!ec && ::renameat(fd_, tmp.c_str(), fd_, name.c_str()) != 0) ec = LastError();
+  if (ec) ::unlinkat(fd_, tmp.c_str(), 0);
+  return ec;
+}
+
+std::error_code Directory::SyncDir() {
+  return ::fsync(fd_) == 0 ? std::error_code{} : LastError();
+}
+
+std::error_code Directory::ReadMeta(const std::string& key, std::string& value) {
+  Fd fd(::openat(fd_, key.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return LastError();
+  value.clear();
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return LastError();
+    }
+    if (n == 0) break;
+    value.append(buf, static_cast<std::size_t>(n));
+    if (value.size() > (1u << 20)) return make_error_code(Errc::kBadMetadata);
+  }
+  return {};
+}
+
+std::error_code Directory::WriteMeta(const std::string& key, const std::string& value) {
+  if (auto ec = ReplaceFile(key, value.data(), value.size())) return ec;
+  return SyncDir();
+}
+
+DirectoryStore::DirectoryStore(std::shared_ptr<Directory> dir, Geometry g)
+    : BlockStore("directory", g), dir_(std::move(dir)) {}
+
+std::error_code DirectoryStore::DoRead(BlockNum block, std::span<std::uint8_t> out) {
+  const std::string name = BlockName(block);
+  Fd fd(::openat(dir_->fd(), name.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) {
+      std::memset(out.data(), 0, out.size());
+      return {};
+    }
+    return LastError();
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return LastError();
+  if (static_cast<std::uint64_t>(st.st_size) != out.size()) return make_error_code(Errc::kBadBlockSize);
+  return ReadAll(fd.get(), out.data(), out.size());
+}
+
+std::error_code DirectoryStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
+  std::error_code ec = dir_->ReplaceFile(BlockName(block), data.data(), data.size());
+  if (!ec) dir_dirty_.store(true);
+  return ec;
+}
+
+std::error_code DirectoryStore::DoZero(BlockNum block) {
+  if (dir_->read_only()) return std::make_error_code(std::errc::read_only_file_system);
+  if (::unlinkat(dir_->fd(), BlockName(block).c_str(), 0) != 0) {
+    if (errno == ENOENT) return {};
+    return LastError();
+  }
+  dir_dirty_.store(true);
+  return {};
+}
+
+std::error_code DirectoryStore::DoFlush() {
+  // Clear the flag before syncing: a rename that lands after this point sets
+  // it again and is covered by the next flush.
+  if (!dir_dirty_.exchange(false)) return {};
+  std::error_code ec = dir_->SyncDir();
+  if (ec) dir_dirty_.store(true);
+  return ec;
+}
+
+std::error_code DirectoryStore::DoListNonZero(const std::function<void(BlockNum)>& fn) {
+  DIR* d = ::opendir(dir_->path().c_str());
+  if (!d) return LastError();
+  std::vector<BlockNum> found;
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    BlockNum b;
+    if (ParseBlockName(e->d_name, b) && b < geometry().num_blocks) found.push_back(b);
+  }
+  std::error_code ec = errno ? LastError() : std::error_code{};
+  ::closedir(d);
+  if (ec) return ec;
+  for (BlockNum b : found) fn(b);
+  return {};
+}
+
+}  // namespace s3bd

@@ -1,0 +1,131 @@
+// The BlockStore contract (include/s3bd/core/block_store.h), checked for
+// every store. A new store adds one entry to kStores.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "s3bd/store/directory_store.h"
+#include "s3bd/store/memory_store.h"
+#include "test_util.h"
+
+namespace s3bd {
+namespace {
+
+constexpr Geometry kGeom{4096, 64};
+
+struct StoreFactory {
+  const char* name;
+  std::function<std::unique_ptr<BlockStore>(const std::string& dir)> make;
+};
+
+const StoreFactory kStores[] = {
+    {"memory", [](const std::string&) { return std::make_unique<MemoryStore>(kGeom); }},
+    {"directory",
+     [](const std::string& dir) {
+       return std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom);
+     }},
+};
+
+class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
+ protected:
+  void SetUp() override { store_ = GetParam().make(dir_.path()); }
+  std::vector<std::uint8_t> ReadBlock(BlockNum b) {
+    std::vector<std::uint8_t> out(kGeom.block_size, 0xAA);
+    EXPECT_FALSE(store_->Read(b, out));
+    return out;
+  }
+  std::set<BlockNum> Listed() {
+    std::set<BlockNum> s;
+    EXPECT_FALSE(store_->ListNonZero([&](BlockNum b) { s.insert(b); }));
+    return s;
+  }
+  test::TempDir dir_;
+  std::unique_ptr<BlockStore> store_;
+};
+
+TEST_P(StoreConformance, UnwrittenBlockReadsZero) {
+  auto data = ReadBlock(7);
+  EXPECT_TRUE(std::all_of(data.begin(), data.end(), [](auto b) { return b == 0; }));
+  EXPECT_TRUE(Listed().empty());
+}
+
+TEST_P(StoreConformance, WriteThenReadBack) {
+  auto a = test::RandomBytes(kGeom.block_size, 1), b = test::RandomBytes(kGeom.block_size, 2);
+  ASSERT_FALSE(store_->Write(0, a));
+  ASSERT_FALSE(store_->Write(63, b));
+  EXPECT_EQ(ReadBlock(0), a);
+  EXPECT_EQ(ReadBlock(63), b);
+  EXPECT_EQ(Listed(), (std::set<BlockNum>{0, 63}));
+  ASSERT_FALSE(store_->Write(0, b));  // overwrite
+  EXPECT_EQ(ReadBlock(0), b);
+}
+
+TEST_P(StoreConformance, ZeroFreesBlock) {
+  ASSERT_FALSE(store_->Write(5, test::RandomBytes(kGeom.block_size, 3)));
+  ASSERT_FALSE(store_->Zero(5));
+  EXPECT_EQ(ReadBlock(5), std::vector<std::uint8_t>(kGeom.block_size, 0));
+  EXPECT_TRUE(Listed().empty());
+  EXPECT_FALSE(store_->Zero(6));  // zeroing an absent block is fine
+}
+
+TEST_P(StoreConformance, AllZeroWriteStoresNothing) {
+  ASSERT_FALSE(store_->Write(9, test::RandomBytes(kGeom.block_size, 4)));
+  ASSERT_FALSE(store_->Write(9, std::vector<std::uint8_t>(kGeom.block_size, 0)));
+  EXPECT_TRUE(Listed().empty());
+  EXPECT_EQ(ReadBlock(9), std::vector<std::uint8_t>(kGeom.block_size, 0));
+}
+
+TEST_P(StoreConformance, RejectsOutOfRangeAndWrongSize) {
+  std::vector<std::uint8_t> buf(kGeom.block_size);
+  EXPECT_EQ(store_->Read(64, buf), std::errc::invalid_argument);
+  EXPECT_EQ(store_->Write(64, buf), std::errc::invalid_argument);
+  EXPECT_EQ(store_->Zero(64), std::errc::invalid_argument);
+  std::vector<std::uint8_t> small(100, 1);
+  EXPECT_EQ(store_->Read(0, small), std::errc::invalid_argument);
+  EXPECT_EQ(store_->Write(0, small), std::errc::invalid_argument);
+  EXPECT_TRUE(Listed().empty());
+}
+
+TEST_P(StoreConformance, FlushSucceeds) {
+  ASSERT_FALSE(store_->Write(1, test::RandomBytes(kGeom.block_size, 5)));
+  EXPECT_FALSE(store_->Flush());
+  EXPECT_FALSE(store_->Flush());
+}
+
+TEST_P(StoreConformance, ConcurrentReadersSeeOldOrNew) {
+  auto a = test::RandomBytes(kGeom.block_size, 6), b = test::RandomBytes(kGeom.block_size, 7);
+  ASSERT_FALSE(store_->Write(2, a));
+  std::atomic<bool> stop{false};
+  std::atomic<int> torn{0};
+  std::thread reader([&] {
+    std::vector<std::uint8_t> out(kGeom.block_size);
+    while (!stop) {
+      if (store_->Read(2, out) || (out != a && out != b)) torn++;
+    }
+  });
+  for (int i = 0; i < 200; ++i) ASSERT_FALSE(store_->Write(2, i % 2 ? a : b));
+  stop = true;
+  reader.join();
+  EXPECT_EQ(torn.load(), 0);
+}
+
+TEST_P(StoreConformance, StatsCountOperations) {
+  ASSERT_FALSE(store_->Write(3, test::RandomBytes(kGeom.block_size, 8)));
+  ReadBlock(3);
+  std::ostringstream os;
+  store_->PrintStats(os);
+  const std::string s = os.str();
+  EXPECT_NE(s.find("[" + store_->name() + "]"), std::string::npos) << s;
+  EXPECT_NE(s.find("read                1 ops             4096 bytes"), std::string::npos) << s;
+  EXPECT_NE(s.find("write               1 ops             4096 bytes"), std::string::npos) << s;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStores, StoreConformance, ::testing::ValuesIn(kStores),
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
+
+}  // namespace
+}  // namespace s3bd
