@@ -1,0 +1,105 @@
+// DirectoryStore specifics beyond the conformance suite: file layout,
+// locking, damaged files, metadata and stale temp files.
+#include "s3bd/store/directory_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "s3bd/core/errors.h"
+#include "test_util.h"
+
+namespace s3bd {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr Geometry kGeom{4096, 1u << 20};
+
+TEST(DirectoryStore, BlockFilesAreNamedByHexBlockNumber) {
+  test::TempDir dir;
+  DirectoryStore store(Directory::Open(dir.path(), false), kGeom);
+  ASSERT_FALSE(store.Write(0xabcde, test::RandomBytes(4096, 1)));
+  EXPECT_TRUE(fs::exists(dir.path() + "/000abcde"));
+  struct stat st;
+  ASSERT_EQ(::stat((dir.path() + "/000abcde").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 4096);
+}
+
+TEST(DirectoryStore, ParseBlockName) {
+  BlockNum b = 0;
+  EXPECT_TRUE(ParseBlockName("0000002a", b));
+  EXPECT_EQ(b, 0x2au);
+  EXPECT_TRUE(ParseBlockName("100000000", b));
+  EXPECT_EQ(b, 0x100000000u);
+  for (const char* bad : {"2a", "0000002A", "s3bd-volume", ".tmp-0000002a-1", "000000002a", "0000002g",
+                          "12345678901234567"}) {
+    EXPECT_FALSE(ParseBlockName(bad, b)) << bad;
+  }
+}
+
+TEST(DirectoryStore, SecondWriterIsRefusedReadersShare) {
+  test::TempDir dir;
+  auto first = Directory::Open(dir.path(), false);
+  EXPECT_THROW(Directory::Open(dir.path(), false), StartupError);
+  EXPECT_THROW(Directory::Open(dir.path(), true), StartupError);
+  first.reset();
+  auto r1 = Directory::Open(dir.path(), true);
+  auto r2 = Directory::Open(dir.path(), true);
+  EXPECT_THROW(Directory::Open(dir.path(), false), StartupError);
+}
+
+TEST(DirectoryStore, OpenRefusesMissingOrNonDirectory) {
+  test::TempDir dir;
+  EXPECT_THROW(Directory::Open(dir.path() + "/missing", false), StartupError);
+  std::ofstream(dir.path() + "/plain") << "x";
+  EXPECT_THROW(Directory::Open(dir.path() + "/plain", false), StartupError);
+}
+
+TEST(DirectoryStore, TruncatedBlockFileIsAnErrorNotZeros) {
+  test::TempDir dir;
+  DirectoryStore store(Directory::Open(dir.path(), false), kGeom);
+  std::ofstream(dir.path() + "/00000003") << "short";
+  std::vector<std::uint8_t> buf(4096);
+  EXPECT_EQ(store.Read(3, buf), make_error_code(Errc::kBadBlockSize));
+}
+
+TEST(DirectoryStore, StaleTempFilesAreRemovedOnOpen) {
+  test::TempDir dir;
+  std::ofstream(dir.path() + "/.tmp-00000001-7") << "partial";
+  auto d = Directory::Open(dir.path(), false);
+  EXPECT_FALSE(fs::exists(dir.path() + "/.tmp-00000001-7"));
+}
+
+TEST(DirectoryStore, MetadataRoundTripAndMissing) {
+  test::TempDir dir;
+  auto d = Directory::Open(dir.path(), false);
+  std::string v;
+  EXPECT_EQ(d->ReadMeta("s3bd-volume", v), std::errc::no_such_file_or_directory);
+  ASSERT_FALSE(d->WriteMeta("s3bd-volume", "hello\n"));
+  ASSERT_FALSE(d->ReadMeta("s3bd-volume", v));
+  EXPECT_EQ(v, "hello\n");
+}
+
+TEST(DirectoryStore, ReadOnlyRefusesChanges) {
+  test::TempDir dir;
+  DirectoryStore store(Directory::Open(dir.path(), true), kGeom);
+  EXPECT_EQ(store.Write(1, test::RandomBytes(4096, 2)), std::errc::read_only_file_system);
+  EXPECT_EQ(store.Zero(1), std::errc::read_only_file_system);
+}
+
+TEST(DirectoryStore, ListIgnoresForeignFiles) {
+  test::TempDir dir;
+  DirectoryStore store(Directory::Open(dir.path(), false), kGeom);
+  ASSERT_FALSE(store.Write(17, test::RandomBytes(4096, 3)));
+  std::ofstream(dir.path() + "/README") << "x";
+  std::ofstream(dir.path() + "/ffffffffff") << "beyond the volume";
+  std::vector<BlockNum> seen;
+  ASSERT_FALSE(store.ListNonZero([&](BlockNum b) { seen.push_back(b); }));
+  EXPECT_EQ(seen, std::vector<BlockNum>{17});
+}
+
+}  // namespace
+}  // namespace s3bd
