@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -355,6 +356,11 @@ void FuseFrontend::Mount() {
 
 void FuseFrontend::Run() {
   struct fuse_session* se = fuse_get_session(fuse_);
+  // libfuse only takes over signals left at their default; a shell starts
+  // background jobs with SIGINT ignored, and SIGINT/SIGTERM must always
+  // unmount cleanly. (SIGHUP stays ignored under nohup.)
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   if (fuse_set_signal_handlers(se) != 0) throw StartupError("cannot install signal handlers");
   struct fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, 64);

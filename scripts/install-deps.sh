@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything s3bd needs to build, test and benchmark, from Debian 12
+# packages. Idempotent: installs only what is missing. Runs as root or via sudo.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config
+  libfuse3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+  libcli11-dev libspdlog-dev libfmt-dev libpugixml-dev
+  # tests
+  googletest libgtest-dev libgmock-dev libcpp-httplib-dev
+  fuse3 util-linux e2fsprogs xfsprogs
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
+  SUDO=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Raw unaligned I/O on the disk file, checked against a local reference file,
+# across unmount and remount; the file's attributes and refusals.
+source "$(dirname "$0")/lib.sh"
+require_fuse
+
+store=$WORK/store mnt=$WORK/mnt ref=$WORK/ref
+mkdir -p "$store" "$mnt"
+mount_bg "$store" "$mnt" --size 16M --block-size 64K
+truncate -s 16M "$ref"
+
+[[ $(stat -c %s "$mnt/file") == 16777216 ]] || fail "size is not 16 MiB"
+[[ $(stat -c %a "$mnt/file") == 600 ]] || fail "mode is not 0600"
+grep -q '^\[directory\]' "$mnt/stats" || fail "stats file lacks the directory section"
+
+# Random unaligned writes of random lengths, the same to both files.
+RANDOM=4242
+for i in $(seq 1 150); do
+  off=$(( (RANDOM * 32768 + RANDOM) % (16 * 1024 * 1024 - 300000) ))
+  len=$(( RANDOM * 9 % 300000 + 1 ))
+  head -c "$len" /dev/urandom >"$WORK/chunk"
+  for f in "$mnt/file" "$ref"; do
+    dd if="$WORK/chunk" of="$f" bs=64K seek="$off" oflag=seek_bytes conv=notrunc status=none
+  done
+done
+# A zero write over data, and one unaligned 1 MiB write.
+for f in "$mnt/file" "$ref"; do
+  dd if=/dev/zero of="$f" bs=100000 count=3 seek=5000000 oflag=seek_bytes conv=notrunc status=none
+done
+cmp "$mnt/file" "$ref" || fail "content differs before remount"
+
+# Writes at and past the end fail; reads at the end are empty.
+if dd if=/dev/zero of="$mnt/file" bs=1 count=1 seek=16777216 conv=notrunc status=none 2>"$WORK/err"; then
+  fail "a write past the end succeeded"
+fi
+grep -q "File too large" "$WORK/err" || fail "write past the end: $(cat "$WORK/err")"
+[[ $(dd if="$mnt/file" bs=4096 skip=4096 status=none | wc -c) == 0 ]] || fail "read past the end returned data"
+# Truncate, rename, create and unlink are refused.
+truncate -s 1M "$mnt/file" 2>/dev/null && fail "truncate succeeded"
+truncate -s 16M "$mnt/file" || fail "truncate to the same size failed"
+mv "$mnt/file" "$mnt/other" 2>/dev/null && fail "rename succeeded"
+touch "$mnt/new" 2>/dev/null && fail "creating a file succeeded"
+rm -f "$mnt/file" 2>/dev/null && fail "unlink succeeded"
+[[ -e "$mnt/file" ]] || fail "the disk file vanished"
+
+unmount_bg "$store" "$mnt"
+
+# Remount without --size: the geometry comes from the store.
+mount_bg "$store" "$mnt"
+[[ $(stat -c %s "$mnt/file") == 16777216 ]] || fail "size not remembered"
+cmp "$mnt/file" "$ref" || fail "content differs after remount"
+# Direct I/O reads through a loop device see the same bytes.
+dev=$(attach "$mnt/file")
+cmp "$dev" "$ref" || fail "loop device content differs"
+detach "$dev"
+unmount_bg "$store" "$mnt"
+echo "PASS raw_io"
