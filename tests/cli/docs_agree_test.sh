@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The man page and the README document exactly the options that
+# `s3bd mount --help` prints, and --version prints the version.
+set -euo pipefail
+S3BD=${S3BD:?} SRC=${S3BD_SOURCE_DIR:?}
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+help_opts=$("$S3BD" mount --help | grep -oE '(^|[ ,])--?[a-z][a-z0-9-]*' | tr -d ' ,' | grep -vE '^-(h|-help)$' | sort -u)
+[[ -n $help_opts ]] || fail "no options found in --help"
+man_text=$(sed 's/\\-/-/g' "$SRC/man/s3bd.8")
+# Options the man page documents: the tags of its .TP entries under OPTIONS.
+man_opts=$(awk '/^\.SH OPTIONS/{on=1;next} /^\.SH/{on=0} on && prev==".TP"{print} {prev=$0}' "$SRC/man/s3bd.8" |
+  sed 's/\\-/-/g' | grep -oE '(^|[ "])--?[a-z][a-z0-9-]*' | tr -d ' "' | sort -u)
+
+missing=$(comm -23 <(echo "$help_opts") <(echo "$man_opts"))
+[[ -z $missing ]] || fail "in --help but not in the man page's OPTIONS: $missing"
+extra=$(comm -13 <(echo "$help_opts") <(echo "$man_opts"))
+[[ -z $extra ]] || fail "in the man page's OPTIONS but not in --help: $extra"
+for o in $help_opts; do
+  grep -qF -- "\`$o" "$SRC/README.md" || fail "README does not document $o"
+done
+
+version=$("$S3BD" --version)
+[[ $version =~ ^s3bd\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "--version printed '$version'"
+grep -qF "${version#s3bd }" <<<"$man_text" || fail "man page does not name version ${version#s3bd }"
+echo "PASS docs agree: $(wc -w <<<"$help_opts") options"
