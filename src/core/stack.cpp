@@ -1,6 +1,7 @@
 // The composition root. The stack, bottom up:
 //
 //   store      DirectoryStore (file:// or a path)      src/store/
+//   faults     FaultStore, only when S3BD_INJECT_FAULTS is set (tests)
 //   ---------- later issues add, in this order: ----------
 //   codec      compression, then authenticated encryption
 //   guard      MD5/ETag consistency guard, minimum write delay
@@ -21,6 +22,7 @@
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/store/directory_store.h"
+#include "s3bd/store/fault_store.h"
 
 namespace s3bd {
 
@@ -84,6 +86,10 @@ Stack BuildStack(const StoreConfig& config) {
   Stack stack;
   stack.meta = dir;
   stack.top = std::make_unique<DirectoryStore>(dir, d.geometry);
+  if (const char* faults = std::getenv("S3BD_INJECT_FAULTS"); faults && *faults) {
+    stack.top = std::make_unique<FaultStore>(std::move(stack.top), FaultSpec::Parse(faults));
+    spdlog::warn("injecting faults: {}", faults);
+  }
   if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(d.geometry);
   spdlog::debug("volume {}: {} in {} blocks of {}", config.url, FormatSize(d.geometry.size()),
                d.geometry.num_blocks, FormatSize(d.geometry.block_size));

@@ -42,4 +42,15 @@ start_fg "$store" "$mnt" --file-name disk.img --stats-file info --file-mode 0640
 [[ $(ls "$mnt" | tr '\n' ' ') == "disk.img info " ]] || fail "names: $(ls "$mnt")"
 [[ $(stat -c %a "$mnt/disk.img") == 640 ]] || fail "mode: $(stat -c %a "$mnt/disk.img")"
 stop_fg "$mnt"
-echo "PASS lifecycle"
+echo "PASS lifecycle (normal)"
+
+# When data cannot be flushed, the daemon says so in its exit status.
+S3BD_INJECT_FAULTS=flush=1 start_fg "$store" "$mnt"
+if dd if=/dev/urandom of="$mnt/file" bs=4096 count=1 conv=notrunc,fsync status=none 2>"$WORK/err"; then
+  fail "fsync succeeded although every flush fails"
+fi
+grep -q "Input/output error" "$WORK/err" || fail "fsync error: $(cat "$WORK/err")"
+stop_fg "$mnt"
+[[ $DAEMON_STATUS == 1 ]] || fail "exit status $DAEMON_STATUS after a failed final flush (want 1)"
+grep -q "could not be flushed" "$WORK/daemon.log" || fail "no log line about the failed flush"
+echo "PASS lifecycle (flush failure)"

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "s3bd/store/directory_store.h"
+#include "s3bd/store/fault_store.h"
 #include "s3bd/store/memory_store.h"
 #include "test_util.h"
 
@@ -27,6 +28,10 @@ const StoreFactory kStores[] = {
     {"directory",
      [](const std::string& dir) {
        return std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom);
+     }},
+    {"faults_off",
+     [](const std::string&) {
+       return std::make_unique<FaultStore>(std::make_unique<MemoryStore>(kGeom), FaultSpec{});
      }},
 };
 
