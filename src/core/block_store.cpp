@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -83,6 +84,55 @@ std::error_code BlockStore::Zero(BlockNum block) {
   Timed t(zeros_, 0);
   if (block >= geometry_.num_blocks) return t.Done(std::make_error_code(std::errc::invalid_argument));
   return t.Done(DoZero(block));
+}
+
+std::error_code BlockStore::ReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) {
+  if (block >= geometry_.num_blocks || offset > geometry_.block_size ||
+      out.size() > geometry_.block_size - offset) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (offset == 0 && out.size() == geometry_.block_size) return Read(block, out);
+  return DoReadPart(block, offset, out);
+}
+
+std::error_code BlockStore::WritePart(BlockNum block, std::size_t offset,
+                                      std::span<const std::uint8_t> data) {
+  if (block >= geometry_.num_blocks || offset > geometry_.block_size ||
+      data.size() > geometry_.block_size - offset) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  if (offset == 0 && data.size() == geometry_.block_size) return Write(block, data);
+  return DoWritePart(block, offset, data);
+}
+
+namespace {
+
+// One block-sized scratch buffer per thread for the default partial-block
+// operations.
+std::span<std::uint8_t> Scratch(std::size_t block_size) {
+  thread_local std::vector<std::uint8_t> buf;
+  if (buf.size() != block_size) {
+    buf.assign(block_size, 0);
+    buf.shrink_to_fit();
+  }
+  return {buf.data(), buf.size()};
+}
+
+}  // namespace
+
+std::error_code BlockStore::DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) {
+  auto scratch = Scratch(geometry_.block_size);
+  if (auto ec = Read(block, scratch)) return ec;
+  std::memcpy(out.data(), scratch.data() + offset, out.size());
+  return {};
+}
+
+std::error_code BlockStore::DoWritePart(BlockNum block, std::size_t offset,
+                                        std::span<const std::uint8_t> data) {
+  auto scratch = Scratch(geometry_.block_size);
+  if (auto ec = Read(block, scratch)) return ec;
+  std::memcpy(scratch.data() + offset, data.data(), data.size());
+  return Write(block, scratch);
 }
 
 std::error_code BlockStore::Flush() {

@@ -7,20 +7,6 @@
 
 namespace s3bd {
 
-namespace {
-
-// One block-sized scratch buffer per thread for partial-block work.
-std::span<std::uint8_t> Scratch(std::size_t block_size) {
-  thread_local std::vector<std::uint8_t> buf;
-  if (buf.size() != block_size) {
-    buf.assign(block_size, 0);
-    buf.shrink_to_fit();
-  }
-  return {buf.data(), buf.size()};
-}
-
-}  // namespace
-
 Volume::Volume(BlockStore& store) : store_(store) {}
 
 template <typename Fn>
@@ -42,16 +28,9 @@ std::error_code Volume::Read(std::uint64_t offset, std::span<std::uint8_t> out, 
   done = 0;
   if (offset >= size()) return {};
   const std::uint64_t len = std::min<std::uint64_t>(out.size(), size() - offset);
-  const std::size_t bs = store_.geometry().block_size;
   return ForEachPiece(offset, len, [&](BlockNum b, std::uint64_t in_block, std::uint64_t n,
                                        std::uint64_t pos) -> std::error_code {
-    if (n == bs) {
-      if (auto ec = store_.Read(b, out.subspan(pos, bs))) return ec;
-    } else {
-      auto scratch = Scratch(bs);
-      if (auto ec = store_.Read(b, scratch)) return ec;
-      std::memcpy(out.data() + pos, scratch.data() + in_block, n);
-    }
+    if (auto ec = store_.ReadPart(b, in_block, out.subspan(pos, n))) return ec;
     done += n;
     return {};
   });
@@ -63,18 +42,10 @@ std::error_code Volume::Write(std::uint64_t offset, std::span<const std::uint8_t
   if (in.empty()) return {};
   if (offset >= size()) return std::make_error_code(std::errc::file_too_large);
   const std::uint64_t len = std::min<std::uint64_t>(in.size(), size() - offset);
-  const std::size_t bs = store_.geometry().block_size;
   return ForEachPiece(offset, len, [&](BlockNum b, std::uint64_t in_block, std::uint64_t n,
                                        std::uint64_t pos) -> std::error_code {
     BlockLocks::Guard guard(locks_, b);
-    if (n == bs) {
-      if (auto ec = store_.Write(b, in.subspan(pos, bs))) return ec;
-    } else {
-      auto scratch = Scratch(bs);
-      if (auto ec = store_.Read(b, scratch)) return ec;
-      std::memcpy(scratch.data() + in_block, in.data() + pos, n);
-      if (auto ec = store_.Write(b, scratch)) return ec;
-    }
+    if (auto ec = store_.WritePart(b, in_block, in.subspan(pos, n))) return ec;
     done += n;
     return {};
   });
@@ -88,10 +59,9 @@ std::error_code Volume::ZeroRange(std::uint64_t offset, std::uint64_t len) {
                                        std::uint64_t) -> std::error_code {
     BlockLocks::Guard guard(locks_, b);
     if (n == bs) return store_.Zero(b);
-    auto scratch = Scratch(bs);
-    if (auto ec = store_.Read(b, scratch)) return ec;
-    std::memset(scratch.data() + in_block, 0, n);
-    return store_.Write(b, scratch);
+    thread_local std::vector<std::uint8_t> zeros;
+    if (zeros.size() < n) zeros.assign(n, 0);
+    return store_.WritePart(b, in_block, {zeros.data(), n});
   });
 }
 

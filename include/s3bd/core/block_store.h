@@ -74,6 +74,15 @@ class BlockStore {
   std::error_code Write(BlockNum block, std::span<const std::uint8_t> data);
   // Makes the block read as zeros and frees its storage.
   std::error_code Zero(BlockNum block);
+  // Part of a block: `out`/`data` lie within the block starting at `offset`.
+  // ReadPart fills `out`; WritePart replaces those bytes and keeps the rest.
+  // REQUIRES for WritePart: the caller holds the block's write lock (no other
+  // writer of this block runs concurrently). By default they read-modify-
+  // write the whole block through Read()/Write(); a layer that can do better
+  // (the block cache patches its copy in place) overrides DoReadPart/
+  // DoWritePart.
+  std::error_code ReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out);
+  std::error_code WritePart(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data);
   // See the contract above.
   std::error_code Flush();
   // Calls `fn` once for every block that may hold non-zero data (order
@@ -96,6 +105,10 @@ class BlockStore {
   virtual std::error_code DoZero(BlockNum block) = 0;
   virtual std::error_code DoFlush() = 0;
   virtual std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) = 0;
+  // Defaults: whole-block Read() (and Write()) through this layer.
+  virtual std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out);
+  virtual std::error_code DoWritePart(BlockNum block, std::size_t offset,
+                                      std::span<const std::uint8_t> data);
 
   std::error_code CheckBlock(BlockNum block, std::size_t len) const;
 
@@ -105,7 +118,9 @@ class BlockStore {
 };
 
 // A layer that forwards every operation to the next store down; a layer
-// derives from it and overrides only what it changes.
+// derives from it and overrides only what it changes. ReadPart/WritePart are
+// deliberately not forwarded: they go through this layer's own Read/Write, so
+// a layer that transforms blocks (a codec) sees every byte.
 class ForwardingStore : public BlockStore {
  public:
   ForwardingStore(std::string name, std::unique_ptr<BlockStore> next);
