@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "s3bd/cache/block_cache.h"
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/fault_store.h"
 #include "s3bd/store/memory_store.h"
@@ -28,6 +29,14 @@ const StoreFactory kStores[] = {
     {"directory",
      [](const std::string& dir) {
        return std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom);
+     }},
+    {"cache_over_memory",
+     [](const std::string&) {
+       CacheConfig c;
+       c.cache_size = 8 * kGeom.block_size;  // small: eviction happens
+       c.threads = 4;
+       c.write_delay = std::chrono::milliseconds(1);
+       return std::make_unique<BlockCache>(std::make_unique<MemoryStore>(kGeom), c);
      }},
     {"faults_off",
      [](const std::string&) {

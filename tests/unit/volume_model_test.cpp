@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "s3bd/cache/block_cache.h"
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/memory_store.h"
 #include "s3bd/volume/volume.h"
@@ -35,10 +36,25 @@ struct Stripe {
 class VolumeModel : public ::testing::TestWithParam<const char*> {
  protected:
   std::unique_ptr<BlockStore> MakeStore(Geometry g) {
-    if (std::string(GetParam()) == "memory") return std::make_unique<MemoryStore>(g);
+    const std::string kind = GetParam();
+    if (kind == "memory") return std::make_unique<MemoryStore>(g);
+    if (kind == "cache") {
+      // A small cache with a short write delay: evictions, re-uploads and
+      // partial writes to uncached blocks all happen.
+      CacheConfig c;
+      c.cache_size = 12 * g.block_size;
+      c.max_dirty = 6 * g.block_size;
+      c.threads = 3;
+      c.write_delay = std::chrono::milliseconds(1);
+      c.read_ahead = 4;
+      auto mem = std::make_unique<MemoryStore>(g);
+      bottom_ = mem.get();
+      return std::make_unique<BlockCache>(std::move(mem), c);
+    }
     return std::make_unique<DirectoryStore>(Directory::Open(dir_.path(), false), g);
   }
   test::TempDir dir_;
+  BlockStore* bottom_ = nullptr;  // the store under a cache, if any
 };
 
 // One thread's random operations inside its stripes.
@@ -121,7 +137,16 @@ TEST_P(VolumeModel, RandomConcurrentOpsMatchModel) {
     ++stored;
     EXPECT_FALSE(IsAllZero({model.data() + b * g.block_size, g.block_size})) << "zero block " << b << " stored";
   }));
-  EXPECT_FALSE(vol.Flush());
+  ASSERT_FALSE(vol.Flush());
+  // After a flush the store below a cache holds exactly the model.
+  if (bottom_ != nullptr) {
+    std::vector<std::uint8_t> block(g.block_size);
+    for (BlockNum b = 0; b < g.num_blocks; ++b) {
+      ASSERT_FALSE(bottom_->Read(b, block));
+      ASSERT_TRUE(std::equal(block.begin(), block.end(), model.begin() + b * g.block_size))
+          << "stored block " << b << " differs from the model";
+    }
+  }
 }
 
 TEST_P(VolumeModel, RandomOverlappingOpsSingleThread) {
@@ -136,7 +161,7 @@ TEST_P(VolumeModel, RandomOverlappingOpsSingleThread) {
   ASSERT_EQ(failure, "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, VolumeModel, ::testing::Values("memory", "directory"));
+INSTANTIATE_TEST_SUITE_P(Stores, VolumeModel, ::testing::Values("memory", "directory", "cache"));
 
 }  // namespace
 }  // namespace s3bd

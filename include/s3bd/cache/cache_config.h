@@ -1,0 +1,19 @@
+// Settings of the block cache (see block_cache.h); filled in by the CLI.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace s3bd {
+
+struct CacheConfig {
+  std::uint64_t cache_size = 256ull << 20;  // bytes of block data kept; 0 = no cache layer
+  unsigned threads = 32;                    // parallel uploads
+  std::uint64_t max_dirty = 0;              // bytes; 0 = half of cache_size
+  std::chrono::milliseconds write_delay{100};  // coalescing delay before an upload
+  unsigned read_ahead = 8;                  // largest read-ahead window, in blocks; 0 = off
+  unsigned read_ahead_trigger = 2;          // sequential blocks before read-ahead starts
+  std::chrono::milliseconds retry_delay{1000};  // first pause after a failed upload
+};
+
+}  // namespace s3bd
