@@ -198,7 +198,9 @@ std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
     std::lock_guard data_lock(e->data_mu);
     // Copy on write: an upload in flight (or the shared zero block) keeps
     // the old buffer.
-    if (e->data.use_count() > 1) e->data = std::make_shared<Buffer>(*e->data);
+    if (e->data.get() == e->in_flight || e->data == zero_block_) {
+      e->data = std::make_shared<Buffer>(*e->data);
+    }
     std::memcpy(e->data->data() + offset, data.data(), data.size());
   }
   lock.lock();
@@ -277,8 +279,10 @@ void BlockCache::UploadWorker() {
       continue;
     }
     Entry* e = upload_queue_.front();
-    if (flushing_ == 0 && e->eligible > Clock::now()) {
-      work_cv_.wait_until(lock, e->eligible);
+    // A copy: another worker may upload (and eviction free) `e` meanwhile.
+    const Clock::time_point eligible = e->eligible;
+    if (flushing_ == 0 && eligible > Clock::now()) {
+      work_cv_.wait_until(lock, eligible);
       continue;
     }
     upload_queue_.pop_front();
@@ -290,10 +294,15 @@ void BlockCache::UploadWorker() {
     {
       std::lock_guard data_lock(e->data_mu);
       snapshot = e->data;
+      e->in_flight = snapshot.get();
     }
     lock.unlock();
     const std::error_code ec = next().Write(e->block, *snapshot);
-    snapshot.reset();
+    {
+      std::lock_guard data_lock(e->data_mu);
+      e->in_flight = nullptr;
+      snapshot.reset();
+    }
     lock.lock();
     e->uploading = false;
     --e->pins;

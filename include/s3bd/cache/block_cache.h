@@ -31,8 +31,9 @@
 //    its last write, so a block rewritten all the time is still uploaded.
 //  - Dirty data is limited to max_dirty: a write that would exceed it waits
 //    for uploads (back-pressure), it never fails for that reason.
-//  - Upload snapshots are copy-on-write: the uploader shares the buffer; a
-//    writer that finds it shared copies it first.
+//  - Upload snapshots are copy-on-write: the uploader shares the buffer and
+//    marks it in flight; a writer that finds its buffer in flight (or the
+//    shared zero block) copies it first.
 //  - Locking: mu_ guards the map, states, LRU, queues and counters; each
 //    entry's data_mu guards its buffer. data_mu may be taken while holding
 //    mu_, never the reverse. Neither is held while calling the next layer.
@@ -92,6 +93,7 @@ class BlockCache : public ForwardingStore {
     // Guarded by data_mu.
     std::mutex data_mu;
     std::shared_ptr<Buffer> data;
+    const Buffer* in_flight = nullptr;  // the buffer an upload is reading
   };
 
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
