@@ -3,6 +3,8 @@
 // (including data that could not be flushed), 2 bad usage.
 #pragma once
 
+#include <string>
+
 #include "s3bd/core/config.h"
 
 namespace s3bd {
@@ -11,5 +13,9 @@ int RunCli(int argc, char** argv);
 
 // Mounts and serves until unmounted; see mount_command.cpp.
 int RunMount(StoreConfig store, MountConfig mount);
+
+// `s3bd sync` / `s3bd stats` on a running mount; see admin_commands.cpp.
+int RunSync(const std::string& mountpoint, bool quiet);
+int RunStats(const std::string& mountpoint);
 
 }  // namespace s3bd
