@@ -1,0 +1,761 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of s3bd and s3backer on the in-memory test S3 server
+# (tests/s3server), with a fixed latency per request.
+#
+#   scripts/bench.sh [--quick] [--only s3bd|s3backer] [--latency MS] [--size SIZE]
+#                    [--cache SIZE] [--out DIR] [--rebuild]
+#
+#   --quick         CI smoke: 64 MiB volume, 5 s fio runs, a ~20 MB tree
+#   --only D        run only daemon D (the ceilings always run)
+#   --latency MS    server latency per request (default 20)
+#   --size SIZE     volume size, e.g. 1G, 512M (default 1G; 64M with --quick)
+#   --cache SIZE    cache memory of each daemon (default 256M; 16M with --quick,
+#                   so that the cache stays a quarter of the volume)
+#   --out DIR       where results go (default bench-results/ in the repository)
+#   --rebuild       run scripts/build.sh even if the binaries exist
+#
+# Workloads, run for each daemon on its own bucket (block size 1 MiB):
+#   W1  sequential write of the volume, dd bs=1M oflag=direct, timed until
+#       fsync returned, the FUSE mount is gone and the daemon has exited
+#   W2  cold sequential read (fresh mount), dd bs=1M iflag=direct; verified
+#   W3  cold random 4 KiB reads, fio libaio direct iodepth 32: IOPS
+#   W4  random 4 KiB writes over the first quarter (max 256 MiB), fixed
+#       number of writes, then fsync + unmount + exit: writes/s to durable
+#   W5  ext4 through a loop device (direct I/O): A = mkfs, mount, unpack a
+#       tree, sync, unmount, detach, daemon exit; B = remount everything and
+#       read every file back (verified against the tree's checksums)
+#   W6  warm read: the same region (cache size, at most a quarter of the
+#       volume) read twice, dd iflag=direct; the second pass is reported
+# Ceilings: the server driven directly by s3bd_s3_loadgen (64 connections,
+# same latency), and the same workloads on a trivial in-memory FUSE file
+# (tests/bench/memfuse.cpp). CPU seconds and peak RSS of every daemon come
+# from /usr/bin/time around the daemon, run in the foreground.
+#
+# Prints one table and writes it, with the settings, as JSON to
+# OUT/bench-DATE.json (and the table to OUT/bench-DATE.txt). Exits nonzero if
+# any workload failed (a daemon error, a nonzero daemon exit status, or data
+# that does not verify).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOP=$PWD
+export LC_ALL=C
+
+usage() { awk 'NR > 1 && /^# Workloads/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
+
+QUICK=0 ONLY="" LATENCY=20 SIZE_ARG="" CACHE_ARG="" OUT=$TOP/bench-results REBUILD=0
+while (($#)); do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --only) ONLY=${2:?--only needs s3bd or s3backer}; shift ;;
+    --latency) LATENCY=${2:?--latency needs milliseconds}; shift ;;
+    --size) SIZE_ARG=${2:?--size needs a size}; shift ;;
+    --cache) CACHE_ARG=${2:?--cache needs a size}; shift ;;
+    --out) OUT=${2:?--out needs a directory}; shift ;;
+    --rebuild) REBUILD=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+case $ONLY in "" | s3bd | s3backer) ;; *) echo "bench: --only takes s3bd or s3backer" >&2; exit 2 ;; esac
+[[ $LATENCY =~ ^[0-9]+$ ]] || { echo "bench: --latency takes whole milliseconds" >&2; exit 2; }
+
+# SIZE -> MiB (K/M/G/T binary suffixes; a whole number of MiB).
+to_mib() {
+  local s=$1 n unit
+  [[ $s =~ ^([0-9]+)([KkMmGgTt]?)i?[Bb]?$ ]] || return 1
+  n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]^^}
+  case $unit in
+    K) ((n % 1024 == 0)) || return 1; echo $((n / 1024)) ;;
+    "") ((n % 1048576 == 0)) || return 1; echo $((n / 1048576)) ;;
+    M) echo "$n" ;;
+    G) echo $((n * 1024)) ;;
+    T) echo $((n * 1024 * 1024)) ;;
+  esac
+}
+
+if ((QUICK)); then
+  SIZE_MIB=64 CACHE_MIB=16 FIO_SECS=5 CEIL_FIO_SECS=3 W4_OPS=1000 W4_MAX_SECS=60 LOADGEN_SECS=2
+  TREE_FILES=300 TREE_BIG=2 TREE_BIG_MIB=4
+else
+  SIZE_MIB=1024 CACHE_MIB=256 FIO_SECS=30 CEIL_FIO_SECS=10 W4_OPS=20000 W4_MAX_SECS=180 LOADGEN_SECS=5
+  TREE_FILES=3000 TREE_BIG=8 TREE_BIG_MIB=10
+fi
+if [[ -n $SIZE_ARG ]]; then
+  SIZE_MIB=$(to_mib "$SIZE_ARG") || { echo "bench: bad --size '$SIZE_ARG' (whole MiB, e.g. 512M, 1G)" >&2; exit 2; }
+fi
+if [[ -n $CACHE_ARG ]]; then
+  CACHE_MIB=$(to_mib "$CACHE_ARG") || { echo "bench: bad --cache '$CACHE_ARG'" >&2; exit 2; }
+fi
+((SIZE_MIB >= 16)) || { echo "bench: --size must be at least 16M" >&2; exit 2; }
+((CACHE_MIB >= 1)) || { echo "bench: --cache must be at least 1M" >&2; exit 2; }
+BLOCK_MIB=1
+# W4 and W6 work on the first HOT_MIB of the volume.
+HOT_MIB=$((CACHE_MIB < SIZE_MIB / 4 ? CACHE_MIB : SIZE_MIB / 4))
+LOADGEN_CONNS=64
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "bench: run as root (FUSE mounts, loop devices, mount)" >&2
+  exit 1
+fi
+[[ -c /dev/fuse ]] || { echo "bench: /dev/fuse is missing" >&2; exit 1; }
+
+log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
+
+# ---------------------------------------------------------------- tools
+# Debian packages the benchmark needs; installed only if missing.
+BENCH_PACKAGES=(s3backer fio time e2fsprogs util-linux jq openssl curl fuse3 tar)
+missing=()
+for p in "${BENCH_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+BUILD=${S3BD_BUILD_DIR:-$TOP/build}
+S3BD=${S3BD:-$BUILD/src/s3bd}
+SERVER=$BUILD/tests/s3server/s3bd_test_s3server
+LOADGEN=$BUILD/tests/s3server/s3bd_s3_loadgen
+MEMFUSE=$BUILD/tests/bench/s3bd_bench_memfuse
+if ((REBUILD)) || [[ ! -x $S3BD || ! -x $SERVER || ! -x $LOADGEN || ! -x $MEMFUSE ]]; then
+  log "building into $BUILD"
+  scripts/install-deps.sh >/dev/null
+  scripts/build.sh "$BUILD"
+fi
+for b in "$S3BD" "$SERVER" "$LOADGEN" "$MEMFUSE"; do
+  [[ -x $b ]] || { echo "bench: $b is missing after the build" >&2; exit 1; }
+done
+
+# What this s3bd can do: S3 stores (--endpoint), a cache (--cache-size).
+S3BD_HELP=$("$S3BD" mount --help 2>&1 || true)
+S3BD_S3=0 S3BD_CACHE_ARGS=()
+grep -q -- '--endpoint' <<<"$S3BD_HELP" && S3BD_S3=1
+grep -q -- '--cache-size' <<<"$S3BD_HELP" && S3BD_CACHE_ARGS=(--cache-size "${CACHE_MIB}M")
+
+DAEMONS=()
+if [[ -z $ONLY || $ONLY == s3bd ]]; then
+  if ((S3BD_S3)); then
+    DAEMONS+=(s3bd)
+  else
+    log "WARNING: this s3bd has no S3 support yet ('s3bd mount --help' lists no --endpoint); skipping s3bd"
+  fi
+fi
+[[ -z $ONLY || $ONLY == s3backer ]] && DAEMONS+=(s3backer)
+((${#DAEMONS[@]})) || { echo "bench: no daemon to run" >&2; exit 1; }
+
+# ---------------------------------------------------------------- state
+mkdir -p "$OUT" "$OUT/cache"
+STAMP=$(date +%Y%m%d-%H%M%S)$( ((QUICK)) && echo -quick || true)
+WORK=$(mktemp -d /tmp/s3bd-bench.XXXXXX)
+SHM=$(mktemp -d /dev/shm/s3bd-bench.XXXXXX)   # data source and read copies, in RAM
+mkdir -p "$WORK/logs" "$WORK/mnt/s3bd" "$WORK/mnt/s3backer" "$WORK/mnt/memfuse" "$WORK/fs"
+RESULTS=$WORK/results.tsv   # daemon <TAB> dotted.key <TAB> value
+FAILS=$WORK/failures        # one line per failed workload
+PIDS=$WORK/pids             # every daemon (its /usr/bin/time wrapper) started
+: >"$RESULTS"
+: >"$FAILS"
+: >"$PIDS"
+SERVER_PID="" MEMFUSE_PID=""
+FSMNT=$WORK/fs
+
+# Children of a process (the daemon under /usr/bin/time).
+children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
+# A process this run started and that still runs: its command line names
+# our work directory (every daemon gets a mount point inside it), so a
+# recycled process id is never mistaken for one of ours.
+ours() { [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$WORK/"; }
+
+# Undo whatever a workload left behind: the ext4 mount, loop devices over our
+# disk files, FUSE mounts, daemons. Safe to run at any time, twice.
+reset_state() {
+  local m dev pid deadline keep_memfuse=${1:-0}
+  if findmnt -rn -M "$FSMNT" >/dev/null 2>&1; then
+    umount "$FSMNT" 2>/dev/null || umount -l "$FSMNT" 2>/dev/null || true
+  fi
+  while read -r dev back; do
+    [[ $back == "$WORK"/* ]] && losetup -d "$dev" 2>/dev/null
+  done < <(losetup -l -n -O NAME,BACK-FILE 2>/dev/null || true)
+  for m in s3bd s3backer memfuse; do
+    [[ $m == memfuse && $keep_memfuse == 1 ]] && continue
+    if findmnt -rn -M "$WORK/mnt/$m" >/dev/null 2>&1; then
+      umount "$WORK/mnt/$m" 2>/dev/null || umount -l "$WORK/mnt/$m" 2>/dev/null || true
+    fi
+  done
+  # Daemons exit once unmounted (after flushing); give them time, then kill.
+  while read -r pid; do
+    [[ -n $pid ]] || continue
+    [[ $keep_memfuse == 1 && $pid == "$MEMFUSE_PID" ]] && continue
+    deadline=$((SECONDS + 60))
+    while ours "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+    if ours "$pid"; then
+      log "stopping daemon $pid, which did not exit"
+      for c in $(children "$pid"); do ours "$c" && kill -TERM "$c" 2>/dev/null; done
+      deadline=$((SECONDS + 5))
+      while ours "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+      for c in $(children "$pid"); do ours "$c" && kill -KILL "$c" 2>/dev/null; done
+      if ours "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    fi
+  done <"$PIDS"
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  reset_state 0
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null
+    local deadline=$((SECONDS + 10))
+    while kill -0 "$SERVER_PID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+    kill -KILL "$SERVER_PID" 2>/dev/null
+  fi
+  if [[ -d $WORK/logs ]]; then
+    mkdir -p "$OUT/logs-$STAMP" && cp -r "$WORK/logs/." "$OUT/logs-$STAMP/" 2>/dev/null
+  fi
+  rm -rf "$SHM"
+  # Only remove the work directory once nothing is mounted inside it.
+  if ! findmnt -rn -o TARGET | grep -q "^$WORK"; then rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap '[[ $- == *e* ]] && echo "bench: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- helpers
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
+get() { awk -F'\t' -v d="$1" -v k="$2" '$1 == d && $2 == k { v = $3 } END { print v }' "$RESULTS"; }
+# calc EXPR: floating point arithmetic (awk), printed with up to 6 significant digits.
+calc() { awk "BEGIN { printf \"%.6g\", $1 }"; }
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }
+fail() { echo "FAIL: $*" >&2; return 1; }
+
+# wait_until DEADLINE_S DESCRIPTION COMMAND...: polls COMMAND every 50 ms.
+wait_until() {
+  local secs=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@"; do
+    ((SECONDS < deadline)) || fail "timed out after ${secs}s waiting for $what"
+    sleep 0.05
+  done
+}
+is_mounted() { findmnt -rn -M "$1" >/dev/null 2>&1; }
+not_mounted() { ! findmnt -rn -M "$1" >/dev/null 2>&1; }
+not_running() { ! kill -0 "$1" 2>/dev/null; }
+
+ctl() { curl -sS --fail -X POST -d '' "http://127.0.0.1:$PORT/_control/$1" >/dev/null; }
+counters() { curl -sS --fail "http://127.0.0.1:$PORT/_control/counters"; }
+
+bucket() { echo "bench-$1"; }
+ENDPOINT=""  # set once the server runs
+
+# start_daemon D VOL: mounts daemon D's volume VOL (a prefix in its bucket) on
+# $WORK/mnt/D, in the foreground under /usr/bin/time, and waits for the disk
+# file. The daemons, like the server, run in their own session (setsid, which
+# execs, so $! is still their process id): a Ctrl-C stops the workload, and
+# the cleanup then takes the filesystem, the loop device and the FUSE mount
+# down in order while the server still answers. Sets DPID and DTIME. memfuse runs once for the whole benchmark (its
+# data lives only as long as it does), so for it this only checks it is up.
+start_daemon() {
+  local d=$1 vol=$2 mnt=$WORK/mnt/$1
+  DTIME=$(mktemp "$WORK/time.XXXXXX")
+  local dlog=$WORK/logs/$d.log
+  echo "=== $(date +%T) mount $vol" >>"$dlog"
+  case $d in
+    memfuse)
+      kill -0 "$MEMFUSE_PID" 2>/dev/null || fail "memfuse is not running"
+      DPID=$MEMFUSE_PID
+      return 0
+      ;;
+    s3bd)
+      AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret \
+        setsid /usr/bin/time -f '%e %U %S %M %x' -o "$DTIME" \
+        "$S3BD" mount "s3://$(bucket s3bd)/$vol" "$mnt" -f \
+        --endpoint "$ENDPOINT" --path-style \
+        --size "${SIZE_MIB}M" --block-size "${BLOCK_MIB}M" "${S3BD_CACHE_ARGS[@]}" \
+        >>"$dlog" 2>&1 &
+      ;;
+    s3backer)
+      setsid /usr/bin/time -f '%e %U %S %M %x' -o "$DTIME" \
+        s3backer -f --quiet --accessId=bench --accessKey=bench-secret \
+        --baseURL="$ENDPOINT/" --prefix="$vol/" \
+        --blockSize="${BLOCK_MIB}m" --blockCacheSize=$((CACHE_MIB / BLOCK_MIB)) \
+        --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0 \
+        --size="${SIZE_MIB}M" \
+        "$(bucket s3backer)" "$mnt" >>"$dlog" 2>&1 &
+      ;;
+  esac
+  DPID=$!
+  echo "$DPID" >>"$PIDS"
+  local deadline=$((SECONDS + 30))
+  until is_mounted "$mnt" && [[ -e $mnt/file ]]; do
+    kill -0 "$DPID" 2>/dev/null || fail "$d exited before mounting (see $dlog): $(tail -3 "$dlog")"
+    if ((SECONDS >= deadline)); then
+      # It holds no data yet: stop it now rather than at the cleanup.
+      for c in $(children "$DPID"); do ours "$c" && kill -TERM "$c" 2>/dev/null; done
+      fail "$d did not mount within 30 s (see $dlog)"
+    fi
+    sleep 0.05
+  done
+}
+
+# stop_daemon D W: unmounts D, waits for the daemon to flush and exit, and
+# records its exit status, CPU seconds and peak RSS under W.
+stop_daemon() {
+  local d=$1 w=$2 mnt=$WORK/mnt/$1
+  [[ $d == memfuse ]] && return 0
+  local deadline=$((SECONDS + 60))
+  until not_mounted "$mnt" || umount "$mnt" 2>/dev/null; do
+    ((SECONDS < deadline)) || fail "cannot unmount $mnt"
+    sleep 0.1
+  done
+  wait_until 900 "$d to flush and exit" not_running "$DPID"
+  local st=0
+  wait "$DPID" || st=$?
+  local elapsed user sys rss code
+  # (a line about a fatal signal may come first)
+  read -r elapsed user sys rss code < <(tail -n 1 "$DTIME") || true
+  record "$d" "$w.exit" "$st"
+  record "$d" "$w.cpu_s" "$(calc "${user:-0} + ${sys:-0}")"
+  record "$d" "$w.rss_kib" "${rss:-0}"
+  ((st == 0)) || fail "$d exited with status $st after $w (see logs/$d.log)"
+}
+
+# Server counters around one workload (requests by kind, bytes).
+counters_reset() { if [[ -n $PORT ]]; then ctl reset; fi; }
+counters_record() {
+  local d=$1 w=$2 c
+  [[ -n $PORT ]] || return 0
+  c=$(counters) || return 0
+  record "$d" "$w.server_get" "$(jq '.requests.get_object' <<<"$c")"
+  record "$d" "$w.server_put" "$(jq '.requests.put_object' <<<"$c")"
+  record "$d" "$w.server_other" "$(jq '.requests.total - .requests.get_object - .requests.put_object' <<<"$c")"
+  record "$d" "$w.server_bytes_in" "$(jq '.bytes_in' <<<"$c")"
+  record "$d" "$w.server_bytes_out" "$(jq '.bytes_out' <<<"$c")"
+}
+
+mibps() { calc "$1 / 1048576 / $2"; }
+
+# dd with direct I/O; no output unless it fails.
+ddq() { dd status=none bs=1M "$@"; }
+
+# ---------------------------------------------------------------- the tree (W5)
+# A deterministic tree: TREE_FILES files of log-uniform sizes 512 B..256 KiB
+# in 60 directories, plus TREE_BIG files of TREE_BIG_MIB MiB, all of
+# incompressible AES-CTR keystream. Built once and cached as a tarball with a
+# checksum manifest.
+TREE_NAME=tree-v1-${TREE_FILES}-${TREE_BIG}x${TREE_BIG_MIB}
+TREE_TAR=$OUT/cache/$TREE_NAME.tar
+TREE_SUMS=$OUT/cache/$TREE_NAME.md5
+ensure_tree() {
+  if [[ -s $TREE_TAR && -s $TREE_SUMS ]]; then return 0; fi
+  log "generating the W5 tree ($TREE_NAME)"
+  local tmp=$WORK/tree list=$WORK/tree.list total
+  rm -rf "$tmp"
+  mkdir -p "$tmp/big"
+  awk -v n="$TREE_FILES" -v nb="$TREE_BIG" -v bm="$TREE_BIG_MIB" 'BEGIN {
+    x = 20240601; lo = log(512); hi = log(262144)
+    for (i = 0; i < n; i++) {
+      x = (x * 16807) % 2147483647                  # Park-Miller, exact in doubles
+      printf "d%02d/e%d/f%05d.dat %d\n", i % 10, int(i / 10) % 6, i, int(exp(lo + (x / 2147483647) * (hi - lo)))
+    }
+    for (i = 0; i < nb; i++) printf "big/b%02d.bin %d\n", i, bm * 1048576
+  }' >"$list"
+  awk '{ sub("/[^/]*$", "", $1); print $1 }' "$list" | sort -u | (cd "$tmp" && xargs mkdir -p)
+  total=$(awk '{ s += $2 } END { print s }' "$list")
+  # head -c reads exactly what it writes, so consecutive files take
+  # consecutive slices of the keystream.
+  openssl enc -aes-128-ctr -nosalt -K 5333424442656e636853333242442121 \
+    -iv 00000000000000000000000000000000 -in <(head -c "$total" /dev/zero) |
+    while read -r name size <&3; do head -c "$size" >"$tmp/$name"; done 3<"$list"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1700000000 \
+    -cf "$TREE_TAR.tmp" -C "$tmp" .
+  (cd "$tmp" && find . -type f -print0 | sort -z | xargs -0 md5sum) >"$TREE_SUMS.tmp"
+  mv "$TREE_SUMS.tmp" "$TREE_SUMS"
+  mv "$TREE_TAR.tmp" "$TREE_TAR"
+  rm -rf "$tmp" "$list"
+}
+
+# ---------------------------------------------------------------- workloads
+# Each workload runs in a subshell with errexit on; it records its results
+# and returns nonzero on any failure.
+SRC=$SHM/src.bin
+
+w1() {  # sequential write of the whole volume, until durable
+  local d=$1 t0 tf
+  start_daemon "$d" disk
+  counters_reset
+  t0=$EPOCHREALTIME
+  ddq if="$SRC" of="$WORK/mnt/$d/file" count="$SIZE_MIB" oflag=direct conv=fsync,notrunc
+  tf=$(since "$t0")
+  stop_daemon "$d" W1
+  local t
+  t=$(since "$t0")
+  counters_record "$d" W1
+  record "$d" W1.fsync_s "$tf"
+  record "$d" W1.seconds "$t"
+  record "$d" W1.bytes $((SIZE_MIB * 1048576))
+  record "$d" W1.value "$(mibps $((SIZE_MIB * 1048576)) "$t")"
+}
+
+w2() {  # cold sequential read of the whole volume; verified
+  local d=$1 t0 t
+  start_daemon "$d" disk
+  counters_reset
+  t0=$EPOCHREALTIME
+  ddq if="$WORK/mnt/$d/file" of="$SHM/read.bin" iflag=direct
+  t=$(since "$t0")
+  counters_record "$d" W2
+  stop_daemon "$d" W2
+  record "$d" W2.seconds "$t"
+  record "$d" W2.bytes $((SIZE_MIB * 1048576))
+  record "$d" W2.value "$(mibps $((SIZE_MIB * 1048576)) "$t")"
+  cmp -s "$SRC" "$SHM/read.bin" || fail "W2 $d: data read back differs from what W1 wrote"
+  rm -f "$SHM/read.bin"
+}
+
+fio_run() {  # fio_run OUTPUT.json fio-args...
+  local out=$1
+  shift
+  fio --output-format=json --output="$out" --ioengine=libaio --direct=1 --iodepth=32 --bs=4k \
+    --fallocate=none --randrepeat=1 --randseed=1234 --group_reporting "$@" >/dev/null
+}
+
+w3() {  # cold random 4 KiB reads: IOPS
+  local d=$1 secs=$FIO_SECS j=$WORK/logs/fio-W3-$1.json
+  [[ $d == memfuse ]] && secs=$CEIL_FIO_SECS
+  start_daemon "$d" disk
+  counters_reset
+  fio_run "$j" --name=w3 --filename="$WORK/mnt/$d/file" --rw=randread --size="${SIZE_MIB}M" \
+    --norandommap --time_based --runtime="$secs"
+  counters_record "$d" W3
+  stop_daemon "$d" W3
+  record "$d" W3.value "$(jq '.jobs[0].read.iops' "$j")"
+  record "$d" W3.bytes "$(jq '.jobs[0].read.io_bytes' "$j")"
+  record "$d" W3.ios "$(jq '.jobs[0].read.total_ios' "$j")"
+  record "$d" W3.errors "$(jq '.jobs[0].error' "$j")"
+  record "$d" W3.lat_p99_ms "$(jq '(.jobs[0].read.clat_ns.percentile["99.000000"] // 0) / 1e6' "$j")"
+  [[ $(jq '.jobs[0].error' "$j") == 0 ]] || fail "W3 $d: fio reported an error"
+}
+
+w4() {  # random 4 KiB writes over HOT_MIB, then fsync + unmount + exit
+  local d=$1 t0 tf t ios j=$WORK/logs/fio-W4-$1.json
+  start_daemon "$d" disk
+  counters_reset
+  t0=$EPOCHREALTIME
+  fio_run "$j" --name=w4 --filename="$WORK/mnt/$d/file" --rw=randwrite --size="${HOT_MIB}M" \
+    --io_size=$((W4_OPS * 4))k --end_fsync=1 --runtime="$W4_MAX_SECS"
+  tf=$(since "$t0")
+  stop_daemon "$d" W4
+  t=$(since "$t0")
+  counters_record "$d" W4
+  ios=$(jq '.jobs[0].write.total_ios' "$j")
+  record "$d" W4.fsync_s "$tf"
+  record "$d" W4.seconds "$t"
+  record "$d" W4.ios "$ios"
+  record "$d" W4.bytes $((ios * 4096))
+  record "$d" W4.value "$(calc "$ios / $t")"
+  [[ $(jq '.jobs[0].error' "$j") == 0 ]] || fail "W4 $d: fio reported an error"
+  ((ios > 0)) || fail "W4 $d: no writes completed"
+}
+
+w6() {  # warm read: the first HOT_MIB twice; the second pass is the result
+  local d=$1 t0 t1 t2
+  start_daemon "$d" disk
+  counters_reset
+  t0=$EPOCHREALTIME
+  ddq if="$WORK/mnt/$d/file" of="$SHM/pass1.bin" count="$HOT_MIB" iflag=direct
+  t1=$(since "$t0")
+  t0=$EPOCHREALTIME
+  ddq if="$WORK/mnt/$d/file" of="$SHM/pass2.bin" count="$HOT_MIB" iflag=direct
+  t2=$(since "$t0")
+  counters_record "$d" W6
+  stop_daemon "$d" W6
+  record "$d" W6.pass1_mib_s "$(mibps $((HOT_MIB * 1048576)) "$t1")"
+  record "$d" W6.seconds "$t2"
+  record "$d" W6.bytes $((2 * HOT_MIB * 1048576))
+  record "$d" W6.value "$(mibps $((HOT_MIB * 1048576)) "$t2")"
+  cmp -s -n $((HOT_MIB * 1048576)) "$SRC" "$SHM/pass1.bin" || fail "W6 $d: first pass differs from W1's data"
+  cmp -s -n $((HOT_MIB * 1048576)) "$SRC" "$SHM/pass2.bin" || fail "W6 $d: second pass differs from W1's data"
+  rm -f "$SHM/pass1.bin" "$SHM/pass2.bin"
+}
+
+attach_loop() {  # attach_loop FILE -> prints the loop device (direct I/O on)
+  local dev
+  dev=$(losetup --direct-io=on --show -f "$1")
+  echo "$dev"
+}
+
+w5() {  # ext4: A = mkfs + unpack + sync + teardown; B = remount + read back
+  local d=$1 t0 t dev tree_bytes vol=fs
+  [[ $d == memfuse ]] && vol=disk
+  tree_bytes=$TREE_BYTES
+  start_daemon "$d" "$vol"
+  counters_reset
+  t0=$EPOCHREALTIME
+  dev=$(attach_loop "$WORK/mnt/$d/file")
+  record "$d" W5.loop_dio "$(cat "/sys/block/$(basename "$dev")/loop/dio")"
+  mkfs.ext4 -q -F -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "$dev"
+  mount "$dev" "$FSMNT"
+  tar -xf "$TREE_TAR" -C "$FSMNT"
+  sync
+  umount "$FSMNT"
+  losetup -d "$dev"
+  if [[ $d != memfuse ]]; then
+    # The loop device lets go of the file asynchronously.
+    wait_until 30 "the loop device to release $d's file" \
+      bash -c "! losetup -j '$WORK/mnt/$d/file' -n -O NAME | grep -q ."
+  fi
+  stop_daemon "$d" W5a
+  t=$(since "$t0")
+  counters_record "$d" W5a
+  record "$d" W5a.seconds "$t"
+  record "$d" W5a.bytes "$tree_bytes"
+  record "$d" W5a.value "$(mibps "$tree_bytes" "$t")"
+
+  start_daemon "$d" "$vol"
+  counters_reset
+  t0=$EPOCHREALTIME
+  dev=$(attach_loop "$WORK/mnt/$d/file")
+  mount -o ro "$dev" "$FSMNT"
+  (cd "$FSMNT" && find . -type f -print0 | sort -z | xargs -0 md5sum) >"$WORK/sums"
+  t=$(since "$t0")
+  counters_record "$d" W5b
+  umount "$FSMNT"
+  losetup -d "$dev"
+  if [[ $d != memfuse ]]; then
+    wait_until 30 "the loop device to release $d's file" \
+      bash -c "! losetup -j '$WORK/mnt/$d/file' -n -O NAME | grep -q ."
+  fi
+  stop_daemon "$d" W5b
+  record "$d" W5b.seconds "$t"
+  record "$d" W5b.bytes "$tree_bytes"
+  record "$d" W5b.value "$(mibps "$tree_bytes" "$t")"
+  cmp -s "$TREE_SUMS" "$WORK/sums" || fail "W5 $d: the files read back do not match the tree ($(diff "$TREE_SUMS" "$WORK/sums" | grep -c '^>') differ)"
+}
+
+# run W D: runs workload W for daemon D in a subshell; on failure records it,
+# tidies up and carries on.
+run() {
+  local w=$1 d=$2 st=0 t0=$EPOCHREALTIME
+  log "$w on $d"
+  set +e
+  (
+    set -e
+    "w${w#W}" "$d"
+  ) 2>>"$WORK/logs/bench.err"
+  st=$?
+  set -e
+  if ((st != 0)); then
+    local why
+    why=$(grep '^FAIL' "$WORK/logs/bench.err" | tail -1 || true)
+    echo "$w $d: ${why:-exit status $st}" >>"$FAILS"
+    log "$w on $d FAILED: ${why:-exit status $st} (log: $WORK/logs/bench.err)"
+    reset_state 1
+  else
+    if [[ $w == W5 ]]; then
+      log "$w on $d: A $(get "$d" W5a.value) MiB/s, B $(get "$d" W5b.value) MiB/s ($(since "$t0") s)"
+    else
+      log "$w on $d: $(get "$d" "$w.value") ($(since "$t0") s)"
+    fi
+  fi
+}
+
+# ---------------------------------------------------------------- run
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "settings: latency ${LATENCY} ms, volume ${SIZE_MIB} MiB, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB, daemons: ${DAEMONS[*]}; load $LOAD_BEFORE"
+((S3BD_S3)) && [[ ${#S3BD_CACHE_ARGS[@]} -eq 0 ]] && log "note: this s3bd has no --cache-size; it runs without a block cache"
+
+log "preparing ${SIZE_MIB} MiB of test data"
+openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f \
+  -iv 0f0e0d0c0b0a09080706050403020100 -in <(head -c $((SIZE_MIB * 1048576)) /dev/zero) -out "$SRC"
+ensure_tree
+TREE_BYTES=$(tar -tvf "$TREE_TAR" | awk '$1 ~ /^-/ { s += $3 } END { print s }')
+
+setsid "$SERVER" --port 0 --port-file "$WORK/port" --latency-ms "$LATENCY" --quiet \
+  --bucket "$(bucket s3bd)" --bucket "$(bucket s3backer)" --bucket loadgen \
+  >"$WORK/logs/server.log" 2>&1 &
+SERVER_PID=$!
+PORT=""
+port_ready() { [[ -s $WORK/port ]] && curl -sf "http://127.0.0.1:$(cat "$WORK/port")/_control/health" >/dev/null; }
+wait_until 20 "the test server" port_ready
+PORT=$(cat "$WORK/port")
+ENDPOINT=http://127.0.0.1:$PORT
+log "test server on $ENDPOINT (pid $SERVER_PID)"
+
+# Ceiling (a): the server itself.
+loadgen() {
+  "$LOADGEN" --port "$PORT" --bucket loadgen --connections "$LOADGEN_CONNS" --duration "$LOADGEN_SECS" "$@"
+}
+log "ceiling: server with $LOADGEN_CONNS connections, ${LATENCY} ms latency"
+LG_PUT=$(loadgen --size 1m --op put)
+LG_GET=$(loadgen --size 1m --op get)
+LG_GET4K=$(loadgen --size 4k --op get)
+ctl "reset?data=1"
+record server put_mib_s "$(jq '.mib_per_s' <<<"$LG_PUT")"
+record server get_mib_s "$(jq '.mib_per_s' <<<"$LG_GET")"
+record server get4k_req_s "$(jq '.requests_per_s' <<<"$LG_GET4K")"
+for j in "$LG_PUT" "$LG_GET" "$LG_GET4K"; do
+  [[ $(jq '.errors' <<<"$j") == 0 ]] || log "WARNING: load generator errors: $j"
+done
+log "server: PUT $(get server put_mib_s) MiB/s, GET $(get server get_mib_s) MiB/s, 4 KiB GET $(get server get4k_req_s) req/s"
+
+# Ceiling (b): FUSE itself, the same workloads on an in-memory file.
+setsid /usr/bin/time -f '%e %U %S %M %x' -o "$WORK/time.memfuse" \
+  "$MEMFUSE" --size "${SIZE_MIB}M" "$WORK/mnt/memfuse" >>"$WORK/logs/memfuse.log" 2>&1 &
+MEMFUSE_PID=$!
+echo "$MEMFUSE_PID" >>"$PIDS"
+memfuse_up() { is_mounted "$WORK/mnt/memfuse" && [[ -e $WORK/mnt/memfuse/file ]]; }
+wait_until 20 "the memfuse mount" memfuse_up
+PORT_SAVED=$PORT PORT=""   # no server counters for memfuse
+for w in W1 W2 W3 W6 W4 W5; do run "$w" memfuse; done
+PORT=$PORT_SAVED
+umount "$WORK/mnt/memfuse"
+wait_until 30 "memfuse to exit" not_running "$MEMFUSE_PID"
+wait "$MEMFUSE_PID" || true
+
+# The daemons, interleaved workload by workload so that changes in the
+# machine's load hit both alike.
+for w in W1 W2 W3 W6 W4 W5; do
+  for d in "${DAEMONS[@]}"; do run "$w" "$d"; done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- report
+# Rows: key, label, unit, ceiling sources (memfuse workload key and/or server
+# key), higher-is-better.
+ROWS=(
+  "W1|W1 seq write ${SIZE_MIB} MiB -> durable|MiB/s|W1|put_mib_s"
+  "W2|W2 cold seq read ${SIZE_MIB} MiB|MiB/s|W2|get_mib_s"
+  "W3|W3 cold rand 4K read, qd32 ${FIO_SECS}s|IOPS|W3|get4k_req_s"
+  "W4|W4 rand 4K write x$W4_OPS -> durable|writes/s|W4|"
+  "W5a|W5a ext4 unpack -> durable|MiB/s|W5a|put_mib_s"
+  "W5b|W5b ext4 remount + read all|MiB/s|W5b|get_mib_s"
+  "W6|W6 warm read ${HOT_MIB} MiB, 2nd pass|MiB/s|W6|"
+)
+# A cell: the value, or FAIL / "-" when the daemon did not run.
+cell() {
+  local d=$1 w=$2 v
+  v=$(get "$d" "$w.value")
+  if [[ -n $v ]]; then printf '%s' "$v"; elif grep -q "^${w%[ab]} $d:" "$FAILS"; then printf FAIL; else printf -- -; fi
+}
+isnum() { [[ $1 =~ ^[0-9.eE+-]+$ ]]; }
+fmt() { isnum "$1" && awk -v v="$1" 'BEGIN { if (v >= 100) printf "%.0f", v; else if (v >= 10) printf "%.1f", v; else printf "%.2f", v }' || printf '%s' "$1"; }
+pct() { isnum "$1" && isnum "$2" && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else printf "-" }' || printf -- -; }
+ratio() { isnum "$1" && isnum "$2" && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }' || printf -- -; }
+
+TABLE_JSON=$WORK/table.jsonl
+: >"$TABLE_JSON"
+TXT=$WORK/table.txt
+{
+  printf '%-38s %-8s %9s %9s %9s %14s %8s %8s\n' workload unit s3bd s3backer s3bd/s3b ceiling "s3bd%" "s3b%"
+  for row in "${ROWS[@]}"; do
+    IFS='|' read -r key label unit fkey skey <<<"$row"
+    a=$(cell s3bd "$key") b=$(cell s3backer "$key")
+    fuse=$(get memfuse "$fkey.value") srv=""
+    [[ -n $skey ]] && srv=$(get server "$skey")
+    ceil=$fuse src=fuse
+    if isnum "$srv" && { ! isnum "$ceil" || awk -v s="$srv" -v f="$ceil" 'BEGIN { exit !(s < f) }'; }; then
+      ceil=$srv src=s3
+    fi
+    isnum "$ceil" || { ceil=- src=""; }
+    printf '%-38s %-8s %9s %9s %9s %14s %8s %8s\n' "$label" "$unit" "$(fmt "$a")" "$(fmt "$b")" \
+      "$(ratio "$a" "$b")" "$(fmt "$ceil")${src:+ ($src)}" "$(pct "$a" "$ceil")" "$(pct "$b" "$ceil")"
+    jq -cn --arg k "$key" --arg l "$label" --arg u "$unit" --arg a "$a" --arg b "$b" \
+      --arg c "$ceil" --arg s "$src" --arg f "$fuse" --arg v "$srv" '
+      def num: tonumber? // .;
+      {workload: $k, label: $l, unit: $u, s3bd: ($a|num), s3backer: ($b|num),
+       ceiling: ($c|num), ceiling_source: $s, fuse_ceiling: ($f|num), server_ceiling: ($v|num)}' >>"$TABLE_JSON"
+  done
+  # CPU seconds per GiB moved through the disk file, and peak RSS.
+  for d in s3bd s3backer; do
+    for part in W1 W2 all; do
+      awk -F'\t' -v d="$d" -v part="$part" '
+        $1 == d && $2 ~ /\.cpu_s$/ { w = $2; sub(/\.cpu_s$/, "", w); cpu[w] = $3 }
+        $1 == d && $2 ~ /\.bytes$/ { w = $2; sub(/\.bytes$/, "", w); by[w] = $3 }
+        END {
+          c = 0; b = 0
+          for (w in cpu) if (part == "all" || w == part) { c += cpu[w]; if (w in by) b += by[w] }
+          if (b > 0) printf "%.3f\n", c / (b / 1073741824); else print "-"
+        }' "$RESULTS" >"$WORK/cpu.$d.$part"
+    done
+    awk -F'\t' -v d="$d" '$1 == d && $2 ~ /\.rss_kib$/ && $3 > m { m = $3 } END { if (m) printf "%.1f\n", m / 1024; else print "-" }' \
+      "$RESULTS" >"$WORK/rss.$d"
+  done
+  for part in W1 W2 all; do
+    case $part in W1) label="CPU s per GiB, W1 seq write" ;; W2) label="CPU s per GiB, W2 seq read" ;; all) label="CPU s per GiB, all workloads" ;; esac
+    a=$(cat "$WORK/cpu.s3bd.$part") b=$(cat "$WORK/cpu.s3backer.$part")
+    printf '%-38s %-8s %9s %9s %9s %14s %8s %8s\n' "$label" "s/GiB" "$(fmt "$a")" "$(fmt "$b")" "$(ratio "$a" "$b")" - - -
+    jq -cn --arg k "cpu_$part" --arg l "$label" --arg a "$a" --arg b "$b" '
+      def num: tonumber? // .;
+      {workload: $k, label: $l, unit: "s/GiB", s3bd: ($a|num), s3backer: ($b|num)}' >>"$TABLE_JSON"
+  done
+  a=$(cat "$WORK/rss.s3bd") b=$(cat "$WORK/rss.s3backer")
+  printf '%-38s %-8s %9s %9s %9s %14s %8s %8s\n' "peak RSS (max over workloads)" MiB "$(fmt "$a")" "$(fmt "$b")" "$(ratio "$a" "$b")" - - -
+  jq -cn --arg a "$a" --arg b "$b" 'def num: tonumber? // .;
+    {workload: "peak_rss", label: "peak RSS (max over workloads)", unit: "MiB", s3bd: ($a|num), s3backer: ($b|num)}' >>"$TABLE_JSON"
+  echo
+  echo "ceilings: test server (loadgen, $LOADGEN_CONNS connections, ${LATENCY} ms): PUT $(fmt "$(get server put_mib_s)") MiB/s," \
+    "GET $(fmt "$(get server get_mib_s)") MiB/s (1 MiB objects), GET $(fmt "$(get server get4k_req_s)") req/s (4 KiB)"
+  echo "          FUSE (in-memory file, same workloads): W1 $(fmt "$(cell memfuse W1)"), W2 $(fmt "$(cell memfuse W2)") MiB/s," \
+    "W3 $(fmt "$(cell memfuse W3)") IOPS, W4 $(fmt "$(cell memfuse W4)") writes/s, W5a $(fmt "$(cell memfuse W5a)")," \
+    "W5b $(fmt "$(cell memfuse W5b)"), W6 $(fmt "$(cell memfuse W6)") MiB/s"
+  echo "settings: latency ${LATENCY} ms/request, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB each, volume ${SIZE_MIB} MiB," \
+    "tree $((TREE_FILES + TREE_BIG)) files, $(calc "$TREE_BYTES / 1048576") MiB; $(nproc) cores; load $LOAD_BEFORE -> $LOAD_AFTER"
+  echo "ratio s3bd/s3b > 1: s3bd is faster (CPU and RSS rows: s3bd uses more); ceiling = the lower of FUSE and S3 server"
+} >"$TXT"
+
+FAILED=$(wc -l <"$FAILS")
+# (sed reads to the end: head would make the writer die of SIGPIPE, which
+# pipefail turns into an error)
+S3BD_VERSION=$("$S3BD" --version 2>&1 | sed -n 1p)
+S3BACKER_VERSION=$(s3backer --version 2>&1 | sed -n 1p)
+JSON=$OUT/bench-$STAMP.json
+jq -n \
+  --slurpfile table "$TABLE_JSON" \
+  --rawfile results "$RESULTS" \
+  --rawfile failures "$FAILS" \
+  --arg date "$(date -Iseconds)" \
+  --argjson quick "$QUICK" --argjson latency "$LATENCY" --argjson size_mib "$SIZE_MIB" \
+  --argjson block_mib "$BLOCK_MIB" --argjson cache_mib "$CACHE_MIB" --argjson hot_mib "$HOT_MIB" \
+  --argjson fio_secs "$FIO_SECS" --argjson w4_ops "$W4_OPS" --argjson lg_conns "$LOADGEN_CONNS" \
+  --argjson tree_files $((TREE_FILES + TREE_BIG)) \
+  --arg s3bd_args "$(printf '%s ' --path-style --block-size "${BLOCK_MIB}M" "${S3BD_CACHE_ARGS[@]}")" \
+  --arg s3backer_args "--blockSize=${BLOCK_MIB}m --blockCacheSize=$((CACHE_MIB / BLOCK_MIB)) --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0" \
+  --arg s3bd_v "$S3BD_VERSION" --arg s3backer_v "$S3BACKER_VERSION" \
+  --arg fio_v "$(fio --version)" --arg kernel "$(uname -r)" \
+  --arg fuse3_v "$(dpkg-query -W -f='${Version}' libfuse3-3 2>/dev/null || true)" \
+  --arg git "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src include 2>/dev/null || echo +dirty)" \
+  --argjson cores "$(nproc)" --arg cpu "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
+  --argjson mem_kib "$(awk '/MemTotal/ { print $2 }' /proc/meminfo)" \
+  --arg load_before "$LOAD_BEFORE" --arg load_after "$LOAD_AFTER" '
+  def num: tonumber? // .;
+  {
+    date: $date,
+    settings: {quick: ($quick == 1), latency_ms: $latency, volume_mib: $size_mib, block_mib: $block_mib,
+               cache_mib: $cache_mib, hot_region_mib: $hot_mib, fio_seconds: $fio_secs, w4_writes: $w4_ops,
+               tree_files: $tree_files, loadgen_connections: $lg_conns,
+               s3bd_options: $s3bd_args, s3backer_options: $s3backer_args},
+    versions: {s3bd: $s3bd_v, s3bd_commit: $git, s3backer: $s3backer_v, fio: $fio_v, kernel: $kernel, libfuse3: $fuse3_v},
+    machine: {cores: $cores, cpu: $cpu, mem_kib: $mem_kib, load_before: $load_before, load_after: $load_after},
+    table: $table,
+    results: ($results | split("\n") | map(select(length > 0) | split("\t"))
+              | reduce .[] as $r ({}; setpath([$r[0]] + ($r[1] | split(".")); ($r[2] | num)))),
+    failures: ($failures | split("\n") | map(select(length > 0)))
+  }' >"$JSON"
+cp "$TXT" "$OUT/bench-$STAMP.txt"
+
+echo
+cat "$TXT"
+echo
+echo "results: $JSON"
+if ((FAILED)); then
+  echo "FAILED workloads:"
+  sed 's/^/  /' "$FAILS"
+  exit 1
+fi
