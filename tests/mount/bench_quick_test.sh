@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The benchmark's smoke run: scripts/bench.sh --quick runs every workload on
+# s3bd and s3backer against the test S3 server, verifies the data (W2 and W6
+# read back what W1 wrote, W5's files match their checksums) and writes its
+# JSON. Fails if any workload fails.
+source "$(dirname "$0")/lib.sh"
+require_fuse
+
+src=${S3BD_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+out=$WORK/results
+export S3BD
+[[ -n ${S3BD_BUILD_DIR:-} ]] && export S3BD_BUILD_DIR
+
+bash "$src/scripts/bench.sh" --quick --out "$out" || fail "scripts/bench.sh --quick failed"
+
+json=$(find "$out" -maxdepth 1 -name 'bench-*-quick.json' | sed -n 1p)
+[[ -n $json ]] || fail "no JSON result in $out"
+jq -e '.failures == []' "$json" >/dev/null || fail "failures recorded: $(jq -c .failures "$json")"
+jq -e '.settings.quick and .settings.latency_ms == 20 and .machine.cores > 0' "$json" >/dev/null ||
+  fail "settings missing from $json"
+
+# Every workload produced a number for every daemon that ran, and the
+# ceilings were measured.
+daemons=(s3backer)
+"$S3BD" mount --help 2>&1 | grep -q -- '--endpoint' && daemons+=(s3bd)
+for d in "${daemons[@]}" memfuse; do
+  for w in W1 W2 W3 W4 W5a W5b W6; do
+    jq -e --arg d "$d" --arg w "$w" '.results[$d][$w].value > 0' "$json" >/dev/null ||
+      fail "$d $w has no result"
+  done
+done
+for d in "${daemons[@]}"; do
+  jq -e --arg d "$d" '.results[$d].W1.cpu_s >= 0 and .results[$d].W1.rss_kib > 0 and .results[$d].W1.exit == 0' \
+    "$json" >/dev/null || fail "$d: CPU, RSS or exit status missing"
+done
+jq -e '.results.server.put_mib_s > 0 and .results.server.get_mib_s > 0' "$json" >/dev/null ||
+  fail "server ceiling missing"
+echo "PASS: $(jq -r '[.table[] | select(.workload == "W1")][0] | "W1 s3bd \(.s3bd) s3backer \(.s3backer) \(.unit)"' "$json")"
