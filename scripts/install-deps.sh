@@ -7,11 +7,17 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config
   libfuse3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
-  libcli11-dev libspdlog-dev libfmt-dev libpugixml-dev
+  libcli11-dev libspdlog-dev libfmt-dev libpugixml-dev nlohmann-json3-dev
   # tests
   googletest libgtest-dev libgmock-dev libcpp-httplib-dev
   fuse3 util-linux e2fsprogs xfsprogs
+  awscli  # the S3 mount tests inspect the bucket with the AWS CLI
 )
+# The S3 mount tests run s3rver (npm, tests/s3rver). Debian's nodejs and npm
+# only if no node/npm is installed already (e.g. from another source).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The whole test suite: installs dependencies, builds, runs every test
-# (unit, real FUSE mounts with ext4 and XFS on loop devices), then builds and
+# The whole test suite: installs dependencies (Debian packages, and s3rver
+# from npm), builds, runs every test (unit, real FUSE mounts with ext4 and XFS
+# on loop devices, S3 volumes on s3rver), then builds and
 # runs the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+# s3rver, the third-party fake S3 server of the S3 mount tests, at the exact
+# versions of tests/s3rver/package-lock.json.
+npm ci --prefix tests/s3rver --no-audit --no-fund --loglevel=error
 scripts/build.sh build
 (cd build && ctest --output-on-failure --timeout 900)
 

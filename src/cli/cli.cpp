@@ -7,6 +7,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
@@ -22,11 +23,68 @@ struct MountArgs {
   std::string file_name = "file", stats_name = "stats";
   std::vector<std::string> fuse_options;
   bool force = false, read_only = false, foreground = false;
+  // S3 (s3:// stores only)
+  std::string endpoint, region, auth_version, credentials_file, access_key_id, profile, ca_file;
+  std::string timeout, max_retry_time, connections, storage_class, sse, sse_kms_key_id, acl;
+  bool path_style = false, virtual_host = false, anonymous = false, insecure = false;
+  bool hash_prefix = false, list_blocks = false;
 };
+
+void AddS3Options(CLI::App* mount, MountArgs& a) {
+  const char* g = "S3 options (s3://BUCKET[/PREFIX] stores)";
+  mount->add_option("--endpoint", a.endpoint,
+                    "S3 endpoint URL, http:// or https://HOST[:PORT] (default: AWS's endpoint for the region)")
+      ->group(g);
+  mount->add_option("--region", a.region,
+                    "Region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1)")
+      ->group(g);
+  mount->add_flag("--path-style", a.path_style,
+                  "Path-style requests (http://HOST/BUCKET/KEY); the default with --endpoint")
+      ->group(g);
+  mount->add_flag("--virtual-host", a.virtual_host,
+                  "Virtual-hosted requests (http://BUCKET.HOST/KEY); the default for AWS")
+      ->group(g);
+  mount->add_option("--auth-version", a.auth_version, "Request signing: 4 (SigV4, default) or 2 (SigV2, old servers)")
+      ->group(g);
+  mount->add_flag("--anonymous", a.anonymous, "Send unsigned requests (public buckets; needs --read-only)")->group(g);
+  mount->add_option("--credentials-file", a.credentials_file,
+                    "File of ACCESS_KEY_ID:SECRET lines (s3backer format, must not be group/world readable); "
+                    "the only credentials source when given")
+      ->group(g);
+  mount->add_option("--access-key-id", a.access_key_id,
+                    "Use the entry of --credentials-file with this access key id (default: the first)")
+      ->group(g);
+  mount->add_option("--profile", a.profile,
+                    "Profile of ~/.aws/credentials and ~/.aws/config (default: AWS_PROFILE, else default)")
+      ->group(g);
+  mount->add_flag("--insecure", a.insecure, "Do not verify TLS certificates")->group(g);
+  mount->add_option("--ca-file", a.ca_file, "CA certificates (PEM) to verify the endpoint with")->group(g);
+  mount->add_option("--timeout", a.timeout, "Seconds one HTTP request may take (default: 30)")->group(g);
+  mount->add_option("--max-retry-time", a.max_retry_time,
+                    "Seconds to keep retrying a failing request before giving up (default: 60)")
+      ->group(g);
+  mount->add_option("--connections", a.connections, "Parallel HTTP requests, 1 to 256 (default: 16)")->group(g);
+  mount->add_option("--storage-class", a.storage_class,
+                    "Storage class of new objects, e.g. STANDARD_IA (default: the bucket's)")
+      ->group(g);
+  mount->add_option("--sse", a.sse, "Server-side encryption of new objects: AES256 or aws:kms")->group(g);
+  mount->add_option("--sse-kms-key-id", a.sse_kms_key_id, "KMS key for --sse aws:kms (default: the AWS managed key)")
+      ->group(g);
+  mount->add_option("--acl", a.acl, "Canned ACL of new objects, e.g. public-read (default: private)")->group(g);
+  mount->add_flag("--hash-prefix", a.hash_prefix,
+                  "Object names start with a hash of the block number (s3backer's blockHashPrefix option); "
+                  "must be the same at every mount")
+      ->group(g);
+  mount->add_flag("--list-blocks", a.list_blocks,
+                  "List the bucket at mount so reads of blocks without an object need no request")
+      ->group(g);
+}
 
 void AddMountCommand(CLI::App& app, MountArgs& a) {
   CLI::App* mount = app.add_subcommand("mount", "Mount a volume: expose its disk file in MOUNTPOINT");
-  mount->add_option("STORE", a.store, "The store: a directory path or file:///absolute/path")->required();
+  mount->add_option("STORE", a.store,
+                    "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]")
+      ->required();
   mount->add_option("MOUNTPOINT", a.mountpoint, "An existing directory to mount on")->required();
   mount->add_option("--size", a.size,
                     "Volume size, with optional K/M/G/T/P suffix (binary); needed to create a volume");
@@ -44,10 +102,125 @@ void AddMountCommand(CLI::App& app, MountArgs& a) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   mount->add_option("--log-level", a.log_level,
                     "trace, debug, info, warn, error, critical or off (default: info)");
+  AddS3Options(mount, a);
 }
 
 bool ValidName(const std::string& n) {
   return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.size() < 256;
+}
+
+// A whole number in [lo, hi] for `option`; throws StartupError.
+unsigned ParseUnsigned(const std::string& text, const char* option, unsigned lo, unsigned hi) {
+  std::size_t used = 0;
+  unsigned long v = 0;
+  try {
+    v = std::stoul(text, &used, 10);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || text[0] == '-' || v < lo || v > hi) {
+    throw StartupError(fmt::format("invalid {} '{}': expected a whole number from {} to {}", option, text, lo, hi));
+  }
+  return static_cast<unsigned>(v);
+}
+
+bool IsOneOf(const std::string& v, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed) {
+    if (v == a) return true;
+  }
+  return false;
+}
+
+// The S3 options; throws StartupError. With a non-S3 store none may be given.
+void ConvertS3(const MountArgs& a, StoreConfig& store) {
+  S3Config& s3 = store.s3;
+  const bool any = !a.endpoint.empty() || !a.region.empty() || !a.auth_version.empty() ||
+                   !a.credentials_file.empty() || !a.access_key_id.empty() || !a.profile.empty() ||
+                   !a.ca_file.empty() || !a.timeout.empty() || !a.max_retry_time.empty() ||
+                   !a.connections.empty() || !a.storage_class.empty() || !a.sse.empty() ||
+                   !a.sse_kms_key_id.empty() || !a.acl.empty() || a.path_style || a.virtual_host ||
+                   a.anonymous || a.insecure || a.hash_prefix || a.list_blocks;
+  store.is_s3 = a.store.rfind("s3://", 0) == 0;
+  if (!store.is_s3) {
+    if (any) throw StartupError("S3 options such as --endpoint apply only to s3:// stores");
+    return;
+  }
+  if (!a.endpoint.empty()) {
+    std::string e = a.endpoint;
+    while (!e.empty() && e.back() == '/') e.pop_back();
+    const auto scheme_end = e.find("://");
+    const std::string scheme = scheme_end == std::string::npos ? "" : e.substr(0, scheme_end);
+    const std::string host = scheme_end == std::string::npos ? "" : e.substr(scheme_end + 3);
+    const bool host_ok = !host.empty() && host.find_first_of("/?#@ \t\r\n") == std::string::npos;
+    if ((scheme != "http" && scheme != "https") || !host_ok) {
+      throw StartupError(fmt::format("invalid --endpoint '{}': expected http://HOST[:PORT] or https://HOST[:PORT]",
+                                     a.endpoint));
+    }
+    s3.endpoint = e;
+  }
+  if (!a.region.empty()) {
+    const bool ok = a.region.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+    if (!ok || a.region.size() > 64) throw StartupError(fmt::format("invalid --region '{}'", a.region));
+    s3.region = a.region;
+  }
+  if (a.path_style && a.virtual_host) throw StartupError("--path-style and --virtual-host exclude each other");
+  if (a.path_style) s3.addressing = S3Config::Addressing::kPath;
+  if (a.virtual_host) s3.addressing = S3Config::Addressing::kVirtualHost;
+  if (!a.auth_version.empty()) {
+    if (a.auth_version != "2" && a.auth_version != "4") {
+      throw StartupError(fmt::format("invalid --auth-version '{}': expected 2 or 4", a.auth_version));
+    }
+    s3.auth_version = a.auth_version == "2" ? 2 : 4;
+  }
+  s3.anonymous = a.anonymous;
+  if (a.anonymous) {
+    if (!a.credentials_file.empty() || !a.profile.empty() || !a.access_key_id.empty() || !a.auth_version.empty()) {
+      throw StartupError("--anonymous excludes --credentials-file, --access-key-id, --profile and --auth-version");
+    }
+    if (!a.read_only) throw StartupError("--anonymous needs --read-only (unsigned requests cannot write)");
+  }
+  if (!a.access_key_id.empty() && a.credentials_file.empty()) {
+    throw StartupError("--access-key-id selects an entry of --credentials-file, which is missing");
+  }
+  if (!a.credentials_file.empty() && !a.profile.empty()) {
+    throw StartupError("--credentials-file and --profile exclude each other");
+  }
+  s3.credentials_file = a.credentials_file;
+  s3.access_key_id = a.access_key_id;
+  s3.profile = a.profile;
+  s3.insecure = a.insecure;
+  s3.ca_file = a.ca_file;
+  if (!a.timeout.empty()) s3.timeout_s = ParseUnsigned(a.timeout, "--timeout", 1, 3600);
+  if (!a.max_retry_time.empty()) s3.max_retry_time_s = ParseUnsigned(a.max_retry_time, "--max-retry-time", 0, 86400);
+  if (!a.connections.empty()) s3.connections = ParseUnsigned(a.connections, "--connections", 1, 256);
+  if (!a.storage_class.empty()) {
+    if (a.storage_class.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != std::string::npos) {
+      throw StartupError(fmt::format("invalid --storage-class '{}': expected e.g. STANDARD or STANDARD_IA",
+                                     a.storage_class));
+    }
+    s3.storage_class = a.storage_class;
+  }
+  if (!a.sse.empty() && !IsOneOf(a.sse, {"AES256", "aws:kms"})) {
+    throw StartupError(fmt::format("invalid --sse '{}': expected AES256 or aws:kms", a.sse));
+  }
+  s3.sse = a.sse;
+  if (!a.sse_kms_key_id.empty() && a.sse != "aws:kms") throw StartupError("--sse-kms-key-id needs --sse aws:kms");
+  if (a.sse_kms_key_id.find_first_of(" \t\r\n") != std::string::npos) {
+    throw StartupError("invalid --sse-kms-key-id");
+  }
+  s3.sse_kms_key_id = a.sse_kms_key_id;
+  if (!a.acl.empty()) {
+    if (!IsOneOf(a.acl, {"private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
+                         "bucket-owner-read", "bucket-owner-full-control"})) {
+      throw StartupError(fmt::format(
+          "invalid --acl '{}': expected private, public-read, public-read-write, authenticated-read, "
+          "aws-exec-read, bucket-owner-read or bucket-owner-full-control",
+          a.acl));
+    }
+    s3.acl = a.acl;
+  }
+  s3.hash_prefix = a.hash_prefix;
+  s3.list_blocks = a.list_blocks;
 }
 
 // Turns the raw strings into configs; throws StartupError.
@@ -57,6 +230,7 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   if (!a.block_size.empty()) store.block_size = ParseSize(a.block_size, "--block-size");
   store.force = a.force;
   store.read_only = a.read_only;
+  ConvertS3(a, store);
   mount.mountpoint = a.mountpoint;
   if (!ValidName(a.file_name)) throw StartupError("invalid --file-name '" + a.file_name + "'");
   if (!ValidName(a.stats_name)) throw StartupError("invalid --stats-file '" + a.stats_name + "'");

@@ -1,6 +1,8 @@
 // The composition root. The stack, bottom up:
 //
 //   store      DirectoryStore (file:// or a path)      src/store/
+//              or S3Store (s3://BUCKET[/PREFIX]) over s3::S3Client
+//              (src/s3/: signing, retries, HTTP over libcurl)
 //   faults     FaultStore, only when S3BD_INJECT_FAULTS is set (tests)
 //   ---------- later issues add, in this order: ----------
 //   codec      compression, then authenticated encryption
@@ -12,8 +14,10 @@
 // Each layer wraps the one below it; nothing else constructs layers.
 #include "s3bd/core/stack.h"
 
+#include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 
 #include <fmt/format.h>
@@ -23,8 +27,97 @@
 #include "s3bd/core/geometry.h"
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/fault_store.h"
+#include "s3bd/store/s3_store.h"
 
 namespace s3bd {
+
+namespace {
+
+// s3://BUCKET[/PREFIX] -> config.s3.bucket and config.s3.prefix ("" or
+// ending in '/').
+void ResolveS3Url(StoreConfig& config) {
+  const std::string rest = config.url.substr(5);
+  const auto slash = rest.find('/');
+  const std::string bucket = rest.substr(0, slash);
+  std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  if (bucket.empty()) {
+    throw StartupError(fmt::format("invalid store URL '{}': use s3://BUCKET[/PREFIX]", config.url));
+  }
+  const bool chars_ok = bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") == std::string::npos;
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!chars_ok || bucket.size() < 3 || bucket.size() > 63 || !alnum(bucket.front()) || !alnum(bucket.back()) ||
+      bucket.find("..") != std::string::npos) {
+    throw StartupError(fmt::format(
+        "invalid store URL '{}': bucket name '{}' must be 3 to 63 lowercase letters, digits, dots and hyphens",
+        config.url, bucket));
+  }
+  if (!prefix.empty() && prefix.front() == '/') {
+    throw StartupError(fmt::format("invalid store URL '{}': the prefix must not start with '/'", config.url));
+  }
+  if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+  for (unsigned char c : prefix) {
+    if (c < 0x20 || c == 0x7f) {
+      throw StartupError(fmt::format("invalid store URL '{}': control character in the prefix", config.url));
+    }
+  }
+  if (prefix.size() > 900) throw StartupError(fmt::format("invalid store URL '{}': prefix too long", config.url));
+  config.is_s3 = true;
+  config.s3.bucket = bucket;
+  config.s3.prefix = prefix;
+}
+
+// --list-blocks: the S3 store learns which blocks exist before the mount.
+void ListExistingBlocks(S3Store& store, const std::string& url) {
+  spdlog::info("listing the objects of {} ...", url);
+  std::string detail;
+  const auto start = std::chrono::steady_clock::now();
+  if (auto ec = store.LoadBlockMap(
+          [&](std::uint64_t found, unsigned done, unsigned ranges) {
+            spdlog::info("listing {}: {} block objects found, {} of {} key ranges done", url, found, done, ranges);
+          },
+          &detail)) {
+    throw StartupError(fmt::format("--list-blocks: {}", detail.empty() ? ec.message() : detail));
+  }
+  spdlog::info("listed {} in {:.1f} s", url,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+}
+
+// The bottom of the stack: its metadata objects and a factory for its block
+// store of a given geometry.
+struct Bottom {
+  std::shared_ptr<MetaStore> meta;
+  std::function<std::unique_ptr<BlockStore>(const Geometry&)> make;
+  std::function<std::string(std::error_code)> explain;  // a metadata read error, one line
+  std::function<void(BlockStore&)> prepare;  // optional, on the store that will be mounted
+};
+
+Bottom OpenBottom(const StoreConfig& config) {
+  if (config.is_s3) {
+    auto client = OpenS3Client(config);
+    const s3::KeyScheme scheme = S3KeyScheme(config);
+    Bottom b{client,
+             [client, scheme](const Geometry& g) { return std::make_unique<S3Store>(client, scheme, g); },
+             [client](std::error_code ec) {
+               const std::string d = client->last_meta_error();
+               return d.empty() ? fmt::format("cannot read volume metadata from {}: {}", client->Location(),
+                                              ec.message())
+                                : d;
+             },
+             {}};
+    if (config.s3.list_blocks) {
+      b.prepare = [url = config.url](BlockStore& s) { ListExistingBlocks(static_cast<S3Store&>(s), url); };
+    }
+    return b;
+  }
+  auto dir = Directory::Open(config.directory, config.read_only);
+  return Bottom{dir, [dir](const Geometry& g) { return std::make_unique<DirectoryStore>(dir, g); },
+                [dir](std::error_code ec) {
+                  return fmt::format("cannot read volume metadata from {}: {}", dir->path(), ec.message());
+                },
+                {}};
+}
+
+}  // namespace
 
 void ResolveStoreUrl(StoreConfig& config) {
   std::string path = config.url;
@@ -38,9 +131,10 @@ void ResolveStoreUrl(StoreConfig& config) {
         throw StartupError(fmt::format("invalid store URL '{}': use file:///absolute/path", config.url));
       }
     } else if (scheme == "s3") {
-      throw StartupError(fmt::format("store '{}': S3 stores are not supported by this build yet", config.url));
+      ResolveS3Url(config);
+      return;
     } else {
-      throw StartupError(fmt::format("invalid store URL '{}': unknown scheme '{}' (use a path or file:///path)",
+      throw StartupError(fmt::format("invalid store URL '{}': unknown scheme '{}' (use a path, file:///path or s3://BUCKET)",
                                      config.url, scheme));
     }
   }
@@ -55,14 +149,14 @@ void ResolveStoreUrl(StoreConfig& config) {
 }
 
 Stack BuildStack(const StoreConfig& config) {
-  auto dir = Directory::Open(config.directory, config.read_only);
+  Bottom bottom = OpenBottom(config);
 
   std::optional<Geometry> stored;
   std::string text;
-  if (auto ec = dir->ReadMeta(kVolumeMetaKey, text); !ec) {
+  if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text); !ec) {
     stored = DecodeVolumeMeta(text);
   } else if (ec != std::errc::no_such_file_or_directory) {
-    throw StartupError(fmt::format("cannot read volume metadata from {}: {}", config.directory, ec.message()));
+    throw StartupError(bottom.explain(ec));
   }
 
   const GeometryDecision d =
@@ -70,12 +164,12 @@ Stack BuildStack(const StoreConfig& config) {
 
   if (d.shrinking) {
     // Shrinking is only safe if nothing is stored past the new end.
-    DirectoryStore old_extent(dir, *stored);
+    auto old_extent = bottom.make(*stored);
     std::optional<BlockNum> beyond;
-    if (auto ec = old_extent.ListNonZero([&](BlockNum b) {
+    if (auto ec = old_extent->ListNonZero([&](BlockNum b) {
           if (b >= d.geometry.num_blocks) beyond = b;
         })) {
-      throw StartupError(fmt::format("cannot list {}: {}", config.directory, ec.message()));
+      throw StartupError(fmt::format("cannot list {}: {}", config.url, ec.message()));
     }
     if (beyond) {
       throw StartupError(fmt::format("cannot shrink to {}: block {} past the new end holds data",
@@ -84,8 +178,9 @@ Stack BuildStack(const StoreConfig& config) {
   }
 
   Stack stack;
-  stack.meta = dir;
-  stack.top = std::make_unique<DirectoryStore>(dir, d.geometry);
+  stack.meta = bottom.meta;
+  stack.top = bottom.make(d.geometry);
+  if (bottom.prepare) bottom.prepare(*stack.top);
   if (const char* faults = std::getenv("S3BD_INJECT_FAULTS"); faults && *faults) {
     stack.top = std::make_unique<FaultStore>(std::move(stack.top), FaultSpec::Parse(faults));
     spdlog::warn("injecting faults: {}", faults);

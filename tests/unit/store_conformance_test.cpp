@@ -12,6 +12,7 @@
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/fault_store.h"
 #include "s3bd/store/memory_store.h"
+#include "s3_test_support.h"
 #include "test_util.h"
 
 namespace s3bd {
@@ -30,6 +31,14 @@ const StoreFactory kStores[] = {
      [](const std::string& dir) {
        return std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom);
      }},
+#ifdef S3BD_HAVE_TEST_S3SERVER
+    // Over HTTP to the in-process test S3 server, each under a fresh prefix.
+    {"s3", [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3Store(kGeom, false); }},
+    {"s3_listed",  // --list-blocks: reads of absent blocks answered from the block map
+     [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3Store(kGeom, true); }},
+    {"s3_hash_prefix",
+     [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3Store(kGeom, false, true); }},
+#endif
     {"cache_over_memory",
      [](const std::string&) {
        CacheConfig c;

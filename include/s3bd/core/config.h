@@ -11,9 +11,40 @@
 
 namespace s3bd {
 
+// An s3:// store: where the bucket is and how to talk to it. Filled from the
+// S3 options by the CLI; bucket and prefix come from the URL
+// (ResolveStoreUrl). Holds no secret: credentials are read at start-up from
+// the file, environment, profile or instance metadata.
+struct S3Config {
+  std::string bucket;
+  std::string prefix;                // "" or ending in '/': "s3://b/vol1" -> "vol1/"
+  std::string endpoint;              // --endpoint, "scheme://host[:port]"; "" = AWS
+  std::string region;                // --region; "" = environment, profile, us-east-1
+  enum class Addressing { kAuto, kPath, kVirtualHost };
+  Addressing addressing = Addressing::kAuto;  // --path-style / --virtual-host
+  int auth_version = 4;              // --auth-version 2|4
+  bool anonymous = false;            // --anonymous
+  std::string credentials_file;      // --credentials-file
+  std::string access_key_id;         // --access-key-id (an entry of the file)
+  std::string profile;               // --profile
+  bool insecure = false;             // --insecure
+  std::string ca_file;               // --ca-file
+  unsigned timeout_s = 30;           // --timeout, per request attempt
+  unsigned max_retry_time_s = 60;    // --max-retry-time
+  unsigned connections = 16;         // --connections
+  std::string storage_class;         // --storage-class
+  std::string sse;                   // --sse: "", AES256 or aws:kms
+  std::string sse_kms_key_id;        // --sse-kms-key-id
+  std::string acl = "private";       // --acl
+  bool hash_prefix = false;          // --hash-prefix
+  bool list_blocks = false;          // --list-blocks
+};
+
 struct StoreConfig {
   std::string url;        // STORE as given on the command line
   std::string directory;  // absolute path of a directory store
+  bool is_s3 = false;     // an s3:// store; see s3
+  S3Config s3;
   std::optional<std::uint64_t> size;        // --size
   std::optional<std::uint64_t> block_size;  // --block-size
   bool force = false;                       // --force

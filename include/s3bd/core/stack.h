@@ -25,7 +25,8 @@ Stack BuildStack(const StoreConfig& config);
 // mount is live, so a mount that fails leaves a new store untouched.
 void CommitGeometry(Stack& stack);
 
-// Turns STORE (a path or file:///path) into config.directory; throws
+// Turns STORE (a path or file:///path) into config.directory, or
+// s3://BUCKET[/PREFIX] into config.s3's bucket and prefix; throws
 // StartupError for a malformed or unsupported URL.
 void ResolveStoreUrl(StoreConfig& config);
 

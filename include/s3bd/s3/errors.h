@@ -1,4 +1,5 @@
-// Error codes of the S3 building blocks (signing, XML, credentials).
+// Error codes of the S3 building blocks (signing, XML, credentials) and of
+// the S3 client's requests.
 //
 // Contract: every function in s3bd::s3 that can fail reports it as a
 // std::error_code of this category (or the generic/errno one for file system
@@ -27,6 +28,11 @@ enum class Errc {
   kCredentialsIncomplete,   // an access key id without a secret, or vice versa
   kNoSuchProfile,           // the requested profile does not exist
   kNoSuchAccessKey,         // the requested access key id is not in the file
+  // S3 requests (s3_client.h).
+  kEtagMismatch,            // the ETag returned does not match the data's MD5
+  kHttpStatus,              // an HTTP status the operation does not expect
+  kBadResponse,             // a response that cannot be understood
+  kResponseTooLarge,        // a response body over the operation's limit
 };
 
 const std::error_category& s3_category();

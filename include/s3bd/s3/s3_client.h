@@ -1,0 +1,180 @@
+// The S3 client: object requests on one bucket, signed, retried and counted.
+//
+// Requests: GetObject, PutObject, DeleteObject, HeadObject, ListObjects
+// (ListObjectsV2, following continuation tokens), DeleteObjects (batches of
+// at most 1000 keys, with Content-MD5). Every attempt is signed afresh
+// (SigV4 by default, SigV2 or unsigned when configured) and sent with
+// HttpClient.
+//
+// Retries (retry.h): transport failures, 5xx, 429 and throttling codes are
+// retried with exponential backoff and full jitter until the budget
+// (--max-retry-time) is used up; an ETag that does not match the data's MD5
+// (after a PUT, or on a GET of a simple object) is retried the same way.
+// Everything else (403, 404 NoSuchBucket, other 4xx) fails at once.
+//
+// Errors: std::error_code plus a one-line detail (never a secret):
+//   s3bd::Errc::kAccessDenied     "access denied to s3://bkt/prefix: check the credentials (...)"
+//   s3bd::Errc::kNoSuchVolume     "bucket bkt does not exist"
+//   s3bd::Errc::kStoreUnavailable "endpoint unreachable: URL (...)", "... timed out",
+//                                 or a 5xx/throttling reply after the budget
+//   s3bd::Errc::kCorruptBlock     ETag mismatch after the budget
+//   s3::Errc::kHttpStatus / kBadResponse / kResponseTooLarge: anything else
+// A GET or HEAD of a missing key (404 NoSuchKey) is not an error: *found is
+// false. DELETE of a missing key succeeds.
+//
+// Metadata (MetaStore): ReadMeta/WriteMeta are GET/PUT of prefix + key.
+//
+// Thread-safe: any number of threads may issue requests; the only shared
+// state is atomic counters and the credential provider (whose mutex is never
+// held across a request).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "s3bd/core/meta_store.h"
+#include "s3bd/s3/credentials.h"
+#include "s3bd/s3/http_client.h"
+#include "s3bd/s3/retry.h"
+#include "s3bd/s3/xml.h"
+
+namespace s3bd::s3 {
+
+enum class Addressing { kPath, kVirtualHost };
+enum class AuthMode { kSigV4, kSigV2, kAnonymous };
+
+struct S3ClientConfig {
+  std::string endpoint;  // "scheme://host[:port]", no path, no trailing '/'
+  std::string bucket;
+  std::string prefix;    // key prefix of the volume ("" or "dir/"), for metadata and messages
+  std::string region = "us-east-1";
+  Addressing addressing = Addressing::kPath;
+  AuthMode auth = AuthMode::kSigV4;
+  // PUT headers; empty means "not sent".
+  std::string storage_class;   // x-amz-storage-class
+  std::string sse;             // x-amz-server-side-encryption: AES256 or aws:kms
+  std::string sse_kms_key_id;  // x-amz-server-side-encryption-aws-kms-key-id
+  std::string acl;             // x-amz-acl
+  BackoffPolicy retry;
+  HttpClientOptions http;
+};
+
+// Credentials that may expire (instance metadata) and be fetched again.
+// Thread-safe; the refresh function runs without the mutex held.
+class CredentialProvider {
+ public:
+  using RefreshFn = std::function<std::error_code(
+      Credentials* out, std::optional<std::chrono::system_clock::time_point>* expiration,
+      std::string* detail)>;
+  // Static credentials.
+  explicit CredentialProvider(Credentials credentials);
+  // Credentials from `refresh`, fetched again `margin` before they expire.
+  CredentialProvider(Credentials credentials,
+                     std::optional<std::chrono::system_clock::time_point> expiration, RefreshFn refresh,
+                     std::chrono::seconds margin = std::chrono::seconds(300));
+
+  // The current credentials, refreshed first if they are about to expire. A
+  // failed refresh keeps the old ones while they are still valid.
+  std::error_code Get(Credentials* out, std::string* detail);
+
+ private:
+  std::mutex mu_;
+  Credentials credentials_;
+  std::optional<std::chrono::system_clock::time_point> expiration_;
+  RefreshFn refresh_;
+  std::chrono::seconds margin_;
+  bool refreshing_ = false;
+};
+
+// Request statistics of one client.
+class S3Stats {
+ public:
+  enum Kind { kGet, kPut, kDelete, kHead, kList, kDeleteMulti, kNumKinds };
+  enum ErrorClass { kAccess, kNoBucket, kUnreachable, kTimeout, kServer, kThrottled, kEtag, kOtherError,
+                    kNumErrorClasses };
+  static const char* KindName(Kind k);
+  static const char* ErrorClassName(ErrorClass e);
+
+  void CountAttempt(Kind k, std::uint64_t bytes_up, std::uint64_t bytes_down,
+                    std::chrono::microseconds latency, bool reused);
+  void CountRetry() { retries_++; }
+  void CountError(ErrorClass e) { errors_[e]++; }
+  void Print(std::ostream& os) const;
+
+  std::uint64_t requests(Kind k) const { return requests_[k].load(); }
+  std::uint64_t total_requests() const;
+  std::uint64_t retries() const { return retries_.load(); }
+  std::uint64_t errors(ErrorClass e) const { return errors_[e].load(); }
+  std::uint64_t reused() const { return reused_.load(); }
+  // Latency below which 99% of the attempts finished (bucket upper bound).
+  std::chrono::microseconds P99() const;
+
+ private:
+  static constexpr int kBuckets = 96;  // 4 per power of two of microseconds
+  static int BucketOf(std::uint64_t us);
+  static std::uint64_t BucketUpper(int b);
+
+  std::array<std::atomic<std::uint64_t>, kNumKinds> requests_{};
+  std::array<std::atomic<std::uint64_t>, kNumErrorClasses> errors_{};
+  std::array<std::atomic<std::uint64_t>, kBuckets> latency_{};
+  std::atomic<std::uint64_t> bytes_up_{0}, bytes_down_{0}, latency_us_{0}, reused_{0}, retries_{0};
+};
+
+class S3Client : public MetaStore {
+ public:
+  // `credentials` may be null only with AuthMode::kAnonymous.
+  S3Client(S3ClientConfig config, std::shared_ptr<CredentialProvider> credentials);
+
+  // *found = false for a missing key. `max_size` bounds the body.
+  std::error_code GetObject(const std::string& key, std::string* body, bool* found,
+                            std::size_t max_size, std::string* detail);
+  std::error_code PutObject(const std::string& key, std::span<const std::uint8_t> body,
+                            std::string* detail);
+  std::error_code DeleteObject(const std::string& key, std::string* detail);
+  std::error_code HeadObject(const std::string& key, bool* found, std::uint64_t* size,
+                             std::string* detail);
+  // Lists keys under `prefix` after `start_after` (exclusive; "" = from the
+  // start) in key order, page by page; stops early when `fn` returns false.
+  std::error_code ListObjects(const std::string& prefix, const std::string& start_after,
+                              const std::function<bool(const ListedObject&)>& fn, std::string* detail);
+  // Deletes the keys in batches of kMaxDeleteKeys; a key that cannot be
+  // deleted is an error.
+  std::error_code DeleteObjects(std::span<const std::string> keys, std::string* detail);
+
+  // MetaStore: prefix + key.
+  std::error_code ReadMeta(const std::string& key, std::string& value) override;
+  std::error_code WriteMeta(const std::string& key, const std::string& value) override;
+  // The detail of the last failed ReadMeta/WriteMeta (for start-up messages).
+  std::string last_meta_error() const;
+
+  // "s3://bucket/prefix" (without a trailing '/').
+  std::string Location() const;
+  const S3ClientConfig& config() const { return config_; }
+  const S3Stats& stats() const { return stats_; }
+
+ private:
+  struct Call;
+  std::error_code Execute(Call& call, std::string* detail);
+  std::error_code Sign(Call& call, HttpRequest* request, std::string* detail);
+  std::string ObjectUrlForLog(const std::string& key) const;
+
+  const S3ClientConfig config_;
+  const std::shared_ptr<CredentialProvider> credentials_;
+  HttpClient http_;
+  S3Stats stats_;
+  mutable std::mutex meta_mu_;
+  std::string last_meta_error_;
+};
+
+}  // namespace s3bd::s3

@@ -1,0 +1,104 @@
+// The S3 store: one object per block in a bucket, through s3::S3Client.
+//
+// Layout (s3backer-compatible, object_key.h): block n is the object
+// PREFIX + BlockHex(n) ("vol1/0000002a"), or with --hash-prefix
+// PREFIX + hash + "-" + BlockHex(n); metadata objects (s3bd-volume) live
+// beside them under the same prefix and never parse as block keys.
+//
+// Behaviour:
+//  - Read: GET; a missing object (404) reads as zeros. The body must be
+//    exactly one block, and its MD5 must match the ETag (the client checks).
+//  - Write: PUT with Content-MD5, ETag checked. Success is returned only
+//    once S3 acknowledged the object, so a block whose PUT ultimately fails
+//    (after the retry budget) is reported as an error and never as written.
+//  - Zero: DELETE (404 counts as success).
+//  - Flush: nothing to do; every acknowledged PUT/DELETE is durable in S3.
+//  - ListNonZero: a listing of the prefix, in parallel over key ranges.
+//
+// Block map (--list-blocks): LoadBlockMap() lists the bucket once at mount;
+// from then on a bitmap tells which blocks may have an object, and reads of
+// the others return zeros without a request. A bit is set before a PUT is
+// sent (so a failed or uncertain PUT keeps it set: the object may exist)
+// and cleared only after a DELETE succeeded. The volume serialises writes
+// and zeros of one block, so those never race on a bit; a read racing a
+// write sees the old or the new state, both correct.
+//
+// Errors: std::error_code from the client (s3bd::Errc or the s3 category),
+// never exceptions; each failure is logged once here with the client's
+// one-line detail and the block number in fixed-width hex.
+//
+// Thread-safe: no mutex; the bitmap is atomic words.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "s3bd/core/block_store.h"
+#include "s3bd/core/config.h"
+#include "s3bd/s3/object_key.h"
+#include "s3bd/s3/s3_client.h"
+
+namespace s3bd {
+
+class S3Store : public BlockStore {
+ public:
+  // Largest volume (in blocks) for which --list-blocks keeps a bitmap (128 MiB).
+  static constexpr std::uint64_t kMaxMappedBlocks = std::uint64_t{1} << 30;
+
+  S3Store(std::shared_ptr<s3::S3Client> client, s3::KeyScheme scheme, Geometry g);
+
+  // Lists the existing block objects (in parallel) into the block map; see
+  // above. `progress` is called about once a second with the number of
+  // objects found so far and of key ranges done. On error the map is not
+  // used and *detail says why.
+  std::error_code LoadBlockMap(const std::function<void(std::uint64_t found, unsigned ranges_done,
+                                                        unsigned ranges)>& progress,
+                               std::string* detail);
+  bool has_block_map() const { return map_loaded_.load(); }
+
+  // Calls fn for each block object, listing `ranges` key ranges in parallel
+  // (fn is called from one thread at a time, after all listings finished).
+  std::error_code ListBlocks(const std::function<void(BlockNum)>& fn, std::string* detail,
+                             const std::function<void(std::uint64_t, unsigned, unsigned)>& progress = {});
+
+ protected:
+  void PrintOwnStats(std::ostream& os) const override;
+
+ private:
+  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
+  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
+  std::error_code DoZero(BlockNum block) override;
+  std::error_code DoFlush() override;
+  std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+
+  // Lexicographic boundaries that split the block keys into ranges of about
+  // equal size: range i holds keys in (b[i-1], b[i]] (open-ended at both ends).
+  std::vector<std::string> RangeBoundaries(unsigned ranges) const;
+
+  void MarkPresent(BlockNum b) { map_[b / 64].fetch_or(std::uint64_t{1} << (b % 64)); }
+  void MarkAbsent(BlockNum b) { map_[b / 64].fetch_and(~(std::uint64_t{1} << (b % 64))); }
+  bool MaybePresent(BlockNum b) const {
+    return !map_loaded_.load(std::memory_order_acquire) || (map_[b / 64].load() >> (b % 64)) & 1;
+  }
+
+  std::shared_ptr<s3::S3Client> client_;
+  const s3::KeyScheme scheme_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> map_;  // one bit per block, if loaded
+  std::atomic<bool> map_loaded_{false};
+  std::atomic<std::uint64_t> map_skipped_reads_{0};
+};
+
+// Start-up: turns the S3 part of a StoreConfig into a client (endpoint,
+// addressing, region, credentials chain with instance metadata, retry and
+// HTTP settings). Sends no request except to the instance metadata service
+// when the chain gets that far. Throws StartupError with a one-line message.
+std::shared_ptr<s3::S3Client> OpenS3Client(const StoreConfig& config);
+
+// The key scheme of a config: the prefix and --hash-prefix.
+s3::KeyScheme S3KeyScheme(const StoreConfig& config);
+
+}  // namespace s3bd

@@ -1,0 +1,570 @@
+// S3 requests: addressing, signing, the retry loop and error messages. See
+// the header for the contract.
+#include "s3bd/s3/s3_client.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "s3bd/core/errors.h"
+#include "s3bd/s3/crypto.h"
+#include "s3bd/s3/sigv2.h"
+#include "s3bd/s3/sigv4.h"
+
+namespace s3bd::s3 {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// An ETag header value without quotes, lowercased.
+std::string CleanEtag(const std::string* etag) {
+  if (etag == nullptr) return {};
+  std::string_view v = *etag;
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  return Lower(v);
+}
+
+bool IsMd5Hex(std::string_view s) {
+  return s.size() == 32 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Text from the server, made safe for a one-line message.
+std::string OneLine(std::string_view s, std::size_t max = 200) {
+  std::string out;
+  for (char c : s.substr(0, max)) out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  return out;
+}
+
+std::string Seconds(Clock::duration d) {
+  return fmt::format("{:.1f} s", std::chrono::duration<double>(d).count());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- credentials
+
+CredentialProvider::CredentialProvider(Credentials credentials)
+    : credentials_(std::move(credentials)), margin_(0) {}
+
+CredentialProvider::CredentialProvider(Credentials credentials,
+                                       std::optional<std::chrono::system_clock::time_point> expiration,
+                                       RefreshFn refresh, std::chrono::seconds margin)
+    : credentials_(std::move(credentials)),
+      expiration_(expiration),
+      refresh_(std::move(refresh)),
+      margin_(margin) {}
+
+std::error_code CredentialProvider::Get(Credentials* out, std::string* detail) {
+  const auto now = std::chrono::system_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    const bool due = refresh_ && expiration_ && now + margin_ >= *expiration_;
+    if (!due || refreshing_) {
+      if (expiration_ && now >= *expiration_) {
+        if (detail) *detail = "the temporary credentials expired and are being refreshed";
+        return make_error_code(s3bd::Errc::kAccessDenied);
+      }
+      *out = credentials_;
+      return {};
+    }
+    refreshing_ = true;
+  }
+  Credentials fresh;
+  std::optional<std::chrono::system_clock::time_point> expiration;
+  std::string why;
+  const std::error_code ec = refresh_(&fresh, &expiration, &why);
+  std::lock_guard lock(mu_);
+  refreshing_ = false;
+  if (!ec) {
+    credentials_ = std::move(fresh);
+    expiration_ = expiration;
+    spdlog::info("refreshed credentials: {}", credentials_.Describe());
+  } else {
+    spdlog::warn("cannot refresh credentials: {}", why.empty() ? ec.message() : why);
+    if (expiration_ && now >= *expiration_) {
+      if (detail) *detail = "temporary credentials expired and could not be refreshed: " + why;
+      return ec;
+    }
+  }
+  *out = credentials_;
+  return {};
+}
+
+// ---------------------------------------------------------------- stats
+
+const char* S3Stats::KindName(Kind k) {
+  static const char* const kNames[] = {"GET", "PUT", "DELETE", "HEAD", "LIST", "DELETE-MULTI"};
+  return kNames[k];
+}
+
+const char* S3Stats::ErrorClassName(ErrorClass e) {
+  static const char* const kNames[] = {"access-denied", "no-such-bucket", "unreachable", "timeout",
+                                       "server-error",  "throttled",      "etag-mismatch", "other"};
+  return kNames[e];
+}
+
+int S3Stats::BucketOf(std::uint64_t us) {
+  if (us < 4) return static_cast<int>(us);
+  const int log2 = 63 - __builtin_clzll(us);              // >= 2
+  const int sub = static_cast<int>((us >> (log2 - 2)) & 3);  // next two bits
+  return std::min(kBuckets - 1, (log2 - 1) * 4 + sub);
+}
+
+std::uint64_t S3Stats::BucketUpper(int b) {
+  if (b < 4) return static_cast<std::uint64_t>(b) + 1;
+  const int log2 = b / 4 + 1, sub = b % 4;
+  return (std::uint64_t{4 + static_cast<std::uint64_t>(sub) + 1}) << (log2 - 2);
+}
+
+void S3Stats::CountAttempt(Kind k, std::uint64_t bytes_up, std::uint64_t bytes_down,
+                           std::chrono::microseconds latency, bool reused) {
+  requests_[k]++;
+  bytes_up_ += bytes_up;
+  bytes_down_ += bytes_down;
+  const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, latency.count()));
+  latency_us_ += us;
+  latency_[BucketOf(us)]++;
+  if (reused) reused_++;
+}
+
+std::uint64_t S3Stats::total_requests() const {
+  std::uint64_t n = 0;
+  for (const auto& r : requests_) n += r.load();
+  return n;
+}
+
+std::chrono::microseconds S3Stats::P99() const {
+  std::uint64_t total = 0;
+  for (const auto& b : latency_) total += b.load();
+  if (total == 0) return std::chrono::microseconds(0);
+  const std::uint64_t rank = (total * 99 + 99) / 100;  // ceil(0.99 * total)
+  std::uint64_t seen = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    seen += latency_[b].load();
+    if (seen >= rank) return std::chrono::microseconds(BucketUpper(b));
+  }
+  return std::chrono::microseconds(BucketUpper(kBuckets - 1));
+}
+
+void S3Stats::Print(std::ostream& os) const {
+  const std::uint64_t total = total_requests();
+  os << "  requests";
+  for (int k = 0; k < kNumKinds; ++k) os << fmt::format(" {}={}", KindName(static_cast<Kind>(k)), requests_[k].load());
+  os << "\n";
+  os << fmt::format("  bytes sent {} received {}\n", bytes_up_.load(), bytes_down_.load());
+  os << fmt::format("  latency avg {:.2f} ms p99 {:.2f} ms\n",
+                    total ? static_cast<double>(latency_us_.load()) / 1000.0 / static_cast<double>(total) : 0.0,
+                    static_cast<double>(P99().count()) / 1000.0);
+  os << fmt::format("  retries {}\n", retries_.load());
+  os << "  errors";
+  for (int e = 0; e < kNumErrorClasses; ++e) {
+    os << fmt::format(" {}={}", ErrorClassName(static_cast<ErrorClass>(e)), errors_[e].load());
+  }
+  os << "\n";
+  os << fmt::format("  connection reuse {:.1f}% ({} of {} requests)\n",
+                    total ? 100.0 * static_cast<double>(reused_.load()) / static_cast<double>(total) : 0.0,
+                    reused_.load(), total);
+}
+
+// ---------------------------------------------------------------- client
+
+struct S3Client::Call {
+  S3Stats::Kind kind = S3Stats::kGet;
+  std::string method = "GET";
+  std::string key;  // empty: a bucket-level request
+  std::vector<NameValue> query;
+  std::vector<NameValue> headers;
+  std::span<const std::uint8_t> body;
+  std::string payload_sha256 = std::string(kEmptyPayloadSha256);
+  std::size_t max_response = 1u << 20;
+  bool missing_ok = false;  // 404 (other than NoSuchBucket) means "absent"
+  // Validates a 2xx response; an error with *retry set is retried.
+  std::function<std::error_code(const HttpResponse&, bool* retry, std::string* detail)> check;
+
+  HttpResponse response;
+  bool found = true;
+};
+
+S3Client::S3Client(S3ClientConfig config, std::shared_ptr<CredentialProvider> credentials)
+    : config_(std::move(config)), credentials_(std::move(credentials)), http_(config_.http) {}
+
+std::string S3Client::Location() const {
+  std::string prefix = config_.prefix;
+  if (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  return "s3://" + config_.bucket + (prefix.empty() ? "" : "/" + prefix);
+}
+
+std::string S3Client::ObjectUrlForLog(const std::string& key) const {
+  return "s3://" + config_.bucket + "/" + key;
+}
+
+std::error_code S3Client::Sign(Call& call, HttpRequest* request, std::string* detail) {
+  const std::string& endpoint = config_.endpoint;
+  const auto scheme_end = endpoint.find("://");
+  const std::string scheme = endpoint.substr(0, scheme_end);
+  std::string host = endpoint.substr(scheme_end + 3);
+  const bool vhost = config_.addressing == Addressing::kVirtualHost;
+  if (vhost) host = config_.bucket + "." + host;
+
+  request->method = call.method;
+  request->body = call.body;
+  request->max_response = call.max_response;
+  request->headers = call.headers;
+  request->headers.emplace_back("Host", host);
+
+  const auto now = std::chrono::system_clock::now();
+  if (config_.auth == AuthMode::kSigV2) {
+    SigV2Request r;
+    r.method = call.method;
+    r.bucket = config_.bucket;
+    r.key = call.key;
+    r.query = call.query;
+    r.headers = std::move(request->headers);
+    // The time also goes in x-amz-date, which is then signed instead of the
+    // Date line (AWS accepts both; some S3 emulators only the former).
+    const std::string date = FormatHttpDate(now);
+    r.headers.emplace_back("x-amz-date", date);
+    Credentials creds;
+    if (auto ec = credentials_->Get(&creds, detail)) return ec;
+    std::string authorization;
+    if (auto ec = SignRequestV2(r, creds, date, &authorization, detail)) return ec;
+    request->headers = std::move(r.headers);
+    request->headers.emplace_back("Authorization", std::move(authorization));
+    request->url = scheme + "://" + host + SigV2RequestTarget(r, vhost);
+    return {};
+  }
+
+  SigV4Request r;
+  r.method = call.method;
+  r.path = vhost ? "/" + call.key : "/" + config_.bucket + (call.key.empty() ? "" : "/" + call.key);
+  r.query = call.query;
+  r.headers = std::move(request->headers);
+  r.payload_sha256 = call.payload_sha256;
+  if (config_.auth == AuthMode::kSigV4) {
+    Credentials creds;
+    if (auto ec = credentials_->Get(&creds, detail)) return ec;
+    SigV4Scope scope;
+    scope.region = config_.region;
+    scope.timestamp = FormatAmzDate(now);
+    std::string authorization;
+    if (auto ec = SignRequest(r, creds, scope, &authorization, detail)) return ec;
+    r.headers.emplace_back("Authorization", std::move(authorization));
+  }
+  request->headers = std::move(r.headers);
+  request->url = scheme + "://" + host + RequestTarget(r);
+  return {};
+}
+
+std::error_code S3Client::Execute(Call& call, std::string* detail) {
+  const auto start = Clock::now();
+  Backoff backoff(config_.retry);
+  const std::string what = call.key.empty() ? Location() : ObjectUrlForLog(call.key);
+  for (unsigned attempt = 1;; ++attempt) {
+    HttpRequest request;
+    if (auto ec = Sign(call, &request, detail)) {
+      stats_.CountError(S3Stats::kOtherError);
+      return ec;
+    }
+    HttpResponse& resp = call.response;
+    http_.Perform(request, &resp);
+    stats_.CountAttempt(call.kind, call.body.size(), resp.body.size(), resp.elapsed, resp.reused_connection);
+
+    // Decide: done (success or fatal), or retry with this error if the budget allows.
+    std::error_code ec;
+    std::string why;
+    S3Stats::ErrorClass error_class = S3Stats::kOtherError;
+    bool retry = false;
+    if (resp.transport != TransportError::kNone) {
+      const RetryClass rc = ClassifyTransport(resp.transport);
+      retry = IsRetryable(rc);
+      ec = make_error_code(s3bd::Errc::kStoreUnavailable);
+      switch (resp.transport) {
+        case TransportError::kTimeout:
+          error_class = S3Stats::kTimeout;
+          why = fmt::format("request to {} timed out ({})", config_.endpoint, resp.transport_detail);
+          break;
+        case TransportError::kTlsCertificate:
+          why = fmt::format("TLS certificate of {} not accepted: {} (use --ca-file, or --insecure)",
+                            config_.endpoint, resp.transport_detail);
+          break;
+        default:
+          if (resp.too_large) {
+            ec = Errc::kResponseTooLarge;
+            why = fmt::format("{} {}: response too large", call.method, what);
+            retry = false;
+          } else {
+            error_class = S3Stats::kUnreachable;
+            why = fmt::format("endpoint unreachable: {} ({})", config_.endpoint, resp.transport_detail);
+          }
+      }
+    } else if (resp.status >= 200 && resp.status < 300) {
+      if (!call.check) return {};
+      ec = call.check(resp, &retry, &why);
+      if (!ec) return {};
+      if (ec == make_error_code(s3bd::Errc::kCorruptBlock)) error_class = S3Stats::kEtag;
+    } else {
+      S3ErrorInfo info;
+      if (!resp.body.empty()) {
+        S3ErrorInfo parsed;
+        if (!ParseErrorDocument(resp.body, &parsed)) info = parsed;
+      }
+      const std::string& code = info.code;
+      if (resp.status == 404 && code != "NoSuchBucket" && call.missing_ok) {
+        call.found = false;
+        return {};
+      }
+      const RetryClass rc = ClassifyHttp(resp.status, code);
+      retry = IsRetryable(rc);
+      const std::string status_text =
+          code.empty() ? fmt::format("HTTP {}", resp.status) : fmt::format("HTTP {} {}", resp.status, code);
+      if (retry) {
+        ec = make_error_code(s3bd::Errc::kStoreUnavailable);
+        error_class = rc == RetryClass::kThrottle ? S3Stats::kThrottled : S3Stats::kServer;
+        why = fmt::format("S3 server error at {}: {}", config_.endpoint, status_text);
+      } else if (code == "NoSuchBucket" || (resp.status == 404 && call.key.empty() && code.empty())) {
+        ec = make_error_code(s3bd::Errc::kNoSuchVolume);
+        error_class = S3Stats::kNoBucket;
+        why = fmt::format("bucket {} does not exist", config_.bucket);
+      } else if (code == "RequestTimeTooSkewed") {
+        ec = make_error_code(s3bd::Errc::kAccessDenied);
+        error_class = S3Stats::kAccess;
+        why = fmt::format("access denied to {}: the system clock is too far from the server's ({})",
+                          Location(), status_text);
+      } else if (code == "PermanentRedirect" || code == "AuthorizationHeaderMalformed" ||
+                 code == "IllegalLocationConstraintException" || resp.status == 301) {
+        ec = Errc::kHttpStatus;
+        why = fmt::format("bucket {} is not in region {}: use --region ({})", config_.bucket, config_.region,
+                          status_text);
+      } else if (resp.status == 403 || resp.status == 401) {
+        ec = make_error_code(s3bd::Errc::kAccessDenied);
+        error_class = S3Stats::kAccess;
+        why = config_.auth == AuthMode::kAnonymous
+                  ? fmt::format("access denied to {}: it does not allow anonymous access ({})", Location(),
+                                status_text)
+                  : fmt::format("access denied to {}: check the credentials ({})", Location(), status_text);
+      } else {
+        ec = Errc::kHttpStatus;
+        why = fmt::format("{} {}: {}{}", call.method, what, status_text,
+                          info.message.empty() ? "" : ": " + OneLine(info.message));
+      }
+    }
+
+    if (retry) {
+      const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+      if (auto pause = backoff.NextPause(elapsed)) {
+        stats_.CountRetry();
+        spdlog::debug("{} {}: {}; retry {} in {} ms", call.method, what, why, attempt, pause->count());
+        std::this_thread::sleep_for(*pause);
+        continue;
+      }
+      why += fmt::format(" (gave up after {} attempts in {})", attempt, Seconds(Clock::now() - start));
+    }
+    stats_.CountError(error_class);
+    if (detail) *detail = why;
+    return ec;
+  }
+}
+
+std::error_code S3Client::GetObject(const std::string& key, std::string* body, bool* found,
+                                    std::size_t max_size, std::string* detail) {
+  Call call;
+  call.kind = S3Stats::kGet;
+  call.key = key;
+  call.max_response = max_size;
+  call.missing_ok = true;
+  // A simple object's ETag is the MD5 of its content: verify what arrived.
+  call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
+    const std::string etag = CleanEtag(resp.Header("etag"));
+    const std::string* sse = resp.Header("x-amz-server-side-encryption");
+    const bool checkable = IsMd5Hex(etag) && !(sse && *sse == "aws:kms") &&
+                           resp.Header("x-amz-server-side-encryption-customer-algorithm") == nullptr;
+    if (checkable && Md5Hex(resp.body) != etag) {
+      *retry = true;
+      *why = fmt::format("GET {}: the data received does not match its ETag", ObjectUrlForLog(key));
+      return make_error_code(s3bd::Errc::kCorruptBlock);
+    }
+    return {};
+  };
+  if (auto ec = Execute(call, detail)) return ec;
+  *found = call.found;
+  if (call.found) {
+    *body = std::move(call.response.body);
+  } else {
+    body->clear();
+  }
+  return {};
+}
+
+std::error_code S3Client::PutObject(const std::string& key, std::span<const std::uint8_t> body,
+                                    std::string* detail) {
+  Call call;
+  call.kind = S3Stats::kPut;
+  call.method = "PUT";
+  call.key = key;
+  call.body = body;
+  if (config_.auth == AuthMode::kSigV4) call.payload_sha256 = Sha256Hex(body);
+  const std::string md5_hex = Md5Hex(body);
+  call.headers.emplace_back("Content-Type", "application/octet-stream");
+  call.headers.emplace_back("Content-MD5", Md5Base64(body));
+  if (!config_.acl.empty()) call.headers.emplace_back("x-amz-acl", config_.acl);
+  if (!config_.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
+  if (!config_.sse.empty()) call.headers.emplace_back("x-amz-server-side-encryption", config_.sse);
+  if (!config_.sse_kms_key_id.empty()) {
+    call.headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", config_.sse_kms_key_id);
+  }
+  // With SSE-KMS the ETag is not the MD5 of the data; Content-MD5 still
+  // makes the server check it.
+  const bool check_etag = config_.sse != "aws:kms";
+  call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
+    const std::string etag = CleanEtag(resp.Header("etag"));
+    if (!check_etag || etag.empty() || etag == md5_hex) return {};
+    *retry = true;
+    *why = fmt::format("PUT {}: the ETag returned does not match the data sent", ObjectUrlForLog(key));
+    return make_error_code(s3bd::Errc::kCorruptBlock);
+  };
+  return Execute(call, detail);
+}
+
+std::error_code S3Client::DeleteObject(const std::string& key, std::string* detail) {
+  Call call;
+  call.kind = S3Stats::kDelete;
+  call.method = "DELETE";
+  call.key = key;
+  call.missing_ok = true;
+  return Execute(call, detail);
+}
+
+std::error_code S3Client::HeadObject(const std::string& key, bool* found, std::uint64_t* size,
+                                     std::string* detail) {
+  Call call;
+  call.kind = S3Stats::kHead;
+  call.method = "HEAD";
+  call.key = key;
+  call.missing_ok = true;
+  if (auto ec = Execute(call, detail)) return ec;
+  *found = call.found;
+  *size = 0;
+  if (call.found) {
+    if (const std::string* len = call.response.Header("content-length")) {
+      try {
+        *size = std::stoull(*len);
+      } catch (const std::exception&) {
+        if (detail) *detail = fmt::format("HEAD {}: bad Content-Length", ObjectUrlForLog(key));
+        return Errc::kBadResponse;
+      }
+    }
+  }
+  return {};
+}
+
+std::error_code S3Client::ListObjects(const std::string& prefix, const std::string& start_after,
+                                      const std::function<bool(const ListedObject&)>& fn,
+                                      std::string* detail) {
+  std::string token;
+  for (;;) {
+    Call call;
+    call.kind = S3Stats::kList;
+    call.max_response = kMaxXmlSize;
+    call.query = {{"list-type", "2"}, {"prefix", prefix}, {"encoding-type", "url"}};
+    if (token.empty() && !start_after.empty()) call.query.emplace_back("start-after", start_after);
+    if (!token.empty()) call.query.emplace_back("continuation-token", token);
+    ListObjectsResult page;
+    call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
+      std::string xml_detail;
+      if (auto ec = ParseListObjectsV2(resp.body, &page, &xml_detail)) {
+        *retry = false;
+        *why = fmt::format("listing {}: cannot parse the response: {}", Location(),
+                           xml_detail.empty() ? ec.message() : xml_detail);
+        return Errc::kBadResponse;
+      }
+      return {};
+    };
+    if (auto ec = Execute(call, detail)) return ec;
+    for (const ListedObject& o : page.objects) {
+      if (!fn(o)) return {};
+    }
+    if (!page.is_truncated) return {};
+    if (page.next_continuation_token.empty() || page.next_continuation_token == token) {
+      if (detail) *detail = fmt::format("listing {}: the server's continuation token does not advance", Location());
+      return Errc::kBadResponse;
+    }
+    token = page.next_continuation_token;
+  }
+}
+
+std::error_code S3Client::DeleteObjects(std::span<const std::string> keys, std::string* detail) {
+  for (std::size_t off = 0; off < keys.size(); off += kMaxDeleteKeys) {
+    const auto batch = keys.subspan(off, std::min(kMaxDeleteKeys, keys.size() - off));
+    std::string body;
+    if (auto ec = BuildDeleteObjectsRequest(batch, /*quiet=*/true, &body, detail)) return ec;
+    Call call;
+    call.kind = S3Stats::kDeleteMulti;
+    call.method = "POST";
+    call.query = {{"delete", ""}};
+    call.body = AsBytes(body);
+    if (config_.auth == AuthMode::kSigV4) call.payload_sha256 = Sha256Hex(body);
+    call.headers.emplace_back("Content-Type", "application/xml");
+    call.headers.emplace_back("Content-MD5", Md5Base64(body));
+    call.max_response = kMaxXmlSize;
+    DeleteObjectsResult result;
+    call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
+      std::string xml_detail;
+      if (auto ec = ParseDeleteObjectsResult(resp.body, &result, &xml_detail)) {
+        *retry = false;
+        *why = fmt::format("deleting from {}: cannot parse the response: {}", Location(),
+                           xml_detail.empty() ? ec.message() : xml_detail);
+        return Errc::kBadResponse;
+      }
+      return {};
+    };
+    if (auto ec = Execute(call, detail)) return ec;
+    if (!result.errors.empty()) {
+      const DeleteFailure& f = result.errors.front();
+      if (detail) {
+        *detail = fmt::format("cannot delete {} object(s) from {}, e.g. {}: {}", result.errors.size(), Location(),
+                              f.key, f.code);
+      }
+      if (f.code == "AccessDenied") return make_error_code(s3bd::Errc::kAccessDenied);
+      return Errc::kHttpStatus;
+    }
+  }
+  return {};
+}
+
+std::error_code S3Client::ReadMeta(const std::string& key, std::string& value) {
+  std::string detail;
+  bool found = false;
+  std::error_code ec = GetObject(config_.prefix + key, &value, &found, 1u << 20, &detail);
+  if (!ec && !found) return std::make_error_code(std::errc::no_such_file_or_directory);
+  std::lock_guard lock(meta_mu_);
+  last_meta_error_ = detail;
+  return ec;
+}
+
+std::error_code S3Client::WriteMeta(const std::string& key, const std::string& value) {
+  std::string detail;
+  std::error_code ec = PutObject(config_.prefix + key, AsBytes(value), &detail);
+  std::lock_guard lock(meta_mu_);
+  last_meta_error_ = detail;
+  return ec;
+}
+
+std::string S3Client::last_meta_error() const {
+  std::lock_guard lock(meta_mu_);
+  return last_meta_error_;
+}
+
+}  // namespace s3bd::s3

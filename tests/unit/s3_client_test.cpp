@@ -1,0 +1,691 @@
+// The HTTP and S3 clients against a scripted in-process HTTP server: retries
+// and backoff really happen (requests are counted, pauses timed), errors get
+// their one-line class messages, ETag mismatches are retried, listings
+// follow continuation tokens, DeleteObjects is batched with Content-MD5,
+// addressing and signing headers, and no secret ever reaches an error text
+// or a log line.
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <sstream>
+
+#include "s3_test_support.h"
+#include "s3bd/core/errors.h"
+#include "s3bd/s3/crypto.h"
+#include "s3bd/s3/http_client.h"
+#include "s3bd/s3/instance_metadata.h"
+#include "s3bd/s3/s3_client.h"
+#include "scripted_http_server.h"
+#include "test_util.h"
+
+namespace s3bd {
+namespace {
+
+using namespace std::chrono_literals;
+using s3::S3Client;
+using test::RecordedRequest;
+
+std::vector<std::uint8_t> Bytes(std::size_t n, std::uint64_t seed = 1) { return test::RandomBytes(n, seed); }
+
+std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
+
+class S3ClientTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<S3Client> Client(s3::S3ClientConfig c) {
+    return std::make_unique<S3Client>(std::move(c), test::TestCredentials(/*with_token=*/true));
+  }
+  std::unique_ptr<S3Client> Client() { return Client(test::TestClientConfig(server_.url())); }
+
+  test::ScriptedHttpServer server_;
+};
+
+// Captures every log line (at trace level) while alive.
+class LogCapture {
+ public:
+  LogCapture() : old_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(old_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> old_;
+};
+
+TEST_F(S3ClientTest, GetSignsAndAddressesPathStyle) {
+  const auto data = Bytes(4096);
+  server_.SetHandler([&](const RecordedRequest&, httplib::Response& res) {
+    res.set_header("ETag", Quoted(s3::Md5Hex(data)));
+    res.set_content(std::string(data.begin(), data.end()), "application/octet-stream");
+  });
+  auto c = Client();
+  std::string body, detail;
+  bool found = false;
+  ASSERT_FALSE(c->GetObject("prefix/my key+=&~ü", &body, &found, 1 << 20, &detail)) << detail;
+  EXPECT_TRUE(found);
+  EXPECT_EQ(body, std::string(data.begin(), data.end()));
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].method, "GET");
+  EXPECT_EQ(reqs[0].target, "/bkt/prefix/my%20key%2B%3D%26~%C3%BC");
+  EXPECT_EQ(reqs[0].Header("Host"), "127.0.0.1:" + std::to_string(server_.port()));
+  EXPECT_EQ(reqs[0].Header("Authorization").rfind("AWS4-HMAC-SHA256 Credential=AKIDTESTEXAMPLE/", 0), 0u);
+  EXPECT_EQ(reqs[0].Header("x-amz-content-sha256"), s3::kEmptyPayloadSha256);
+  EXPECT_EQ(reqs[0].Header("x-amz-security-token"), test::kTestSessionToken);
+  EXPECT_FALSE(reqs[0].Header("x-amz-date").empty());
+}
+
+TEST_F(S3ClientTest, VirtualHostAddressing) {
+  auto cfg = test::TestClientConfig("http://localhost:" + std::to_string(server_.port()));
+  cfg.addressing = s3::Addressing::kVirtualHost;
+  auto c = Client(cfg);
+  std::string body, detail;
+  bool found = false;
+  ASSERT_FALSE(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail)) << detail;
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].target, "/prefix/k");
+  EXPECT_EQ(reqs[0].Header("Host"), "bkt.localhost:" + std::to_string(server_.port()));
+}
+
+TEST_F(S3ClientTest, AnonymousRequestsAreUnsigned) {
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.auth = s3::AuthMode::kAnonymous;
+  S3Client c(cfg, nullptr);
+  std::string body, detail;
+  bool found = false;
+  ASSERT_FALSE(c.GetObject("prefix/k", &body, &found, 1 << 20, &detail)) << detail;
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].Header("Authorization"), "");
+}
+
+TEST_F(S3ClientTest, SigV2SignsWithAmzDate) {
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.auth = s3::AuthMode::kSigV2;
+  auto c = Client(cfg);
+  const auto data = Bytes(100);
+  std::string detail;
+  ASSERT_FALSE(c->PutObject("prefix/k", data, &detail)) << detail;
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].Header("Authorization").rfind("AWS AKIDTESTEXAMPLE:", 0), 0u);
+  EXPECT_FALSE(reqs[0].Header("x-amz-date").empty());
+  EXPECT_EQ(reqs[0].Header("x-amz-content-sha256"), "");
+}
+
+TEST_F(S3ClientTest, MissingKeyIsAbsentNotAnError) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.status = 404;
+    res.set_content(test::S3ErrorXml("NoSuchKey"), "application/xml");
+  });
+  auto c = Client();
+  std::string body = "stale", detail;
+  bool found = true;
+  ASSERT_FALSE(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail));
+  EXPECT_FALSE(found);
+  EXPECT_TRUE(body.empty());
+  EXPECT_FALSE(c->DeleteObject("prefix/k", &detail)) << "DELETE of a missing key succeeds";
+  std::uint64_t size = 7;
+  ASSERT_FALSE(c->HeadObject("prefix/k", &found, &size, &detail));
+  EXPECT_FALSE(found);
+  EXPECT_EQ(server_.count(), 3u) << "404 is never retried";
+}
+
+TEST_F(S3ClientTest, HeadReturnsSize) {
+  server_.SetHandler([](const RecordedRequest& r, httplib::Response& res) {
+    EXPECT_EQ(r.method, "HEAD");
+    res.set_content(std::string(1234, 'x'), "application/octet-stream");
+  });
+  auto c = Client();
+  bool found = false;
+  std::uint64_t size = 0;
+  std::string detail;
+  ASSERT_FALSE(c->HeadObject("prefix/k", &found, &size, &detail)) << detail;
+  EXPECT_TRUE(found);
+  EXPECT_EQ(size, 1234u);
+}
+
+TEST_F(S3ClientTest, ServerErrorsAreRetriedWithBackoff) {
+  const auto data = Bytes(4096);
+  int calls = 0;
+  server_.SetHandler([&](const RecordedRequest&, httplib::Response& res) {
+    if (++calls <= 2) {
+      res.status = 500;
+      res.set_content(test::S3ErrorXml("InternalError"), "application/xml");
+      return;
+    }
+    res.set_header("ETag", Quoted(s3::Md5Hex(data)));
+    res.set_content(std::string(data.begin(), data.end()), "application/octet-stream");
+  });
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.retry.initial = 50ms;
+  cfg.retry.max_pause = 1000ms;
+  auto c = Client(cfg);
+  std::string body, detail;
+  bool found = false;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_FALSE(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail)) << detail;
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(server_.count(), 3u);
+  EXPECT_EQ(c->stats().retries(), 2u);
+  EXPECT_GE(elapsed, 150ms) << "pauses of 50 and 100 ms";
+  EXPECT_EQ(c->stats().requests(s3::S3Stats::kGet), 3u);
+}
+
+TEST_F(S3ClientTest, ThrottlingGivesUpAfterTheBudget) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.status = 503;
+    res.set_content(test::S3ErrorXml("SlowDown", "Please reduce your request rate."), "application/xml");
+  });
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.retry.budget = 300ms;
+  auto c = Client(cfg);
+  std::string detail;
+  const auto start = std::chrono::steady_clock::now();
+  const auto ec = c->PutObject("prefix/k", Bytes(10), &detail);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(ec, make_error_code(Errc::kStoreUnavailable));
+  EXPECT_NE(detail.find("S3 server error at " + server_.url() + ": HTTP 503 SlowDown"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("gave up after"), std::string::npos) << detail;
+  EXPECT_GE(server_.count(), 5u);
+  EXPECT_GE(elapsed, 250ms);
+  EXPECT_LT(elapsed, 2000ms);
+  EXPECT_EQ(c->stats().errors(s3::S3Stats::kThrottled), 1u);
+}
+
+TEST_F(S3ClientTest, ZeroBudgetMeansOneAttempt) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) { res.status = 500; });
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.retry.budget = 0ms;
+  auto c = Client(cfg);
+  std::string detail;
+  EXPECT_EQ(c->DeleteObject("prefix/k", &detail), make_error_code(Errc::kStoreUnavailable));
+  EXPECT_EQ(server_.count(), 1u);
+}
+
+TEST_F(S3ClientTest, AccessDeniedIsNotRetried) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.status = 403;
+    res.set_content(test::S3ErrorXml("SignatureDoesNotMatch"), "application/xml");
+  });
+  auto c = Client();
+  std::string value;
+  EXPECT_EQ(c->ReadMeta("s3bd-volume", value), make_error_code(Errc::kAccessDenied));
+  EXPECT_EQ(c->last_meta_error(),
+            "access denied to s3://bkt/prefix: check the credentials (HTTP 403 SignatureDoesNotMatch)");
+  EXPECT_EQ(server_.count(), 1u);
+  EXPECT_EQ(c->stats().errors(s3::S3Stats::kAccess), 1u);
+}
+
+TEST_F(S3ClientTest, NoSuchBucket) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.status = 404;
+    res.set_content(test::S3ErrorXml("NoSuchBucket"), "application/xml");
+  });
+  auto c = Client();
+  std::string body, detail;
+  bool found = true;
+  EXPECT_EQ(c->GetObject("prefix/k", &body, &found, 100, &detail), make_error_code(Errc::kNoSuchVolume));
+  EXPECT_EQ(detail, "bucket bkt does not exist");
+  EXPECT_EQ(server_.count(), 1u);
+}
+
+TEST_F(S3ClientTest, WrongRegionSaysSo) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.status = 301;
+    res.set_content(test::S3ErrorXml("PermanentRedirect"), "application/xml");
+  });
+  auto c = Client();
+  std::string body, detail;
+  bool found = false;
+  EXPECT_TRUE(c->GetObject("prefix/k", &body, &found, 100, &detail));
+  EXPECT_NE(detail.find("bucket bkt is not in region us-east-1: use --region"), std::string::npos) << detail;
+}
+
+TEST_F(S3ClientTest, UnreachableEndpoint) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(test::ClosedPort());
+  auto cfg = test::TestClientConfig(url);
+  cfg.retry.budget = 200ms;
+  auto c = Client(cfg);
+  std::string body, detail;
+  bool found = false;
+  EXPECT_EQ(c->GetObject("prefix/k", &body, &found, 100, &detail), make_error_code(Errc::kStoreUnavailable));
+  EXPECT_EQ(detail.rfind("endpoint unreachable: " + url + " (", 0), 0u) << detail;
+  EXPECT_GE(c->stats().retries(), 2u) << "connection failures are retried";
+  EXPECT_EQ(c->stats().errors(s3::S3Stats::kUnreachable), 1u);
+}
+
+TEST_F(S3ClientTest, TimeoutIsRetriedThenReported) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    std::this_thread::sleep_for(400ms);
+    res.status = 200;
+  });
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.http.request_timeout = 100ms;
+  cfg.retry.budget = 150ms;
+  auto c = Client(cfg);
+  std::string detail;
+  EXPECT_EQ(c->DeleteObject("prefix/k", &detail), make_error_code(Errc::kStoreUnavailable));
+  EXPECT_NE(detail.find("timed out"), std::string::npos) << detail;
+  EXPECT_GE(c->stats().errors(s3::S3Stats::kTimeout), 1u);
+}
+
+TEST_F(S3ClientTest, PutSendsContentMd5AndChosenHeaders) {
+  const auto data = Bytes(8192);
+  server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
+    res.set_header("ETag", Quoted(s3::Md5Hex(s3::AsBytes(r.body))));
+  });
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.storage_class = "STANDARD_IA";
+  cfg.sse = "AES256";
+  cfg.acl = "public-read";
+  auto c = Client(cfg);
+  std::string detail;
+  ASSERT_FALSE(c->PutObject("prefix/0000002a", data, &detail)) << detail;
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  const RecordedRequest& r = reqs[0];
+  EXPECT_EQ(r.method, "PUT");
+  EXPECT_EQ(r.body, std::string(data.begin(), data.end()));
+  EXPECT_EQ(r.Header("Content-MD5"), s3::Md5Base64(data));
+  EXPECT_EQ(r.Header("x-amz-content-sha256"), s3::Sha256Hex(data));
+  EXPECT_EQ(r.Header("x-amz-storage-class"), "STANDARD_IA");
+  EXPECT_EQ(r.Header("x-amz-server-side-encryption"), "AES256");
+  EXPECT_EQ(r.Header("x-amz-acl"), "public-read");
+  EXPECT_EQ(r.Header("Expect"), "");
+  // Every x-amz header is signed.
+  const std::string auth = r.Header("Authorization");
+  EXPECT_NE(auth.find("x-amz-acl;"), std::string::npos) << auth;
+  EXPECT_NE(auth.find("content-md5;"), std::string::npos) << auth;
+}
+
+TEST_F(S3ClientTest, PutEtagMismatchIsRetried) {
+  const auto data = Bytes(4096);
+  int calls = 0;
+  server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
+    res.set_header("ETag", Quoted(++calls == 1 ? std::string(32, '0') : s3::Md5Hex(s3::AsBytes(r.body))));
+  });
+  auto c = Client();
+  std::string detail;
+  ASSERT_FALSE(c->PutObject("prefix/k", data, &detail)) << detail;
+  EXPECT_EQ(server_.count(), 2u);
+  EXPECT_EQ(c->stats().retries(), 1u);
+}
+
+TEST_F(S3ClientTest, PutEtagMismatchFailsAfterTheBudget) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.set_header("ETag", Quoted("0123456789abcdef0123456789abcdef"));
+  });
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.retry.budget = 200ms;
+  auto c = Client(cfg);
+  std::string detail;
+  EXPECT_EQ(c->PutObject("prefix/k", Bytes(100), &detail), make_error_code(Errc::kCorruptBlock));
+  EXPECT_NE(detail.find("PUT s3://bkt/prefix/k: the ETag returned does not match the data sent"), std::string::npos)
+      << detail;
+  EXPECT_GE(server_.count(), 3u);
+  EXPECT_EQ(c->stats().errors(s3::S3Stats::kEtag), 1u);
+}
+
+TEST_F(S3ClientTest, SseKmsSkipsTheEtagCheck) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.set_header("ETag", Quoted("0123456789abcdef0123456789abcdef"));
+  });
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.sse = "aws:kms";
+  cfg.sse_kms_key_id = "alias/key";
+  auto c = Client(cfg);
+  std::string detail;
+  EXPECT_FALSE(c->PutObject("prefix/k", Bytes(100), &detail)) << detail;
+  EXPECT_EQ(server_.requests()[0].Header("x-amz-server-side-encryption-aws-kms-key-id"), "alias/key");
+}
+
+TEST_F(S3ClientTest, CorruptGetIsRetried) {
+  const auto data = Bytes(4096);
+  int calls = 0;
+  server_.SetHandler([&](const RecordedRequest&, httplib::Response& res) {
+    std::string body(data.begin(), data.end());
+    if (++calls == 1) body[100] ^= 1;  // flipped in transit
+    res.set_header("ETag", Quoted(s3::Md5Hex(data)));
+    res.set_content(body, "application/octet-stream");
+  });
+  auto c = Client();
+  std::string body, detail;
+  bool found = false;
+  ASSERT_FALSE(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail)) << detail;
+  EXPECT_EQ(body, std::string(data.begin(), data.end()));
+  EXPECT_EQ(server_.count(), 2u);
+}
+
+TEST_F(S3ClientTest, OversizedBodyIsAnError) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.set_content(std::string(10000, 'x'), "application/octet-stream");
+  });
+  auto c = Client();
+  std::string body, detail;
+  bool found = false;
+  EXPECT_EQ(c->GetObject("prefix/k", &body, &found, 4096, &detail), s3::Errc::kResponseTooLarge);
+  EXPECT_EQ(server_.count(), 1u);
+}
+
+std::string ListPage(const std::vector<std::string>& keys, const std::string& next) {
+  std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                    "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>bkt</Name>"
+                    "<Prefix>prefix/</Prefix><MaxKeys>2</MaxKeys><EncodingType>url</EncodingType>";
+  xml += "<KeyCount>" + std::to_string(keys.size()) + "</KeyCount>";
+  xml += next.empty() ? "<IsTruncated>false</IsTruncated>"
+                      : "<IsTruncated>true</IsTruncated><NextContinuationToken>" + next + "</NextContinuationToken>";
+  for (const auto& k : keys) xml += "<Contents><Key>" + k + "</Key><Size>4096</Size></Contents>";
+  return xml + "</ListBucketResult>";
+}
+
+TEST_F(S3ClientTest, ListFollowsContinuationTokens) {
+  server_.SetHandler([](const RecordedRequest& r, httplib::Response& res) {
+    EXPECT_EQ(r.Param("list-type"), "2");
+    EXPECT_EQ(r.Param("prefix"), "prefix/");
+    const std::string token = r.Param("continuation-token");
+    if (token.empty()) {
+      EXPECT_EQ(r.Param("start-after"), "prefix/00000000");
+      res.set_content(ListPage({"prefix/00000001", "prefix/a%20b"}, "tok+1/="), "application/xml");
+    } else if (token == "tok+1/=") {
+      EXPECT_EQ(r.Param("start-after"), "");
+      res.set_content(ListPage({"prefix/00000003", "prefix/00000004"}, "tok2"), "application/xml");
+    } else {
+      EXPECT_EQ(token, "tok2");
+      res.set_content(ListPage({"prefix/00000005"}, ""), "application/xml");
+    }
+  });
+  auto c = Client();
+  std::vector<std::string> keys;
+  std::string detail;
+  ASSERT_FALSE(c->ListObjects(
+      "prefix/", "prefix/00000000",
+      [&](const s3::ListedObject& o) {
+        keys.push_back(o.key);
+        return true;
+      },
+      &detail))
+      << detail;
+  EXPECT_EQ(keys, (std::vector<std::string>{"prefix/00000001", "prefix/a b", "prefix/00000003", "prefix/00000004",
+                                            "prefix/00000005"}));
+  EXPECT_EQ(server_.count(), 3u);
+  EXPECT_EQ(c->stats().requests(s3::S3Stats::kList), 3u);
+
+  // A callback that stops early ends the listing without fetching more pages.
+  server_.Clear();
+  keys.clear();
+  ASSERT_FALSE(c->ListObjects("prefix/", "prefix/00000000", [&](const s3::ListedObject& o) {
+    keys.push_back(o.key);
+    return false;
+  }, &detail));
+  EXPECT_EQ(keys.size(), 1u);
+  EXPECT_EQ(server_.count(), 1u);
+}
+
+TEST_F(S3ClientTest, MalformedListingIsAClearError) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.set_content("<ListBucketResult><Contents><Key>x", "application/xml");
+  });
+  auto c = Client();
+  std::string detail;
+  EXPECT_EQ(c->ListObjects("prefix/", "", [](const s3::ListedObject&) { return true; }, &detail),
+            s3::Errc::kBadResponse);
+  EXPECT_EQ(detail.rfind("listing s3://bkt/prefix: cannot parse the response", 0), 0u) << detail;
+  EXPECT_EQ(server_.count(), 1u);
+}
+
+TEST_F(S3ClientTest, ListTokenThatDoesNotAdvanceIsAnError) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.set_content(ListPage({"prefix/00000001"}, "same"), "application/xml");
+  });
+  auto c = Client();
+  std::string detail;
+  EXPECT_EQ(c->ListObjects("prefix/", "", [](const s3::ListedObject&) { return true; }, &detail),
+            s3::Errc::kBadResponse);
+  EXPECT_EQ(server_.count(), 2u);
+}
+
+TEST_F(S3ClientTest, DeleteObjectsInBatchesWithContentMd5) {
+  std::vector<std::size_t> batch_sizes;
+  server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_TRUE(r.params.count("delete"));
+    EXPECT_EQ(r.Header("Content-MD5"), s3::Md5Base64(r.body));
+    std::size_t n = 0;
+    for (std::size_t p = 0; (p = r.body.find("<Key>", p)) != std::string::npos; ++p) ++n;
+    batch_sizes.push_back(n);
+    res.set_content("<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></DeleteResult>",
+                    "application/xml");
+  });
+  auto c = Client();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 2500; ++i) keys.push_back("prefix/" + s3::BlockHex(static_cast<std::uint64_t>(i)));
+  std::string detail;
+  ASSERT_FALSE(c->DeleteObjects(keys, &detail)) << detail;
+  EXPECT_EQ(batch_sizes, (std::vector<std::size_t>{1000, 1000, 500}));
+}
+
+TEST_F(S3ClientTest, DeleteObjectsReportsPerKeyFailures) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.set_content(
+        "<DeleteResult><Error><Key>prefix/00000001</Key><Code>AccessDenied</Code><Message>no</Message></Error>"
+        "</DeleteResult>",
+        "application/xml");
+  });
+  auto c = Client();
+  std::vector<std::string> keys = {"prefix/00000001"};
+  std::string detail;
+  EXPECT_EQ(c->DeleteObjects(keys, &detail), make_error_code(Errc::kAccessDenied));
+  EXPECT_NE(detail.find("prefix/00000001: AccessDenied"), std::string::npos) << detail;
+}
+
+TEST_F(S3ClientTest, NoSecretInErrorsOrLogs) {
+  // The server echoes everything it was sent back in its error message.
+  server_.SetHandler([](const RecordedRequest& r, httplib::Response& res) {
+    std::string echo;
+    for (const auto& [k, v] : r.headers) echo += k + "=" + v + " ";
+    res.status = r.method == "PUT" ? 400 : 403;
+    res.set_content(test::S3ErrorXml(r.method == "PUT" ? "InvalidArgument" : "AccessDenied", "x"),
+                    "application/xml");
+  });
+  LogCapture log;
+  auto c = Client();
+  std::string detail, all;
+  std::string body;
+  bool found;
+  c->GetObject("prefix/k", &body, &found, 100, &detail);
+  all += detail + "\n";
+  c->PutObject("prefix/k", Bytes(10), &detail);
+  all += detail + "\n";
+  all += log.text();
+  std::ostringstream stats;
+  c->stats().Print(stats);
+  all += stats.str();
+  EXPECT_NE(all.find("access denied"), std::string::npos) << all;
+  EXPECT_NE(all.find("http: GET"), std::string::npos) << "debug lines were captured: " << all;
+  EXPECT_EQ(all.find(test::kTestSecret), std::string::npos) << all;
+  EXPECT_EQ(all.find(test::kTestSessionToken), std::string::npos) << all;
+  EXPECT_EQ(all.find("Signature="), std::string::npos) << all;
+}
+
+TEST(S3StatsTest, LatencyPercentileAndReuse) {
+  s3::S3Stats s;
+  for (int i = 0; i < 99; ++i) s.CountAttempt(s3::S3Stats::kGet, 0, 4096, 1000us, true);
+  s.CountAttempt(s3::S3Stats::kPut, 4096, 0, 500000us, false);
+  EXPECT_LE(s.P99().count(), 1300);
+  EXPECT_GE(s.P99().count(), 1000);
+  s.CountAttempt(s3::S3Stats::kPut, 4096, 0, 500000us, false);
+  EXPECT_GE(s.P99().count(), 500000);
+  std::ostringstream os;
+  s.Print(os);
+  EXPECT_NE(os.str().find("requests GET=99 PUT=2"), std::string::npos) << os.str();
+  EXPECT_NE(os.str().find("connection reuse 98.0% (99 of 101 requests)"), std::string::npos) << os.str();
+}
+
+TEST(HttpClientTest, ReusesConnectionsAndBoundsParallelism) {
+  test::ScriptedHttpServer server;
+  std::atomic<int> in_flight{0}, max_in_flight{0};
+  server.SetHandler([&](const RecordedRequest&, httplib::Response& res) {
+    const int now = ++in_flight;
+    int seen = max_in_flight.load();
+    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(20ms);
+    --in_flight;
+    res.set_content("ok", "text/plain");
+  });
+  s3::HttpClientOptions o;
+  o.max_parallel = 3;
+  s3::HttpClient http(o);
+  std::atomic<int> reused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) {
+        s3::HttpRequest req;
+        req.url = server.url() + "/x";
+        s3::HttpResponse resp;
+        http.Perform(req, &resp);
+        EXPECT_EQ(resp.status, 200);
+        EXPECT_EQ(resp.body, "ok");
+        if (resp.reused_connection) reused++;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(max_in_flight.load(), 3);
+  EXPECT_GE(reused.load(), 40 - 3) << "only the first request of each handle connects";
+}
+
+}  // namespace
+}  // namespace s3bd
+
+namespace s3bd {
+namespace {
+
+// A fake EC2 instance metadata service (IMDSv2).
+void ServeImds(test::ScriptedHttpServer& server, const std::string& expiration, int* token_requests) {
+  server.SetHandler([=](const RecordedRequest& r, httplib::Response& res) {
+    if (r.method == "PUT" && r.path == "/latest/api/token") {
+      ++*token_requests;
+      EXPECT_EQ(r.Header("X-aws-ec2-metadata-token-ttl-seconds"), "21600");
+      res.set_content("TOKEN-" + std::to_string(*token_requests), "text/plain");
+      return;
+    }
+    if (r.Header("X-aws-ec2-metadata-token").rfind("TOKEN-", 0) != 0) {
+      res.status = 401;
+      return;
+    }
+    if (r.path == "/latest/meta-data/iam/security-credentials/") {
+      res.set_content("my-role\n", "text/plain");
+    } else if (r.path == "/latest/meta-data/iam/security-credentials/my-role") {
+      res.set_content(R"({"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIAIMDS",)"
+                      R"("SecretAccessKey":"imds-secret","Token":"imds-token","Expiration":")" +
+                          expiration + "\"}",
+                      "application/json");
+    } else {
+      res.status = 404;
+    }
+  });
+}
+
+TEST(InstanceMetadata, FetchesCredentialsWithASessionToken) {
+  test::ScriptedHttpServer server;
+  int tokens = 0;
+  ServeImds(server, "2030-01-02T03:04:05Z", &tokens);
+  s3::InstanceMetadataOptions o;
+  o.endpoint = server.url();
+  s3::InstanceMetadataClient imds(o);
+  s3::Credentials c;
+  std::optional<std::chrono::system_clock::time_point> exp;
+  std::string detail;
+  ASSERT_FALSE(imds.Fetch(&c, &exp, &detail)) << detail;
+  EXPECT_EQ(c.access_key_id, "ASIAIMDS");
+  EXPECT_EQ(c.secret_access_key, "imds-secret");
+  EXPECT_EQ(c.session_token, "imds-token");
+  EXPECT_EQ(c.source, "instance metadata (role my-role)");
+  ASSERT_TRUE(exp);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*exp), 1893553445);
+  EXPECT_EQ(tokens, 1);
+}
+
+TEST(InstanceMetadata, UnreachableServiceIsSkippedQuickly) {
+  s3::InstanceMetadataOptions o;
+  o.endpoint = "http://127.0.0.1:" + std::to_string(test::ClosedPort());
+  s3::InstanceMetadataClient imds(o);
+  s3::Credentials c;
+  std::optional<std::chrono::system_clock::time_point> exp;
+  std::string detail;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(imds.Fetch(&c, &exp, &detail), s3::Errc::kCredentialsNotFound);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_NE(detail.find("no instance metadata service at " + o.endpoint), std::string::npos) << detail;
+}
+
+TEST(InstanceMetadata, EnvironmentOverridesAndDisables) {
+  auto env = [](std::map<std::string, std::string> m) {
+    return [m](const std::string& k) -> std::optional<std::string> {
+      auto it = m.find(k);
+      return it == m.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+  };
+  EXPECT_EQ(s3::InstanceMetadataFromEnvironment(env({}))->endpoint, "http://169.254.169.254");
+  EXPECT_EQ(s3::InstanceMetadataFromEnvironment(env({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9/"}}))
+                ->endpoint,
+            "http://127.0.0.1:9");
+  EXPECT_FALSE(s3::InstanceMetadataFromEnvironment(env({{"AWS_EC2_METADATA_DISABLED", "TRUE"}})));
+  EXPECT_FALSE(s3::ParseIso8601Utc("2030-13-01T00:00:00Z"));
+  EXPECT_TRUE(s3::ParseIso8601Utc("2030-01-01T00:00:00.123Z"));
+}
+
+TEST(InstanceMetadata, ChainUsesItLastAndProviderRefreshesBeforeExpiry) {
+  test::ScriptedHttpServer server;
+  int tokens = 0;
+  // Expires in 2 minutes: inside the 5-minute refresh margin.
+  const auto soon = std::chrono::system_clock::now() + 120s;
+  const std::time_t t = std::chrono::system_clock::to_time_t(soon);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  ServeImds(server, buf, &tokens);
+  s3::InstanceMetadataOptions o;
+  o.endpoint = server.url();
+  auto imds = std::make_shared<s3::InstanceMetadataClient>(o);
+
+  s3::CredentialChainOptions chain;
+  chain.getenv = [](const std::string& k) -> std::optional<std::string> {
+    if (k == "HOME") return "/nonexistent";
+    return std::nullopt;
+  };
+  std::optional<std::chrono::system_clock::time_point> exp;
+  chain.instance_metadata = [&](s3::Credentials* out, std::string* why) { return imds->Fetch(out, &exp, why); };
+  s3::Credentials creds;
+  std::string detail;
+  ASSERT_FALSE(s3::ResolveCredentials(chain, &creds, &detail)) << detail;
+  EXPECT_EQ(creds.access_key_id, "ASIAIMDS");
+  EXPECT_EQ(tokens, 1);
+
+  s3::CredentialProvider provider(creds, exp, [&](s3::Credentials* out, auto* e, std::string* d) {
+    return imds->Fetch(out, e, d);
+  });
+  s3::Credentials now;
+  ASSERT_FALSE(provider.Get(&now, &detail));
+  EXPECT_EQ(tokens, 2) << "credentials about to expire are fetched again";
+  EXPECT_EQ(now.session_token, "imds-token");
+
+  // The service goes away: the old credentials stay in use while valid.
+  server.SetHandler([](const RecordedRequest&, httplib::Response& res) { res.status = 500; });
+  ASSERT_FALSE(provider.Get(&now, &detail));
+  EXPECT_EQ(now.access_key_id, "ASIAIMDS");
+}
+
+}  // namespace
+}  // namespace s3bd

@@ -1,0 +1,214 @@
+// The S3 store and the S3 part of the composition root against the
+// in-process test S3 server (tests/s3server): s3backer key layout, the
+// --list-blocks block map (reads of absent blocks cost no request), injected
+// server faults survived by retries, a PUT that fails for good is never
+// reported written, and nothing is written before CommitGeometry. Also
+// STORE URL parsing, which needs no server.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "s3_test_support.h"
+#include "s3bd/core/errors.h"
+#include "s3bd/core/geometry.h"
+#include "s3bd/core/stack.h"
+#include "s3bd/s3/object_key.h"
+#include "s3bd/store/s3_store.h"
+#include "test_util.h"
+
+namespace s3bd {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(S3StoreUrl, BucketAndPrefix) {
+  struct Case {
+    const char* url;
+    const char* bucket;
+    const char* prefix;
+  } cases[] = {
+      {"s3://bkt", "bkt", ""},
+      {"s3://bkt/", "bkt", ""},
+      {"s3://my.bucket-1/vol1", "my.bucket-1", "vol1/"},
+      {"s3://bkt/a/b/", "bkt", "a/b/"},
+      {"s3://bkt/with space/ünïcode+=&~", "bkt", "with space/ünïcode+=&~/"},
+  };
+  for (const Case& c : cases) {
+    StoreConfig config;
+    config.url = c.url;
+    ResolveStoreUrl(config);
+    EXPECT_TRUE(config.is_s3) << c.url;
+    EXPECT_EQ(config.s3.bucket, c.bucket) << c.url;
+    EXPECT_EQ(config.s3.prefix, c.prefix) << c.url;
+  }
+}
+
+TEST(S3StoreUrl, MalformedUrlsAreRejected) {
+  for (const char* url : {"s3://", "s3:///prefix", "s3://B/x", "s3://ab/x", "s3://bkt_1/x", "s3://-bkt/x",
+                          "s3://bkt../x", "s3://bkt//x", "s3://bkt/a\tb"}) {
+    StoreConfig config;
+    config.url = url;
+    try {
+      ResolveStoreUrl(config);
+      ADD_FAILURE() << url << " was accepted";
+    } catch (const StartupError& e) {
+      EXPECT_NE(std::string(e.what()).find("invalid store URL"), std::string::npos) << e.what();
+    }
+  }
+}
+
+#ifdef S3BD_HAVE_TEST_S3SERVER
+
+bool ServerHas(const std::string& key) {
+  return test::SharedS3Server().store().get(test::kTestBucket, key, 0).obj != nullptr;
+}
+
+TEST(S3Store, KeysFollowTheS3backerLayout) {
+  const Geometry g{4096, 1024};
+  const std::string prefix = test::UniquePrefix();
+  S3Store plain(test::SharedServerClient(prefix), s3::KeyScheme{prefix, false}, g);
+  ASSERT_FALSE(plain.Write(0x2a, test::RandomBytes(g.block_size, 1)));
+  EXPECT_TRUE(ServerHas(prefix + "0000002a"));
+
+  const std::string hprefix = test::UniquePrefix();
+  S3Store hashed(test::SharedServerClient(hprefix), s3::KeyScheme{hprefix, true}, g);
+  ASSERT_FALSE(hashed.Write(0x2a, test::RandomBytes(g.block_size, 1)));
+  const std::string key = s3::BlockKey(s3::KeyScheme{hprefix, true}, 0x2a);
+  EXPECT_TRUE(std::regex_match(key, std::regex(hprefix + "[0-9a-f]{8}-0000002a"))) << key;
+  EXPECT_TRUE(ServerHas(key));
+  EXPECT_FALSE(ServerHas(hprefix + "0000002a"));
+}
+
+TEST(S3Store, BlockMapAnswersAbsentBlocksWithoutRequests) {
+  const Geometry g{4096, 100000};  // enough blocks for 16 listing ranges
+  const std::string prefix = test::UniquePrefix();
+  auto client = test::SharedServerClient(prefix);
+  const std::set<BlockNum> written = {0, 3, 700, 6249, 6250, 50000, 99999};
+  {
+    S3Store writer(client, s3::KeyScheme{prefix, false}, g);
+    for (BlockNum b : written) ASSERT_FALSE(writer.Write(b, test::RandomBytes(g.block_size, b + 1)));
+    // Without a block map, ListNonZero lists the bucket (in parallel ranges).
+    std::set<BlockNum> listed;
+    ASSERT_FALSE(writer.ListNonZero([&](BlockNum b) { listed.insert(b); }));
+    EXPECT_EQ(listed, written);
+  }
+  ASSERT_FALSE(client->WriteMeta("s3bd-volume", "not a block"));  // ignored by the listing
+
+  S3Store store(client, s3::KeyScheme{prefix, false}, g);
+  unsigned last_done = 0, ranges = 0;
+  std::string detail;
+  ASSERT_FALSE(store.LoadBlockMap(
+      [&](std::uint64_t, unsigned done, unsigned total) {
+        last_done = done;
+        ranges = total;
+      },
+      &detail))
+      << detail;
+  EXPECT_TRUE(store.has_block_map());
+  EXPECT_EQ(ranges, 16u);
+  EXPECT_EQ(last_done, ranges);
+  std::set<BlockNum> listed;
+  ASSERT_FALSE(store.ListNonZero([&](BlockNum b) { listed.insert(b); }));
+  EXPECT_EQ(listed, written);
+
+  const auto gets = [&] { return client->stats().requests(s3::S3Stats::kGet); };
+  std::vector<std::uint8_t> buf(g.block_size);
+  auto before = gets();
+  ASSERT_FALSE(store.Read(5, buf));
+  ASSERT_FALSE(store.Read(99998, buf));
+  EXPECT_EQ(gets(), before) << "absent blocks are answered from the map";
+  EXPECT_EQ(buf, std::vector<std::uint8_t>(g.block_size, 0));
+  ASSERT_FALSE(store.Read(700, buf));
+  EXPECT_EQ(gets(), before + 1);
+  EXPECT_EQ(buf, test::RandomBytes(g.block_size, 701));
+
+  // Zero clears the bit after the DELETE; a zero of an absent block sends nothing.
+  const auto deletes = [&] { return client->stats().requests(s3::S3Stats::kDelete); };
+  ASSERT_FALSE(store.Zero(700));
+  EXPECT_FALSE(ServerHas(prefix + s3::BlockHex(700)));
+  const auto d = deletes();
+  ASSERT_FALSE(store.Zero(701));
+  EXPECT_EQ(deletes(), d);
+  before = gets();
+  ASSERT_FALSE(store.Read(700, buf));
+  EXPECT_EQ(gets(), before);
+  // A write sets the bit again.
+  ASSERT_FALSE(store.Write(701, test::RandomBytes(g.block_size, 9)));
+  ASSERT_FALSE(store.Read(701, buf));
+  EXPECT_EQ(buf, test::RandomBytes(g.block_size, 9));
+}
+
+TEST(S3Store, SurvivesInjectedServerFaults) {
+  auto& server = test::SharedS3Server();
+  const Geometry g{4096, 64};
+  auto store = test::MakeTestS3Store(g, false);
+  ASSERT_TRUE(store);
+  ASSERT_EQ(server.faults().set_many("http500=0.2&slowdown=0.1&reset=0.1&truncate=0.1&get.corrupt=0.2"), "");
+  for (BlockNum b = 0; b < 40; ++b) ASSERT_FALSE(store->Write(b, test::RandomBytes(g.block_size, b + 100)));
+  std::vector<std::uint8_t> buf(g.block_size);
+  for (BlockNum b = 0; b < 40; ++b) {
+    ASSERT_FALSE(store->Read(b, buf));
+    EXPECT_EQ(buf, test::RandomBytes(g.block_size, b + 100)) << b;
+  }
+  ASSERT_EQ(server.faults().set_many("faults=none"), "");
+  std::ostringstream stats;
+  store->PrintStats(stats);
+  EXPECT_EQ(stats.str().find("retries 0\n"), std::string::npos) << "faults were retried: " << stats.str();
+}
+
+TEST(S3Store, FailedPutIsNeverReportedWritten) {
+  auto& server = test::SharedS3Server();
+  const Geometry g{4096, 16};
+  const std::string prefix = test::UniquePrefix();
+  auto cfg = test::TestClientConfig(test::SharedS3ServerUrl(), test::kTestBucket, prefix);
+  cfg.retry.budget = 300ms;
+  S3Store store(std::make_shared<s3::S3Client>(cfg, test::TestCredentials()), s3::KeyScheme{prefix, false}, g);
+  const auto old_data = test::RandomBytes(g.block_size, 1);
+  ASSERT_FALSE(store.Write(1, old_data));
+  server.faults().start_outage(1.0, s3server::OutageMode::Http503);
+  EXPECT_EQ(store.Write(1, test::RandomBytes(g.block_size, 2)), make_error_code(Errc::kStoreUnavailable));
+  std::this_thread::sleep_for(1100ms);
+  std::vector<std::uint8_t> buf(g.block_size);
+  ASSERT_FALSE(store.Read(1, buf));
+  EXPECT_EQ(buf, old_data);
+}
+
+TEST(S3Stack, NothingIsWrittenBeforeCommitGeometry) {
+  ::setenv("AWS_ACCESS_KEY_ID", test::kTestAccessKey, 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", test::kTestSecret, 1);
+  ::setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+  StoreConfig config;
+  const std::string prefix = test::UniquePrefix();
+  config.url = std::string("s3://") + test::kTestBucket + "/" + prefix;
+  ResolveStoreUrl(config);
+  config.s3.endpoint = test::SharedS3ServerUrl();
+  config.s3.list_blocks = true;
+  config.size = 64u << 20;
+  config.block_size = 64u << 10;
+  Stack stack = BuildStack(config);
+  EXPECT_FALSE(ServerHas(prefix + kVolumeMetaKey));
+  CommitGeometry(stack);
+  EXPECT_TRUE(ServerHas(prefix + kVolumeMetaKey));
+  std::string text;
+  ASSERT_FALSE(stack.meta->ReadMeta(kVolumeMetaKey, text));
+  EXPECT_EQ(DecodeVolumeMeta(text).num_blocks, 1024u);
+
+  // A nonexistent bucket is a one-line start-up error.
+  StoreConfig missing = config;
+  missing.url = "s3://no-such-bucket/x";
+  ResolveStoreUrl(missing);
+  try {
+    BuildStack(missing);
+    ADD_FAILURE() << "BuildStack succeeded";
+  } catch (const StartupError& e) {
+    EXPECT_STREQ(e.what(), "bucket no-such-bucket does not exist");
+  }
+}
+
+#endif  // S3BD_HAVE_TEST_S3SERVER
+
+}  // namespace
+}  // namespace s3bd
