@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "s3bd/cli/cache_options.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 
@@ -28,6 +29,7 @@ struct MountArgs {
   std::string timeout, max_retry_time, connections, storage_class, sse, sse_kms_key_id, acl;
   bool path_style = false, virtual_host = false, anonymous = false, insecure = false;
   bool hash_prefix = false, list_blocks = false;
+  CacheArgs cache;  // block cache and consistency guard
 };
 
 void AddS3Options(CLI::App* mount, MountArgs& a) {
@@ -82,6 +84,7 @@ void AddS3Options(CLI::App* mount, MountArgs& a) {
 
 void AddMountCommand(CLI::App& app, MountArgs& a) {
   CLI::App* mount = app.add_subcommand("mount", "Mount a volume: expose its disk file in MOUNTPOINT");
+  AddCacheOptions(*mount, a.cache);
   mount->add_option("STORE", a.store,
                     "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]")
       ->required();
@@ -231,6 +234,7 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   store.force = a.force;
   store.read_only = a.read_only;
   ConvertS3(a, store);
+  ConvertCacheOptions(a.cache, store.cache, store.guard);
   mount.mountpoint = a.mountpoint;
   if (!ValidName(a.file_name)) throw StartupError("invalid --file-name '" + a.file_name + "'");
   if (!ValidName(a.stats_name)) throw StartupError("invalid --stats-file '" + a.stats_name + "'");
@@ -261,6 +265,14 @@ int RunCli(int argc, char** argv) {
   app.require_subcommand(1);
   MountArgs margs;
   AddMountCommand(app, margs);
+  std::string sync_mnt, stats_mnt;
+  bool sync_quiet = false;
+  CLI::App* sync = app.add_subcommand(
+      "sync", "Wait until everything written to a mounted volume so far is in the store");
+  sync->add_option("MOUNTPOINT", sync_mnt, "Where the volume is mounted")->required();
+  sync->add_flag("-q,--quiet", sync_quiet, "No progress bar and no message on success");
+  CLI::App* stats = app.add_subcommand("stats", "Print the stats of a mounted volume");
+  stats->add_option("MOUNTPOINT", stats_mnt, "Where the volume is mounted")->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -268,6 +280,8 @@ int RunCli(int argc, char** argv) {
     std::fprintf(stderr, "s3bd: error: %s (see s3bd --help)\n", e.what());
     return kExitUsage;
   }
+  if (sync->parsed()) return RunSync(sync_mnt, sync_quiet);
+  if (stats->parsed()) return RunStats(stats_mnt);
   StoreConfig store;
   MountConfig mount;
   try {

@@ -4,11 +4,11 @@
 //              or S3Store (s3://BUCKET[/PREFIX]) over s3::S3Client
 //              (src/s3/: signing, retries, HTTP over libcurl)
 //   faults     FaultStore, only when S3BD_INJECT_FAULTS is set (tests)
-//   ---------- later issues add, in this order: ----------
-//   codec      compression, then authenticated encryption
-//   guard      MD5/ETag consistency guard, minimum write delay
-//   cache      write-back block cache, read-ahead
-//   ----------
+//   codec      (to come) compression, then authenticated encryption
+//   guard      ConsistencyGuard: MD5 of recent writes, minimum write delay;
+//              only with --md5-cache-size or --min-write-delay    src/guard/
+//   cache      BlockCache: write-back, LRU, read-ahead; unless
+//              --cache-size 0                                      src/cache/
 //   Volume     byte ranges -> blocks (src/volume/), used by the FUSE front end
 //
 // Each layer wraps the one below it; nothing else constructs layers.
@@ -27,6 +27,8 @@
 #include "s3bd/core/geometry.h"
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/fault_store.h"
+#include "s3bd/cache/block_cache.h"
+#include "s3bd/guard/consistency_guard.h"
 #include "s3bd/store/s3_store.h"
 
 namespace s3bd {
@@ -184,6 +186,12 @@ Stack BuildStack(const StoreConfig& config) {
   if (const char* faults = std::getenv("S3BD_INJECT_FAULTS"); faults && *faults) {
     stack.top = std::make_unique<FaultStore>(std::move(stack.top), FaultSpec::Parse(faults));
     spdlog::warn("injecting faults: {}", faults);
+  }
+  if (config.guard.enabled()) {
+    stack.top = std::make_unique<ConsistencyGuard>(std::move(stack.top), config.guard);
+  }
+  if (config.cache.cache_size > 0) {
+    stack.top = std::make_unique<BlockCache>(std::move(stack.top), config.cache);
   }
   if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(d.geometry);
   spdlog::debug("volume {}: {} in {} blocks of {}", config.url, FormatSize(d.geometry.size()),

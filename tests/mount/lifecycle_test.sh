@@ -13,6 +13,12 @@ dd if="$WORK/data" of="$mnt/file" bs=1M oflag=direct conv=notrunc status=none
 dd if="$mnt/file" of=/dev/null bs=1M count=4 iflag=direct status=none
 grep -q "largest write request 1048576 bytes" "$mnt/stats" || fail "1 MiB writes were split: $(grep largest "$mnt/stats")"
 grep -q "largest read request  1048576 bytes" "$mnt/stats" || fail "1 MiB reads were split: $(grep largest "$mnt/stats")"
+# `s3bd stats` and `s3bd sync` talk to the running daemon.
+"$S3BD" stats "$mnt" | grep -q '^\[cache\]' || fail "s3bd stats shows no cache section"
+"$S3BD" sync "$mnt" -q || fail "s3bd sync failed"
+grep -qE 'dirty blocks +0 ' "$mnt/stats" || fail "dirty blocks left after s3bd sync: $(grep dirty "$mnt/stats")"
+if "$S3BD" sync "$WORK" 2>"$WORK/err"; then fail "s3bd sync on a non-mount succeeded"; fi
+grep -q "does not look like an s3bd mount" "$WORK/err" || fail "sync on a non-mount: $(cat "$WORK/err")"
 kill -INT "$DAEMON_PID"
 set +e; wait "$DAEMON_PID"; status=$?; set -e
 [[ $status == 0 ]] || fail "exit status $status after SIGINT"

@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "s3bd/cache/cache_config.h"
+#include "s3bd/guard/guard_config.h"
+
 namespace s3bd {
 
 // An s3:// store: where the bucket is and how to talk to it. Filled from the
@@ -49,6 +52,8 @@ struct StoreConfig {
   std::optional<std::uint64_t> block_size;  // --block-size
   bool force = false;                       // --force
   bool read_only = false;                   // --read-only
+  CacheConfig cache;                        // --cache-size, --threads, ...
+  GuardConfig guard;                        // --md5-cache-size, ...
 };
 
 struct MountConfig {

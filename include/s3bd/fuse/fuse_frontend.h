@@ -5,8 +5,8 @@
 // ToErrno()), and every callback catches exceptions so none crosses into C.
 //
 // Behaviour of the disk file: size fixed at the volume size; reads and
-// writes of any offset and length; flush (on every close) and fsync push
-// everything to the store; fallocate PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE
+// writes of any offset and length; fsync pushes everything to the store
+// (close does not wait for it); fallocate PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE
 // zero the range (whole blocks are freed); truncate to another size, rename,
 // unlink and creating files fail with EPERM; writes past the end, EFBIG.
 #pragma once

@@ -32,16 +32,9 @@
 #include <unordered_map>
 
 #include "s3bd/core/block_store.h"
+#include "s3bd/guard/guard_config.h"
 
 namespace s3bd {
-
-struct GuardConfig {
-  std::size_t md5_cache_size = 0;                  // entries; 0 = guard off
-  std::chrono::milliseconds md5_cache_time{10000};  // how long a write is remembered
-  std::chrono::milliseconds min_write_delay{0};    // between writes of one block
-  std::chrono::milliseconds stale_retry_time{30000};
-  bool enabled() const { return md5_cache_size > 0 || min_write_delay.count() > 0; }
-};
 
 class ConsistencyGuard : public ForwardingStore {
  public:

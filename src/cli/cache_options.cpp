@@ -1,0 +1,60 @@
+// Cache and guard options; see the header.
+#include "s3bd/cli/cache_options.h"
+
+#include <CLI/CLI.hpp>
+
+#include "s3bd/core/errors.h"
+#include "s3bd/core/geometry.h"
+
+namespace s3bd {
+
+void AddCacheOptions(CLI::App& mount, CacheArgs& a) {
+  const std::string g = "Cache";
+  mount.add_option("--cache-size", a.cache_size,
+                   "Memory for cached blocks, with K/M/G suffix (default: 256M; 0 = no cache)")
+      ->group(g);
+  mount.add_option("--threads", a.threads, "Parallel block uploads (default: 32)")->group(g)->check(CLI::Range(1, 1024));
+  mount.add_option("--max-dirty", a.max_dirty,
+                   "Most data waiting for upload before writes wait (default: half of --cache-size)")
+      ->group(g);
+  mount.add_option("--write-delay", a.write_delay_ms,
+                   "Milliseconds a dirty block waits before upload, to absorb rewrites (default: 100)")
+      ->group(g);
+  mount.add_option("--read-ahead", a.read_ahead,
+                   "Largest read-ahead window in blocks for sequential reads (default: 8; 0 = off)")
+      ->group(g);
+  mount.add_option("--read-ahead-trigger", a.read_ahead_trigger,
+                   "Sequential blocks read before read-ahead starts (default: 2)")
+      ->group(g)
+      ->check(CLI::Range(1, 1000000));
+  const std::string c = "Consistency guard";
+  mount.add_option("--md5-cache-size", a.md5_cache_size,
+                   "Recent writes whose MD5 is remembered to detect stale reads (default: 0 = off)")
+      ->group(c);
+  mount.add_option("--md5-cache-time", a.md5_cache_time_ms,
+                   "Milliseconds a write's MD5 is remembered (default: 10000)")
+      ->group(c);
+  mount.add_option("--min-write-delay", a.min_write_delay_ms,
+                   "Least milliseconds between two uploads of one block (default: 0)")
+      ->group(c);
+}
+
+void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& guard) {
+  cache.cache_size = a.cache_size == "0" ? 0 : ParseSize(a.cache_size, "--cache-size");
+  cache.max_dirty = a.max_dirty.empty() ? 0 : ParseSize(a.max_dirty, "--max-dirty");
+  if (cache.cache_size > 0 && cache.max_dirty > cache.cache_size) {
+    throw StartupError("--max-dirty must not exceed --cache-size");
+  }
+  cache.threads = a.threads;
+  cache.write_delay = std::chrono::milliseconds(a.write_delay_ms);
+  cache.read_ahead = a.read_ahead;
+  cache.read_ahead_trigger = a.read_ahead_trigger;
+  guard.md5_cache_size = a.md5_cache_size;
+  guard.md5_cache_time = std::chrono::milliseconds(a.md5_cache_time_ms);
+  guard.min_write_delay = std::chrono::milliseconds(a.min_write_delay_ms);
+  if (guard.md5_cache_size > 0 && a.md5_cache_time_ms == 0) {
+    throw StartupError("--md5-cache-time must be positive when --md5-cache-size is set");
+  }
+}
+
+}  // namespace s3bd
