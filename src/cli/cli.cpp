@@ -65,7 +65,7 @@ void AddS3Options(CLI::App* mount, MountArgs& a) {
   mount->add_option("--max-retry-time", a.max_retry_time,
                     "Seconds to keep retrying a failing request before giving up (default: 60)")
       ->group(g);
-  mount->add_option("--connections", a.connections, "Parallel HTTP requests, 1 to 256 (default: 16)")->group(g);
+  mount->add_option("--connections", a.connections, "Parallel HTTP requests, 1 to 256 (default: 64)")->group(g);
   mount->add_option("--storage-class", a.storage_class,
                     "Storage class of new objects, e.g. STANDARD_IA (default: the bucket's)")
       ->group(g);

@@ -34,7 +34,7 @@ struct S3Config {
   std::string ca_file;               // --ca-file
   unsigned timeout_s = 30;           // --timeout, per request attempt
   unsigned max_retry_time_s = 60;    // --max-retry-time
-  unsigned connections = 16;         // --connections
+  unsigned connections = 64;         // --connections (more than the cache's upload threads, so reads get a connection)
   std::string storage_class;         // --storage-class
   std::string sse;                   // --sse: "", AES256 or aws:kms
   std::string sse_kms_key_id;        // --sse-kms-key-id
