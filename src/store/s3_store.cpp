@@ -228,7 +228,8 @@ std::shared_ptr<s3::S3Client> OpenS3Client(const StoreConfig& config) {
     throw StartupError(fmt::format("--ca-file {}: {}", c.ca_file, std::strerror(errno)));
   }
 
-  const std::string where = fmt::format("s3://{}/{}", c.bucket, c.prefix);
+  std::string where = "s3://" + c.bucket + (c.prefix.empty() ? "" : "/" + c.prefix);
+  if (where.back() == '/') where.pop_back();
   std::shared_ptr<s3::CredentialProvider> provider;
   if (!c.anonymous) {
     s3::CredentialChainOptions chain;

@@ -63,7 +63,7 @@ expect_error "credentials: $WORK/missing: No such file" -- \
 # No credentials anywhere; the instance metadata endpoint is a closed local port.
 RUN=(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_EC2_METADATA_DISABLED
   AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:$(closed_port)")
-expect_error "no credentials for s3://bucket/new/?: .*no instance metadata service at http://127.0.0.1" -- \
+expect_error "no credentials for s3://bucket/new: .*no instance metadata service at http://127.0.0.1" -- \
   mount "$new" "$mnt" "${ep[@]}" --size 1G
 RUN=(env)
 AWS_PROFILE=nosuch expect_error "profile 'nosuch' not found" -- mount "$new" "$mnt" "${ep[@]}" --size 1G --profile nosuch
