@@ -20,7 +20,9 @@
 //   s3bd::Errc::kCorruptBlock     ETag mismatch after the budget
 //   s3::Errc::kHttpStatus / kBadResponse / kResponseTooLarge: anything else
 // A GET or HEAD of a missing key (404 NoSuchKey) is not an error: *found is
-// false. DELETE of a missing key succeeds.
+// false. (A HEAD response has no body, so HEAD cannot tell a missing bucket
+// from a missing key; start-up therefore reads the metadata with GET.)
+// DELETE of a missing key succeeds.
 //
 // Metadata (MetaStore): ReadMeta/WriteMeta are GET/PUT of prefix + key.
 //
