@@ -290,6 +290,7 @@ void BlockCache::UploadWorker() {
     e->uploading = true;
     ++e->pins;
     const std::uint64_t seq = e->write_seq;
+    const std::uint64_t ticket = ++attempts_;
     std::shared_ptr<Buffer> snapshot;
     {
       std::lock_guard data_lock(e->data_mu);
@@ -308,7 +309,7 @@ void BlockCache::UploadWorker() {
     --e->pins;
     if (!ec) {
       ++uploads_;
-      e->fail_epoch = 0;
+      e->failed_attempt = 0;
       if (e->write_seq == seq) {
         e->dirty = false;
         dirty_.erase(e);
@@ -322,7 +323,7 @@ void BlockCache::UploadWorker() {
       }
     } else {
       ++upload_failures_;
-      e->fail_epoch = ++failure_epoch_;
+      e->failed_attempt = ticket;
       spdlog::warn("upload of block {} failed, will retry: {}", BlockName(e->block), ec.message());
       Enqueue(e, Clock::now() + config_.retry_delay);
     }
@@ -333,7 +334,8 @@ void BlockCache::UploadWorker() {
 std::error_code BlockCache::DoFlush() {
   std::unique_lock lock(mu_);
   const std::uint64_t target = seq_;
-  const std::uint64_t epoch = failure_epoch_;
+  // Only an upload attempt that starts after this point can fail the flush.
+  const std::uint64_t first_attempt = attempts_ + 1;
   ++flushing_;
   work_cv_.notify_all();
   std::error_code result;
@@ -342,7 +344,7 @@ std::error_code BlockCache::DoFlush() {
     for (const Entry* e : dirty_) {
       if (e->dirty_seq > target) continue;
       pending = true;
-      if (e->fail_epoch > epoch) {
+      if (e->failed_attempt >= first_attempt) {
         failed = true;
         break;
       }

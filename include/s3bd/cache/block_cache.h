@@ -22,8 +22,8 @@
 //    (until it succeeds) and is retried.
 //  - Flush() waits until every write made before the call is uploaded, then
 //    flushes the store below; it returns EIO (data kept dirty) if an upload
-//    it waits for failed after it began (the store below already spent its
-//    retry budget).
+//    attempt it waits for, started after the flush began, failed (the store
+//    below already spent its retry budget on it).
 //  - Reads that miss fetch the block themselves, on the reading thread: they
 //    never queue behind write-back. Several readers of one missing block
 //    share one fetch. A partial write to an uncached block fetches it once.
@@ -85,7 +85,7 @@ class BlockCache : public ForwardingStore {
     bool prefetched = false;       // loaded by read-ahead, not yet read
     std::uint64_t write_seq = 0;   // sequence number of the last write
     std::uint64_t dirty_seq = 0;   // oldest write not yet stored (when dirty)
-    std::uint64_t fail_epoch = 0;  // failure_epoch_ of its last failed upload, 0 if none
+    std::uint64_t failed_attempt = 0;  // attempt number of its last failed upload, 0 if none
     Clock::time_point dirty_since{}, eligible{};
     int pins = 0;
     bool in_lru = false;
@@ -141,7 +141,7 @@ class BlockCache : public ForwardingStore {
   std::deque<BlockNum> prefetch_queue_;
   ReadAheadDetector detector_;
   std::uint64_t seq_ = 0;
-  std::uint64_t failure_epoch_ = 0;
+  std::uint64_t attempts_ = 0;  // upload attempts started so far
   int flushing_ = 0;
   bool stop_ = false;
 
