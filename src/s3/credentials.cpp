@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "s3bd/core/unique_fd.h"
+
 namespace s3bd::s3 {
 
 namespace {
@@ -53,26 +55,12 @@ std::vector<std::string_view> Lines(std::string_view text) {
   return lines;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Reads a whole (small, regular) file. With `private_only`, refuses files
 // that group or others may access. ENOENT is returned as is so callers can
 // tell "absent" from "broken".
 std::error_code ReadSmallFile(const std::string& path, bool private_only, std::string* out,
                               std::string* detail) {
-  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (fd.get() < 0) {
     const std::error_code ec(errno, std::generic_category());
     SetDetail(detail, path + ": " + ec.message());

@@ -14,33 +14,13 @@
 #include <fmt/format.h>
 
 #include "s3bd/core/errors.h"
+#include "s3bd/core/unique_fd.h"
 
 namespace s3bd {
 
 namespace {
 
 constexpr const char* kTmpPrefix = ".tmp-";
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now and reports the close() error (which can carry a write error).
-  std::error_code Close() {
-    int fd = fd_;
-    fd_ = -1;
-    return ::close(fd) == 0 ? std::error_code{} : LastError();
-  }
-
- private:
-  int fd_;
-};
 
 std::error_code WriteAll(int fd, const void* data, std::size_t len) {
   const auto* p = static_cast<const std::uint8_t*>(data);
@@ -149,7 +129,7 @@ std::error_code Directory::ReplaceFile(const std::string& name, const void* data
                                        std::size_t len) {
   if (read_only_) return std::make_error_code(std::errc::read_only_file_system);
   const std::string tmp = fmt::format("{}{}-{}", kTmpPrefix, name, tmp_counter_.fetch_add(1));
-  Fd fd(::openat(fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  UniqueFd fd(::openat(fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (fd.get() < 0) return LastError();
   std::error_code ec = WriteAll(fd.get(), data, len);
   if (!ec && ::fdatasync(fd.get()) != 0) ec = LastError();
@@ -165,7 +145,7 @@ std::error_code Directory::SyncDir() {
 }
 
 std::error_code Directory::ReadMeta(const std::string& key, std::string& value) {
-  Fd fd(::openat(fd_, key.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::openat(fd_, key.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return LastError();
   value.clear();
   char buf[4096];
@@ -192,7 +172,7 @@ DirectoryStore::DirectoryStore(std::shared_ptr<Directory> dir, Geometry g)
 
 std::error_code DirectoryStore::DoRead(BlockNum block, std::span<std::uint8_t> out) {
   const std::string name = BlockName(block);
-  Fd fd(::openat(dir_->fd(), name.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::openat(dir_->fd(), name.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) {
       std::memset(out.data(), 0, out.size());
