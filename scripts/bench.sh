@@ -586,6 +586,19 @@ run() {
 }
 
 # ---------------------------------------------------------------- run
+# How busy the machine is apart from us: CPU seconds of every process
+# (/proc/stat) minus those of this benchmark's own process tree.
+HZ=$(getconf CLK_TCK)
+machine_busy_s() { awk -v hz="$HZ" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz; exit }' /proc/stat; }
+own_cpu_s() {  # reaped children (times, run by the main shell into $1) + the running server
+  local srv=0
+  if [[ -n $SERVER_PID && -r /proc/$SERVER_PID/stat ]]; then
+    srv=$(awk -v hz="$HZ" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$SERVER_PID/stat")
+  fi
+  awk -v srv="$srv" 'function s(t,  m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
+    { tot += s($1) + s($2) } END { printf "%.2f", tot + srv }' "$1"
+}
+BUSY0=$(machine_busy_s) T_START=$EPOCHREALTIME
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "settings: latency ${LATENCY} ms, volume ${SIZE_MIB} MiB, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB, daemons: ${DAEMONS[*]}; load $LOAD_BEFORE"
 ((S3BD_S3)) && [[ ${#S3BD_CACHE_ARGS[@]} -eq 0 ]] && log "note: this s3bd has no --cache-size; it runs without a block cache"
@@ -645,6 +658,11 @@ for w in W1 W2 W3 W6 W4 W5; do
   for d in "${DAEMONS[@]}"; do run "$w" "$d"; done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+WALL_S=$(since "$T_START")
+times >"$WORK/times"
+OTHER_CPU_S=$(calc "$(machine_busy_s) - $BUSY0 - $(own_cpu_s "$WORK/times")")
+OTHER_CPU_S=$(awk -v v="$OTHER_CPU_S" 'BEGIN { print (v < 0 ? 0 : v) }')
+OTHER_CPU_PCT=$(calc "100 * $OTHER_CPU_S / ($WALL_S * $(nproc))")
 
 # ---------------------------------------------------------------- report
 # Rows: key, label, unit, ceiling sources (memfuse workload key and/or server
@@ -728,7 +746,8 @@ TXT=$WORK/table.txt
   echo "W6 second pass, objects still fetched (0 = all from the cache): s3bd $(get s3bd W6.pass2.server_get | sed 's/^$/-/')," \
     "s3backer $(get s3backer W6.pass2.server_get | sed 's/^$/-/')"
   echo "settings: latency ${LATENCY} ms/request, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB each, volume ${SIZE_MIB} MiB," \
-    "tree $((TREE_FILES + TREE_BIG)) files, $(calc "$TREE_BYTES / 1048576") MiB; $(nproc) cores; load $LOAD_BEFORE -> $LOAD_AFTER"
+    "tree $((TREE_FILES + TREE_BIG)) files, $(calc "$TREE_BYTES / 1048576") MiB; $(nproc) cores;" \
+    "run ${WALL_S%.*} s; other processes used $(fmt "$OTHER_CPU_PCT")% of the CPUs meanwhile"
   echo "ratio s3bd/s3b > 1: s3bd is faster (CPU and RSS rows: s3bd uses more); ceiling = the lower of FUSE and S3 server"
 } >"$TXT"
 
@@ -755,7 +774,8 @@ jq -n \
   --arg git "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src include 2>/dev/null || echo +dirty)" \
   --argjson cores "$(nproc)" --arg cpu "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
   --argjson mem_kib "$(awk '/MemTotal/ { print $2 }' /proc/meminfo)" \
-  --arg load_before "$LOAD_BEFORE" --arg load_after "$LOAD_AFTER" '
+  --arg load_before "$LOAD_BEFORE" --arg load_after "$LOAD_AFTER" \
+  --argjson wall_s "$WALL_S" --argjson other_cpu_s "$OTHER_CPU_S" --argjson other_cpu_pct "$OTHER_CPU_PCT" '
   def num: tonumber? // .;
   {
     date: $date,
@@ -764,7 +784,8 @@ jq -n \
                tree_files: $tree_files, loadgen_connections: $lg_conns,
                s3bd_options: $s3bd_args, s3backer_options: $s3backer_args},
     versions: {s3bd: $s3bd_v, s3bd_commit: $git, s3backer: $s3backer_v, fio: $fio_v, kernel: $kernel, libfuse3: $fuse3_v},
-    machine: {cores: $cores, cpu: $cpu, mem_kib: $mem_kib, load_before: $load_before, load_after: $load_after},
+    machine: {cores: $cores, cpu: $cpu, mem_kib: $mem_kib, load_before: $load_before, load_after: $load_after,
+               run_seconds: $wall_s, other_cpu_seconds: $other_cpu_s, other_cpu_percent: $other_cpu_pct},
     table: $table,
     results: ($results | split("\n") | map(select(length > 0) | split("\t"))
               | reduce .[] as $r ({}; ([$r[0]] + ($r[1] | split("."))) as $p
