@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "s3bd/s3/crypto.h"
+
 namespace s3bd {
 
 namespace {
@@ -18,15 +20,19 @@ std::size_t Blocks(std::uint64_t bytes, std::uint64_t block_size) {
 
 }  // namespace
 
-BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& config)
+BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& config,
+                       std::unique_ptr<CacheFile> file)
     : ForwardingStore("cache", std::move(next)),
       config_(config),
-      capacity_blocks_(Blocks(config.cache_size, geometry().block_size)),
+      file_(std::move(file)),
+      capacity_blocks_(file_ ? static_cast<std::size_t>(file_->slots())
+                             : Blocks(config.cache_size, geometry().block_size)),
       max_dirty_blocks_(std::min(capacity_blocks_,
                                  Blocks(config.max_dirty ? config.max_dirty : config.cache_size / 2,
                                         geometry().block_size))),
       zero_block_(std::make_shared<Buffer>(geometry().block_size, 0)),
       detector_(config.read_ahead, config.read_ahead_trigger, geometry().num_blocks) {
+  if (file_) Recover();
   const unsigned uploaders = std::max(1u, config.threads);
   for (unsigned i = 0; i < uploaders; ++i) workers_.emplace_back([this] { UploadWorker(); });
   const unsigned prefetchers = config.read_ahead ? std::clamp(config.read_ahead, 2u, 16u) : 0;
@@ -35,16 +41,66 @@ BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& conf
 
 BlockCache::~BlockCache() {
   std::size_t dirty;
+  bool stored_all;
   {
     std::lock_guard lock(mu_);
     stop_ = true;
     dirty = dirty_.size();
+    stored_all = stored_all_ && dirty == 0;
   }
   work_cv_.notify_all();
   prefetch_cv_.notify_all();
   state_cv_.notify_all();
   for (auto& t : workers_) t.join();
-  if (dirty) spdlog::error("cache closed with {} blocks not stored", dirty);
+  if (file_) {
+    if (dirty) spdlog::warn("cache closed with {} blocks not stored; they stay in the cache file {}", dirty,
+                            file_->path());
+    // A failed file may hold stale versions: once everything is stored,
+    // no later mount may recover anything from it.
+    if (file_->failed() && stored_all) file_->Discard();
+    file_.reset();
+  } else if (dirty) {
+    spdlog::error("cache closed with {} blocks not stored", dirty);
+  }
+}
+
+// The file's blocks, before any worker runs: unsaved ones are queued for
+// upload first; clean ones wait, at the cold end of the LRU, to be
+// revalidated on first use.
+void BlockCache::Recover() {
+  file_->SetSlotsFreedCallback([this] {
+    std::lock_guard lock(mu_);
+    state_cv_.notify_all();
+  });
+  std::unique_lock lock(mu_);
+  const auto now = Clock::now();
+  for (CacheFile::Recovered& r : file_->TakeRecovered()) {
+    auto fresh = std::make_unique<Entry>(r.block);
+    Entry* e = fresh.get();
+    map_.emplace(r.block, std::move(fresh));
+    e->file_seq = r.seq;
+    e->md5 = r.md5;
+    if (r.dirty) {
+      {
+        std::lock_guard data_lock(e->data_mu);
+        e->data = r.zero ? zero_block_ : std::shared_ptr<Buffer>(std::move(r.data));
+      }
+      e->loaded = true;
+      e->file_clean = false;
+      e->write_seq = e->dirty_seq = ++seq_;
+      e->dirty = true;
+      e->dirty_since = now;
+      dirty_.insert(e);
+      Enqueue(e, now);
+      ++recovered_dirty_;
+    } else {
+      e->recovered = true;
+      LruAdd(e);
+    }
+  }
+  if (recovered_dirty_) {
+    spdlog::info("cache file {}: uploading {} blocks saved before the last stop", file_->path(), recovered_dirty_);
+  }
 }
 
 std::size_t BlockCache::DirtyBlocks() const {
@@ -82,16 +138,52 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
     out = e;
     return {};
   }
-  if (counted) ++misses_;
+  const bool recovered = e->recovered;
+  if (counted && !recovered) ++misses_;
   e->loading = true;
+  LruRemove(e);  // a RECOVERED entry is in the LRU
+  const std::uint64_t file_seq = e->file_seq;
+  const BlockMd5 md5 = e->md5;
+  CacheFile::Reservation slot;
+  if (file_ && !recovered) slot = ReserveForLoad(block);
   lock.unlock();
   auto buf = std::make_shared<Buffer>(geometry().block_size);
-  std::error_code ec = next().Read(block, *buf);
+  std::error_code ec;
+  bool same = false;  // RECOVERED: the file's copy is still the store's data
+  if (recovered) {
+    bool fresh = false;
+    ec = next().Revalidate(block, md5, *buf, &fresh);
+    if (!ec && !fresh) {
+      if (file_->ReadData(block, file_seq, *buf)) {
+        spdlog::warn("cache file {}: block {} is damaged in the file; fetching it", file_->path(),
+                     BlockName(block));
+        ec = next().Read(block, *buf);
+      } else {
+        same = true;
+      }
+    } else if (!ec) {
+      same = s3::Md5(*buf) == std::optional<BlockMd5>(md5);
+    }
+    // Changed: the store's data replaces the file's, in place (R5).
+    if (!ec && !same) slot = file_->TryReserve(block);
+  } else {
+    ec = next().Read(block, *buf);
+  }
+  CacheFile::Version version;
+  bool put = false;
+  if (slot) {
+    if (ec) {
+      file_->Unreserve(slot);
+    } else {
+      put = !file_->Put(slot, block, *buf, IsAllZero(*buf), /*dirty=*/false, &version);
+    }
+  }
   lock.lock();
   e->loading = false;
   state_cv_.notify_all();
   if (ec) {
     --e->pins;
+    LruAdd(e);  // a RECOVERED entry goes back to the LRU
     MaybeErase(e);
     return ec;
   }
@@ -100,6 +192,21 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
     e->data = std::move(buf);
   }
   e->loaded = true;
+  if (recovered) {
+    e->recovered = false;
+    ++(same ? revalidated_same_ : revalidated_changed_);
+    if (!same && !put) {
+      file_->Drop(block);  // its stale version leaves the file
+      e->file_seq = 0;
+    }
+  }
+  if (put) {
+    e->file_seq = version.seq;
+    e->file_pos = version.pos;
+  } else if (file_ && !recovered) {
+    ++memory_only_loads_;
+  }
+  e->file_clean = true;
   LruAdd(e);
   out = e;
   return {};
@@ -112,11 +219,11 @@ void BlockCache::Release(std::unique_lock<std::mutex>&, Entry* e) {
 }
 
 void BlockCache::MaybeErase(Entry* e) {
-  if (e->pins == 0 && !e->loaded && !e->loading && !e->dirty) map_.erase(e->block);
+  if (e->pins == 0 && !e->loaded && !e->loading && !e->dirty && !e->recovered) map_.erase(e->block);
 }
 
 void BlockCache::LruAdd(Entry* e) {
-  if (e->in_lru || e->dirty || !e->loaded) return;
+  if (e->in_lru || e->dirty || !(e->loaded || e->recovered) || !e->file_clean) return;
   lru_.push_front(e);
   e->lru = lru_.begin();
   e->in_lru = true;
@@ -126,6 +233,13 @@ void BlockCache::LruRemove(Entry* e) {
   if (!e->in_lru) return;
   lru_.erase(e->lru);
   e->in_lru = false;
+}
+
+void BlockCache::Evict(Entry* victim) {
+  LruRemove(victim);
+  ++evictions_;
+  if (file_ && victim->file_seq) file_->Drop(victim->block);
+  map_.erase(victim->block);
 }
 
 void BlockCache::EvictIfNeeded() {
@@ -138,10 +252,51 @@ void BlockCache::EvictIfNeeded() {
       }
     }
     if (victim == nullptr) return;
-    LruRemove(victim);
-    ++evictions_;
-    map_.erase(victim->block);
+    Evict(victim);
   }
+}
+
+bool BlockCache::EvictForSlot() {
+  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
+    if ((*it)->pins == 0 && (*it)->file_seq != 0) {
+      Evict(*it);
+      return true;
+    }
+  }
+  return false;
+}
+
+CacheFile::Reservation BlockCache::ReserveForLoad(BlockNum block) {
+  for (;;) {
+    if (auto r = file_->TryReserve(block)) return r;
+    if (!EvictForSlot()) return {};
+  }
+}
+
+std::error_code BlockCache::ReserveForWrite(std::unique_lock<std::mutex>& lock, Entry* e,
+                                            CacheFile::Reservation& r) {
+  bool waited = false;
+  for (;;) {
+    if ((r = file_->TryReserve(e->block))) break;
+    if (file_->failed()) break;
+    if (EvictForSlot()) continue;
+    // Every slot holds a dirty, pinned or superseded block: make uploads
+    // start now, mark uploaded blocks clean; the journal thread frees
+    // superseded slots after its next sync.
+    if (!waited) {
+      waited = true;
+      ++slot_waits_;
+      ++urgent_;
+      work_cv_.notify_all();
+    }
+    if (!to_mark_.empty() && !marking_) {
+      RunMarker(lock);
+      continue;
+    }
+    state_cv_.wait(lock);
+  }
+  if (waited) --urgent_;
+  return r ? std::error_code() : std::make_error_code(std::errc::io_error);
 }
 
 void BlockCache::Enqueue(Entry* e, Clock::time_point eligible) {
@@ -153,6 +308,7 @@ void BlockCache::Enqueue(Entry* e, Clock::time_point eligible) {
 
 void BlockCache::MarkDirty(std::unique_lock<std::mutex>&, Entry* e) {
   e->write_seq = ++seq_;
+  stored_all_ = false;
   e->prefetched = false;
   if (e->dirty) {
     ++coalesced_writes_;
@@ -173,14 +329,29 @@ std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
                                   std::shared_ptr<Buffer> replacement) {
   std::unique_lock lock(mu_);
   // Back-pressure: a block that is not dirty yet may only become dirty while
-  // there is room.
+  // there is room. Meanwhile uploads start without their write delay: there
+  // is nothing to gain from waiting for more rewrites.
+  bool waited = false;
   for (;;) {
     auto it = map_.find(block);
     if ((it != map_.end() && it->second->dirty) || dirty_.size() < max_dirty_blocks_) break;
     ++backpressure_waits_;
+    if (!waited) {
+      waited = true;
+      ++urgent_;
+      work_cv_.notify_all();
+    }
     state_cv_.wait(lock);
   }
+  if (waited) --urgent_;
   Entry* e = nullptr;
+  if (file_) {
+    if (file_->failed()) return std::make_error_code(std::errc::io_error);
+    if (auto ec = Acquire(lock, block, /*need_data=*/!whole_block, /*counted=*/!whole_block, e)) return ec;
+    const std::error_code ec = StoreJournaled(lock, e, offset, data, whole_block, std::move(replacement));
+    Release(lock, e);
+    return ec;
+  }
   if (whole_block) {
     if (auto ec = Acquire(lock, block, /*need_data=*/false, /*counted=*/false, e)) return ec;
     {
@@ -206,6 +377,43 @@ std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
   lock.lock();
   MarkDirty(lock, e);
   Release(lock, e);
+  return {};
+}
+
+std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, Entry* e, std::size_t offset,
+                                           std::span<const std::uint8_t> data, bool whole_block,
+                                           std::shared_ptr<Buffer> replacement) {
+  CacheFile::Reservation slot;
+  if (auto ec = ReserveForWrite(lock, e, slot)) return ec;
+  // Until the new version is installed, readers of an unloaded block wait:
+  // they must not fetch (and cache) the store's older data meanwhile.
+  const bool unloaded = !e->loaded;
+  if (unloaded) e->loading = true;
+  lock.unlock();
+  std::shared_ptr<Buffer> buf = std::move(replacement);
+  if (!whole_block) {
+    std::lock_guard data_lock(e->data_mu);
+    buf = std::make_shared<Buffer>(*e->data);
+  }
+  if (!whole_block) std::memcpy(buf->data() + offset, data.data(), data.size());
+  CacheFile::Version version;
+  const std::error_code ec = file_->Put(slot, e->block, *buf, buf == zero_block_, /*dirty=*/true, &version);
+  lock.lock();
+  if (unloaded) {
+    e->loading = false;
+    state_cv_.notify_all();
+  }
+  if (ec) return ec;
+  {
+    std::lock_guard data_lock(e->data_mu);
+    e->data = std::move(buf);
+  }
+  e->loaded = true;
+  e->recovered = false;
+  e->file_seq = version.seq;
+  e->file_pos = version.pos;
+  e->file_clean = false;
+  MarkDirty(lock, e);
   return {};
 }
 
@@ -274,15 +482,24 @@ void BlockCache::UploadWorker() {
   std::unique_lock lock(mu_);
   for (;;) {
     if (stop_) return;
+    const bool mark_due = !to_mark_.empty() && !marking_;
+    if (mark_due && Clock::now() >= mark_retry_at_) {
+      RunMarker(lock);
+      continue;
+    }
     if (upload_queue_.empty()) {
-      work_cv_.wait(lock);
+      if (mark_due) {
+        work_cv_.wait_until(lock, mark_retry_at_);
+      } else {
+        work_cv_.wait(lock);
+      }
       continue;
     }
     Entry* e = upload_queue_.front();
     // A copy: another worker may upload (and eviction free) `e` meanwhile.
     const Clock::time_point eligible = e->eligible;
-    if (flushing_ == 0 && eligible > Clock::now()) {
-      work_cv_.wait_until(lock, eligible);
+    if (flushing_ == 0 && urgent_ == 0 && eligible > Clock::now()) {
+      work_cv_.wait_until(lock, mark_due ? std::min(eligible, mark_retry_at_) : eligible);
       continue;
     }
     upload_queue_.pop_front();
@@ -291,6 +508,8 @@ void BlockCache::UploadWorker() {
     ++e->pins;
     const std::uint64_t seq = e->write_seq;
     const std::uint64_t ticket = ++attempts_;
+    const std::uint64_t file_seq = e->file_seq;
+    const CacheFile::Pos file_pos = e->file_pos;
     std::shared_ptr<Buffer> snapshot;
     {
       std::lock_guard data_lock(e->data_mu);
@@ -298,6 +517,9 @@ void BlockCache::UploadWorker() {
       e->in_flight = snapshot.get();
     }
     lock.unlock();
+    // R4: the version must be durable in the cache file before the store
+    // may hold it. If the file failed, the data still goes to the store.
+    if (file_ && file_seq) (void)file_->WaitDurable(file_pos);
     const std::error_code ec = next().Write(e->block, *snapshot);
     {
       std::lock_guard data_lock(e->data_mu);
@@ -313,6 +535,11 @@ void BlockCache::UploadWorker() {
       if (e->write_seq == seq) {
         e->dirty = false;
         dirty_.erase(e);
+        if (file_ && file_seq && !file_->failed()) {
+          to_mark_.emplace_back(e->block, file_seq);  // MARKING
+        } else {
+          e->file_clean = true;
+        }
         LruAdd(e);
         EvictIfNeeded();
       } else {
@@ -328,10 +555,55 @@ void BlockCache::UploadWorker() {
       Enqueue(e, Clock::now() + config_.retry_delay);
     }
     state_cv_.notify_all();
+    if (!to_mark_.empty() && !marking_) RunMarker(lock);
   }
 }
 
+// MARKING -> CLEAN for a batch: one flush of the store below makes their
+// uploads durable there (R6), then their entries are rewritten CLEAN.
+void BlockCache::RunMarker(std::unique_lock<std::mutex>& lock) {
+  marking_ = true;
+  while (!to_mark_.empty() && !stop_) {
+    auto batch = std::exchange(to_mark_, {});
+    lock.unlock();
+    const std::error_code ec = next().Flush();
+    if (!ec) {
+      for (const auto& [block, file_seq] : batch) (void)file_->MarkClean(block, file_seq);
+    }
+    lock.lock();
+    if (ec) {
+      // Kept (not evictable) and tried again after a pause.
+      ++mark_failures_;
+      to_mark_.insert(to_mark_.end(), batch.begin(), batch.end());
+      mark_retry_at_ = Clock::now() + config_.retry_delay;
+      work_cv_.notify_one();
+      break;
+    }
+    // If the file failed meanwhile, the blocks are evictable all the same.
+    for (const auto& [block, file_seq] : batch) {
+      const auto it = map_.find(block);
+      if (it == map_.end()) continue;
+      Entry* e = it->second.get();
+      if (e->file_seq != file_seq || e->dirty) continue;  // rewritten meanwhile
+      e->file_clean = true;
+      LruAdd(e);
+    }
+    EvictIfNeeded();
+  }
+  marking_ = false;
+  state_cv_.notify_all();
+}
+
 std::error_code BlockCache::DoFlush() {
+  if (file_ && config_.durable) {
+    // Every write that returned is in the file: one sync makes it durable.
+    if (!file_->failed() && !file_->WaitDurable(file_->Written())) return {};
+    // The file failed: only the store can keep the promise now.
+  }
+  return FlushToStore();
+}
+
+std::error_code BlockCache::FlushToStore() {
   std::unique_lock lock(mu_);
   const std::uint64_t target = seq_;
   // Only an upload attempt that starts after this point can fail the flush.
@@ -357,9 +629,21 @@ std::error_code BlockCache::DoFlush() {
     state_cv_.wait(lock);
   }
   --flushing_;
+  if (result) {
+    stored_all_ = false;
+    return result;
+  }
   lock.unlock();
-  if (result) return result;
-  return next().Flush();
+  result = next().Flush();
+  lock.lock();
+  stored_all_ = !result && dirty_.empty();
+  if (!result && file_) {
+    // Leave the file with CLEAN entries for what is stored, so the next
+    // mount does not upload it again.
+    while (marking_) state_cv_.wait(lock);
+    if (!to_mark_.empty()) RunMarker(lock);
+  }
+  return result;
 }
 
 std::error_code BlockCache::DoListNonZero(const std::function<void(BlockNum)>& fn) {
@@ -403,6 +687,15 @@ void BlockCache::PrintOwnStats(std::ostream& os) const {
      << fmt::format("  coalesced writes  {}\n", coalesced_writes_)
      << fmt::format("  back-pressure     {} waits\n", backpressure_waits_)
      << fmt::format("  evictions         {}\n", evictions_);
+  if (file_) {
+    os << fmt::format("  durable fsync     {}\n", config_.durable ? "in the cache file (--durable-cache)" : "in the store")
+       << fmt::format("  revalidated       {} unchanged, {} changed; {} recovered blocks uploaded first\n",
+                      revalidated_same_, revalidated_changed_, recovered_dirty_)
+       << fmt::format("  slot waits        {}; {} blocks to mark clean ({} store flush failures); "
+                      "{} loads kept in memory only\n",
+                      slot_waits_, to_mark_.size(), mark_failures_, memory_only_loads_);
+    file_->PrintStats(os);
+  }
 }
 
 }  // namespace s3bd

@@ -2,12 +2,13 @@
 // running daemon through the files it serves.
 //
 // The mount point holds exactly two files: the disk file (the largest) and
-// the stats file. `sync` calls fsync(2) on the disk file, which by the
-// durability contract returns once everything written before it is in the
-// store; meanwhile it shows the number of blocks still to upload, read from
+// the stats file. `sync` calls the daemon's sync ioctl on the disk file
+// (kSyncToStoreIoctl), which returns once everything written before it is
+// in the store; meanwhile it shows the number of blocks still to upload, read from
 // the stats file.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 
 #include "s3bd/cli/cli.h"
 #include "s3bd/core/errors.h"
+#include "s3bd/fuse/fuse_frontend.h"
 
 namespace s3bd {
 
@@ -102,7 +104,13 @@ int RunSync(const std::string& mountpoint, bool quiet) {
     const MountFiles f = FindFiles(mountpoint);
     const int fd = ::open(f.disk.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw StartupError(fmt::format("{}: {}", f.disk, std::strerror(errno)));
-    auto done = std::async(std::launch::async, [fd] { return ::fsync(fd) == 0 ? 0 : errno; });
+    // The daemon's sync ioctl waits for the store even with --durable-cache
+    // (where fsync stops at the cache file); a daemon without it gets fsync.
+    auto done = std::async(std::launch::async, [fd] {
+      if (::ioctl(fd, kSyncToStoreIoctl) == 0) return 0;
+      if (errno != ENOTTY && errno != ENOSYS) return errno;
+      return ::fsync(fd) == 0 ? 0 : errno;
+    });
     const bool show = !quiet && ::isatty(2);
     const long initial = DirtyBlocks(f.stats);
     while (done.wait_for(std::chrono::milliseconds(200)) != std::future_status::ready) {

@@ -1,6 +1,8 @@
 // Cache and guard options; see the header.
 #include "s3bd/cli/cache_options.h"
 
+#include <filesystem>
+
 #include <CLI/CLI.hpp>
 
 #include "s3bd/core/errors.h"
@@ -27,6 +29,14 @@ void AddCacheOptions(CLI::App& mount, CacheArgs& a) {
                    "Sequential blocks read before read-ahead starts (default: 2)")
       ->group(g)
       ->check(CLI::Range(1, 1000000));
+  mount.add_option("--cache-file", a.cache_file,
+                   "Keep the cache also in this file (created mode 0600): it survives restarts, and blocks "
+                   "not yet stored when s3bd stopped or crashed are uploaded at the next mount")
+      ->group(g);
+  mount.add_flag("--durable-cache", a.durable_cache,
+                 "fsync returns once the data is safe in the --cache-file (uploads go on in the background); "
+                 "s3bd sync and unmount still wait for the store")
+      ->group(g);
   const std::string c = "Consistency guard";
   mount.add_option("--md5-cache-size", a.md5_cache_size,
                    "Recent writes whose MD5 is remembered to detect stale reads (default: 0 = off)")
@@ -49,6 +59,14 @@ void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& gu
   cache.write_delay = std::chrono::milliseconds(a.write_delay_ms);
   cache.read_ahead = a.read_ahead;
   cache.read_ahead_trigger = a.read_ahead_trigger;
+  if (a.durable_cache && a.cache_file.empty()) throw StartupError("--durable-cache needs --cache-file");
+  if (!a.cache_file.empty()) {
+    if (cache.cache_size == 0) throw StartupError("--cache-file needs a cache: --cache-size must not be 0");
+    if (a.cache_file.back() == '/') throw StartupError("--cache-file must name a file, not a directory");
+    // The daemon changes to / once detached: keep the path absolute.
+    cache.cache_file = std::filesystem::absolute(a.cache_file).lexically_normal().string();
+  }
+  cache.durable = a.durable_cache;
   guard.md5_cache_size = a.md5_cache_size;
   guard.md5_cache_time = std::chrono::milliseconds(a.md5_cache_time_ms);
   guard.min_write_delay = std::chrono::milliseconds(a.min_write_delay_ms);

@@ -8,7 +8,8 @@
 //      geometry of a new volume, reports success, detaches (stdio to
 //      /dev/null, logs to syslog) and serves requests;
 //   4. on unmount (fusermount3 -u, umount) or SIGINT/SIGTERM/SIGHUP it
-//      flushes everything; the exit status is 1 if that failed.
+//      uploads everything (also with --durable-cache); the exit status is
+//      1 if that failed.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -105,6 +106,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
     Stack stack = BuildStack(store);
     Volume volume(*stack.top);
     FuseFrontend frontend(volume, mount, store.read_only);
+    frontend.sync_to_store = [&stack] { return FlushToStore(stack); };
     frontend.Mount();
     CommitGeometry(stack);
     if (!mount.foreground) Detach(notify_fd, mount.log_level);
@@ -114,7 +116,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
       spdlog::info("{} unmounted", mount.mountpoint);
       return 0;
     }
-    if (auto ec = volume.Flush()) {
+    if (auto ec = FlushToStore(stack)) {
       spdlog::error("{} unmounted, but data could not be flushed to the store: {}", mount.mountpoint,
                     ec.message());
       return 1;

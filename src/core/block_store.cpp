@@ -135,6 +135,21 @@ std::error_code BlockStore::DoWritePart(BlockNum block, std::size_t offset,
   return Write(block, scratch);
 }
 
+std::error_code BlockStore::Revalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
+                                       bool* fresh) {
+  Timed t(revalidations_, 0);
+  *fresh = false;
+  if (auto ec = CheckBlock(block, out.size())) return t.Done(ec);
+  return t.Done(DoRevalidate(block, md5, out, fresh));
+}
+
+std::error_code BlockStore::DoRevalidate(BlockNum block, const BlockMd5&, std::span<std::uint8_t> out,
+                                         bool* fresh) {
+  if (auto ec = Read(block, out)) return ec;
+  *fresh = true;
+  return {};
+}
+
 std::error_code BlockStore::Flush() {
   Timed t(flushes_, 0);
   return t.Done(DoFlush());
@@ -152,6 +167,8 @@ void BlockStore::PrintStats(std::ostream& os) const {
   zeros_.Print(os, "zero");
   flushes_.Print(os, "flush");
   lists_.Print(os, "list");
+  // Only stacks with a cache file revalidate blocks.
+  if (revalidations_.count.load(std::memory_order_relaxed)) revalidations_.Print(os, "revalid");
   PrintOwnStats(os);
   if (const BlockStore* b = below()) b->PrintStats(os);
 }

@@ -11,8 +11,13 @@
 //    block past the new end holds data, which the caller checks.
 #include "s3bd/core/geometry.h"
 
+#include <sys/random.h>
+
+#include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <sstream>
 
@@ -73,11 +78,29 @@ std::string FormatSize(std::uint64_t bytes) {
   return fmt::format("{} {}", bytes, kUnits[u]);
 }
 
-std::string EncodeVolumeMeta(const Geometry& g) {
-  return fmt::format("s3bd-volume 1\nsize {}\nblock-size {}\n", g.size(), g.block_size);
+std::string EncodeVolumeMeta(const Geometry& g, const std::string& id) {
+  std::string text = fmt::format("s3bd-volume 1\nsize {}\nblock-size {}\n", g.size(), g.block_size);
+  if (!id.empty()) text += fmt::format("id {}\n", id);
+  return text;
 }
 
-Geometry DecodeVolumeMeta(const std::string& text) {
+std::string NewVolumeId() {
+  std::array<std::uint8_t, 16> bytes{};
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw StartupError(fmt::format("getrandom: {}", std::strerror(errno)));
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  std::string hex;
+  for (std::uint8_t b : bytes) hex += fmt::format("{:02x}", b);
+  return hex;
+}
+
+Geometry DecodeVolumeMeta(const std::string& text, std::string* id) {
   const auto bad = [](const std::string& why) {
     return StartupError("the store's volume metadata (" + std::string(kVolumeMetaKey) +
                         ") is damaged: " + why);
@@ -87,11 +110,18 @@ Geometry DecodeVolumeMeta(const std::string& text) {
   std::string line;
   if (!std::getline(in, line) || line != "s3bd-volume 1") throw bad("unknown format or version");
   std::optional<std::uint64_t> size, bs;
+  std::string volume_id;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     const auto sp = line.find(' ');
     if (sp == std::string::npos) throw bad("malformed line");
     const std::string key = line.substr(0, sp), val = line.substr(sp + 1);
+    if (key == "id") {
+      const bool hex = val.size() == 32 && val.find_first_not_of("0123456789abcdef") == std::string::npos;
+      if (!hex) throw bad("bad volume id");
+      volume_id = val;
+      continue;
+    }
     std::uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(val.data(), val.data() + val.size(), v);
     if (ec != std::errc() || ptr != val.data() + val.size()) throw bad("bad number for " + key);
@@ -106,6 +136,7 @@ Geometry DecodeVolumeMeta(const std::string& text) {
       *size % *bs != 0) {
     throw bad("impossible geometry");
   }
+  if (id) *id = volume_id;
   return Geometry{*bs, *size / *bs};
 }
 

@@ -8,12 +8,14 @@
 //   guard      ConsistencyGuard: MD5 of recent writes, minimum write delay;
 //              only with --md5-cache-size or --min-write-delay    src/guard/
 //   cache      BlockCache: write-back, LRU, read-ahead; unless
-//              --cache-size 0                                      src/cache/
+//              --cache-size 0; with --cache-file, over a CacheFile
+//              (opened here: it must know the volume)              src/cache/
 //   Volume     byte ranges -> blocks (src/volume/), used by the FUSE front end
 //
 // Each layer wraps the one below it; nothing else constructs layers.
 #include "s3bd/core/stack.h"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -28,6 +30,7 @@
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/fault_store.h"
 #include "s3bd/cache/block_cache.h"
+#include "s3bd/cache/cache_file.h"
 #include "s3bd/guard/consistency_guard.h"
 #include "s3bd/store/s3_store.h"
 
@@ -119,6 +122,14 @@ Bottom OpenBottom(const StoreConfig& config) {
                 {}};
 }
 
+// Who a volume created before volume ids is, for its cache file: the
+// store's canonical location.
+std::string StoreIdentity(const StoreConfig& config) {
+  if (!config.is_s3) return "file://" + config.directory;
+  return fmt::format("s3://{}/{} at {}", config.s3.bucket, config.s3.prefix,
+                     config.s3.endpoint.empty() ? "AWS" : config.s3.endpoint);
+}
+
 }  // namespace
 
 void ResolveStoreUrl(StoreConfig& config) {
@@ -154,9 +165,9 @@ Stack BuildStack(const StoreConfig& config) {
   Bottom bottom = OpenBottom(config);
 
   std::optional<Geometry> stored;
-  std::string text;
+  std::string text, volume_id;
   if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text); !ec) {
-    stored = DecodeVolumeMeta(text);
+    stored = DecodeVolumeMeta(text, &volume_id);
   } else if (ec != std::errc::no_such_file_or_directory) {
     throw StartupError(bottom.explain(ec));
   }
@@ -190,13 +201,31 @@ Stack BuildStack(const StoreConfig& config) {
   if (config.guard.enabled()) {
     stack.top = std::make_unique<ConsistencyGuard>(std::move(stack.top), config.guard);
   }
+  // A new volume gets a random id; a resized one keeps its own (or none).
+  if (!stored) volume_id = NewVolumeId();
   if (config.cache.cache_size > 0) {
-    stack.top = std::make_unique<BlockCache>(std::move(stack.top), config.cache);
+    std::unique_ptr<CacheFile> file;
+    if (!config.cache.cache_file.empty()) {
+      if (config.read_only) throw StartupError("--cache-file cannot be used with --read-only");
+      CacheFileOptions o;
+      o.path = config.cache.cache_file;
+      o.volume = volume_id.empty() ? "store " + StoreIdentity(config) : "volume " + volume_id;
+      o.geometry = d.geometry;
+      o.slots = std::max<std::uint64_t>(1, config.cache.cache_size / d.geometry.block_size);
+      file = CacheFile::Open(o);
+    }
+    auto cache = std::make_unique<BlockCache>(std::move(stack.top), config.cache, std::move(file));
+    stack.cache = cache.get();
+    stack.top = std::move(cache);
   }
-  if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(d.geometry);
+  if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(d.geometry, volume_id);
   spdlog::debug("volume {}: {} in {} blocks of {}", config.url, FormatSize(d.geometry.size()),
                d.geometry.num_blocks, FormatSize(d.geometry.block_size));
   return stack;
+}
+
+std::error_code FlushToStore(Stack& stack) {
+  return stack.cache ? stack.cache->FlushToStore() : stack.top->Flush();
 }
 
 void CommitGeometry(Stack& stack) {

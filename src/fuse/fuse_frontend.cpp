@@ -215,6 +215,19 @@ int OpFsync(const char* path, int, struct fuse_file_info*) {
   return Guarded("fsync", [&] { return Lookup(path) == Node::kDisk ? FlushAll("fsync") : 0; });
 }
 
+int OpIoctl(const char* path, unsigned int cmd, void*, struct fuse_file_info*, unsigned int, void*) {
+  return Guarded("ioctl", [&] {
+    if (Lookup(path) != Node::kDisk || cmd != kSyncToStoreIoctl) return -ENOTTY;
+    FuseFrontend& s = Self();
+    if (s.read_only()) return 0;
+    if (auto ec = s.sync_to_store ? s.sync_to_store() : s.volume().Flush()) {
+      spdlog::error("sync: {}", ec.message());
+      return Fail(ec);
+    }
+    return 0;
+  });
+}
+
 int OpFallocate(const char* path, int mode, off_t offset, off_t length, struct fuse_file_info*) {
   return Guarded("fallocate", [&] {
     FuseFrontend& s = Self();
@@ -290,6 +303,7 @@ fuse_operations MakeOps() {
   ops.write = OpWrite;
   ops.flush = OpFlush;
   ops.fsync = OpFsync;
+  ops.ioctl = OpIoctl;
   ops.fallocate = OpFallocate;
   ops.truncate = OpTruncate;
   ops.statfs = OpStatfs;

@@ -191,11 +191,13 @@ struct S3Client::Call {
   std::string payload_sha256 = std::string(kEmptyPayloadSha256);
   std::size_t max_response = 1u << 20;
   bool missing_ok = false;  // 404 (other than NoSuchBucket) means "absent"
+  bool not_modified_ok = false;  // 304 means "unchanged" (a conditional GET)
   // Validates a 2xx response; an error with *retry set is retried.
   std::function<std::error_code(const HttpResponse&, bool* retry, std::string* detail)> check;
 
   HttpResponse response;
   bool found = true;
+  bool not_modified = false;
 };
 
 S3Client::S3Client(S3ClientConfig config, std::shared_ptr<CredentialProvider> credentials)
@@ -322,6 +324,10 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
         if (!ParseErrorDocument(resp.body, &parsed)) info = parsed;
       }
       const std::string& code = info.code;
+      if (resp.status == 304 && call.not_modified_ok) {
+        call.not_modified = true;
+        return {};
+      }
       if (resp.status == 404 && code != "NoSuchBucket" && call.missing_ok) {
         call.found = false;
         return {};
@@ -380,11 +386,27 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
 
 std::error_code S3Client::GetObject(const std::string& key, std::string* body, bool* found,
                                     std::size_t max_size, std::string* detail) {
+  bool not_modified = false;
+  return Get(key, nullptr, body, found, &not_modified, max_size, detail);
+}
+
+std::error_code S3Client::GetObjectIfNoneMatch(const std::string& key, const std::string& etag,
+                                               std::string* body, bool* found, bool* not_modified,
+                                               std::size_t max_size, std::string* detail) {
+  return Get(key, &etag, body, found, not_modified, max_size, detail);
+}
+
+std::error_code S3Client::Get(const std::string& key, const std::string* if_none_match, std::string* body,
+                              bool* found, bool* not_modified, std::size_t max_size, std::string* detail) {
   Call call;
   call.kind = S3Stats::kGet;
   call.key = key;
   call.max_response = max_size;
   call.missing_ok = true;
+  if (if_none_match != nullptr) {
+    call.headers.emplace_back("If-None-Match", "\"" + *if_none_match + "\"");
+    call.not_modified_ok = true;
+  }
   // A simple object's ETag is the MD5 of its content: verify what arrived.
   call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
     const std::string etag = CleanEtag(resp.Header("etag"));
@@ -399,8 +421,9 @@ std::error_code S3Client::GetObject(const std::string& key, std::string* body, b
     return {};
   };
   if (auto ec = Execute(call, detail)) return ec;
+  *not_modified = call.not_modified;
   *found = call.found;
-  if (call.found) {
+  if (call.found && !call.not_modified) {
     *body = std::move(call.response.body);
   } else {
     body->clear();

@@ -79,6 +79,11 @@ std::error_code FaultStore::DoListNonZero(const std::function<void(BlockNum)>& f
   if (Fail(&FaultSpec::list)) return std::make_error_code(std::errc::io_error);
   return ForwardingStore::DoListNonZero(fn);
 }
+std::error_code FaultStore::DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
+                                         bool* fresh) {
+  if (Fail(&FaultSpec::read)) return std::make_error_code(std::errc::io_error);
+  return next().Revalidate(block, md5, out, fresh);
+}
 
 void FaultStore::PrintOwnStats(std::ostream& os) const {
   os << fmt::format("  injected faults {}\n", injected_.load());

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "s3bd/core/errors.h"
+#include "s3bd/s3/crypto.h"
 #include "s3bd/s3/instance_metadata.h"
 
 namespace s3bd {
@@ -36,6 +37,38 @@ std::error_code S3Store::DoRead(BlockNum block, std::span<std::uint8_t> out) {
   }
   if (ec) {
     spdlog::error("read of block {}: {}", BlockName(block), detail.empty() ? ec.message() : detail);
+    return ec;
+  }
+  if (found) {
+    std::memcpy(out.data(), body.data(), out.size());
+  } else {
+    std::memset(out.data(), 0, out.size());
+  }
+  return {};
+}
+
+std::error_code S3Store::DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
+                                      bool* fresh) {
+  *fresh = true;
+  if (!MaybePresent(block)) {
+    map_skipped_reads_++;
+    std::memset(out.data(), 0, out.size());
+    return {};
+  }
+  std::string body, detail;
+  bool found = false, not_modified = false;
+  std::error_code ec = client_->GetObjectIfNoneMatch(s3::BlockKey(scheme_, block), s3::HexEncode(md5), &body,
+                                                     &found, &not_modified, out.size(), &detail);
+  if (!ec && not_modified) {
+    *fresh = false;
+    return {};
+  }
+  if (ec == s3::Errc::kResponseTooLarge || (!ec && found && body.size() != out.size())) {
+    detail = fmt::format("object {} is not {} bytes long", s3::BlockKey(scheme_, block), out.size());
+    ec = make_error_code(Errc::kBadBlockSize);
+  }
+  if (ec) {
+    spdlog::error("revalidation of block {}: {}", BlockName(block), detail.empty() ? ec.message() : detail);
     return ec;
   }
   if (found) {

@@ -50,6 +50,11 @@ class GateStore : public ForwardingStore {
     Pass();
     return ForwardingStore::DoZero(b);
   }
+  // Reads pass freely; so do revalidations (to the store below).
+  std::error_code DoRevalidate(BlockNum b, const BlockMd5& md5, std::span<std::uint8_t> out,
+                               bool* fresh) override {
+    return next().Revalidate(b, md5, out, fresh);
+  }
 
   std::mutex mu_;
   std::condition_variable cv_;

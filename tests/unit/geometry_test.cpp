@@ -44,6 +44,23 @@ TEST(VolumeMeta, RoundTrip) {
   EXPECT_EQ(back.num_blocks, g.num_blocks);
 }
 
+TEST(VolumeMeta, VolumeId) {
+  const Geometry g{1 << 20, 1024};
+  const std::string id = NewVolumeId();
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_NE(id, NewVolumeId());
+  std::string back = "x";
+  EXPECT_EQ(DecodeVolumeMeta(EncodeVolumeMeta(g, id), &back).num_blocks, 1024u);
+  EXPECT_EQ(back, id);
+  // Metadata written before volumes had ids still works, with no id.
+  EXPECT_EQ(DecodeVolumeMeta("s3bd-volume 1\nsize 4096\nblock-size 4096\n", &back).num_blocks, 1u);
+  EXPECT_EQ(back, "");
+  for (const char* bad : {"s3bd-volume 1\nsize 4096\nblock-size 4096\nid 12\n",
+                          "s3bd-volume 1\nsize 4096\nblock-size 4096\nid 0123456789ABCDEF0123456789abcdef\n"}) {
+    EXPECT_THROW(DecodeVolumeMeta(bad), StartupError) << bad;
+  }
+}
+
 TEST(VolumeMeta, RejectsDamage) {
   for (const char* bad :
        {"", "garbage", "s3bd-volume 2\nsize 4096\nblock-size 4096\n", "s3bd-volume 1\nsize 4096\n",

@@ -15,6 +15,7 @@
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
+#include "s3bd/s3/crypto.h"
 #include "s3bd/s3/object_key.h"
 #include "s3bd/store/s3_store.h"
 #include "test_util.h"
@@ -139,6 +140,36 @@ TEST(S3Store, BlockMapAnswersAbsentBlocksWithoutRequests) {
   ASSERT_FALSE(store.Write(701, test::RandomBytes(g.block_size, 9)));
   ASSERT_FALSE(store.Read(701, buf));
   EXPECT_EQ(buf, test::RandomBytes(g.block_size, 9));
+}
+
+// A cache file's copy is revalidated with a conditional GET: 304 moves no
+// data; a changed or deleted object comes back whole.
+TEST(S3Store, RevalidateIsAConditionalGet) {
+  const Geometry g{4096, 64};
+  const std::string prefix = test::UniquePrefix();
+  auto client = test::SharedServerClient(prefix);
+  S3Store store(client, s3::KeyScheme{prefix, false}, g);
+  const auto data = test::RandomBytes(g.block_size, 5);
+  ASSERT_FALSE(store.Write(5, data));
+  const BlockMd5 md5 = *s3::Md5(data);
+  std::vector<std::uint8_t> out(g.block_size, 0xee);
+  bool fresh = true;
+  ASSERT_FALSE(store.Revalidate(5, md5, out, &fresh));
+  EXPECT_FALSE(fresh);
+  EXPECT_EQ(out, std::vector<std::uint8_t>(g.block_size, 0xee));  // untouched
+  std::ostringstream stats;
+  store.PrintStats(stats);
+  EXPECT_NE(stats.str().find("bytes sent 4096 received 0"), std::string::npos) << stats.str();
+
+  const auto newer = test::RandomBytes(g.block_size, 6);
+  ASSERT_FALSE(store.Write(5, newer));
+  ASSERT_FALSE(store.Revalidate(5, md5, out, &fresh));
+  EXPECT_TRUE(fresh);
+  EXPECT_EQ(out, newer);
+  ASSERT_FALSE(store.Zero(5));
+  ASSERT_FALSE(store.Revalidate(5, md5, out, &fresh));
+  EXPECT_TRUE(fresh);
+  EXPECT_TRUE(IsAllZero(out));
 }
 
 TEST(S3Store, SurvivesInjectedServerFaults) {

@@ -1,5 +1,7 @@
 // The write-back block cache: keeps recently used blocks in memory, absorbs
-// writes and uploads them in parallel, prefetches sequential reads.
+// writes and uploads them in parallel, prefetches sequential reads; with a
+// cache file (--cache-file, cache_file.h) it also keeps every block it holds
+// in that file, so the cache survives restarts and crashes.
 //
 // States of a cached block (an Entry), and what moves it:
 //
@@ -7,12 +9,19 @@
 //   ---------  --------  ------  ---------  ------------------------------------
 //   LOADING    none      no      no         fetch done -> CLEAN (or entry erased
 //                                            and the error returned on failure)
-//   CLEAN      = store   yes     yes*       write -> DIRTY; eviction -> gone
+//   CLEAN      = store   yes*    yes*       write -> DIRTY; eviction -> gone
 //   DIRTY      newer     no      no         picked by an upload worker -> UPLOADING
 //   UPLOADING  newer     no      no         upload ok and no write since it began
-//                                            -> CLEAN; ok but rewritten -> DIRTY
-//                                            (uploaded again: never starved);
-//                                            failed -> DIRTY, retried after a pause
+//                                            -> CLEAN (with a cache file: MARKING);
+//                                            ok but rewritten -> DIRTY (uploaded
+//                                            again: never starved); failed ->
+//                                            DIRTY, retried after a pause
+//   With a cache file, also:
+//   RECOVERED  in file   yes     yes        CLEAN in the file at start-up; first
+//                                            use -> LOADING (revalidated against
+//                                            the store, see below); write -> DIRTY
+//   MARKING    = store   no      no         store flushed and the file's entry
+//                                            rewritten CLEAN -> CLEAN; write -> DIRTY
 //   (* only while no request holds it pinned)
 //
 // Invariants and rules:
@@ -23,20 +32,49 @@
 //  - Flush() waits until every write made before the call is uploaded, then
 //    flushes the store below; it returns EIO (data kept dirty) if an upload
 //    attempt it waits for, started after the flush began, failed (the store
-//    below already spent its retry budget on it).
+//    below already spent its retry budget on it). With --durable-cache it instead waits until every such
+//    write is durable in the cache file (one fdatasync), and uploads go on in
+//    the background; FlushToStore() keeps the first meaning (s3bd sync and
+//    unmount use it).
 //  - Reads that miss fetch the block themselves, on the reading thread: they
 //    never queue behind write-back. Several readers of one missing block
 //    share one fetch. A partial write to an uncached block fetches it once.
 //  - The write delay counts from the moment a block became dirty, not from
 //    its last write, so a block rewritten all the time is still uploaded.
 //  - Dirty data is limited to max_dirty: a write that would exceed it waits
-//    for uploads (back-pressure), it never fails for that reason.
+//    for uploads (back-pressure), it never fails for that reason; while
+//    writers wait, uploads start without their write delay.
 //  - Upload snapshots are copy-on-write: the uploader shares the buffer and
 //    marks it in flight; a writer that finds its buffer in flight (or the
-//    shared zero block) copies it first.
-//  - Locking: mu_ guards the map, states, LRU, queues and counters; each
-//    entry's data_mu guards its buffer. data_mu may be taken while holding
-//    mu_, never the reverse. Neither is held while calling the next layer.
+//    shared zero block) copies it first. (With a cache file every write makes
+//    a new buffer: buffers are never changed once installed.)
+//
+// With a cache file (the file's own rules R1-R6 are in cache_file.h):
+//  - Every cached block has a slot (the capacity is the slot count), except
+//    that a fetched block for which no slot is free right away stays in
+//    memory only: reads never wait for slots. A write waits for one (evicting
+//    a clean block, or making uploads start at once), since it must be
+//    journaled before it returns.
+//  - A write builds the new block in a fresh buffer, writes it to its slot
+//    (data and DIRTY entry, on the writing thread, without mu_), and only
+//    then installs it. An upload starts only once its version is durable in
+//    the file (R4; one fdatasync serves many uploads). After an upload, the
+//    store below is flushed and the entry rewritten CLEAN (R6), by one upload
+//    worker at a time for a batch of blocks; only then may the block be
+//    evicted (R3).
+//  - At start-up, the file's unsaved (DIRTY) blocks become dirty entries,
+//    queued for upload ahead of anything else; its CLEAN blocks become
+//    RECOVERED entries, used only after BlockStore::Revalidate() (S3: a
+//    conditional GET) says the store still holds the same data; otherwise
+//    the store's data replaces them.
+//  - If the file fails (an I/O error), writes fail with EIO from then on,
+//    Flush() means "uploaded", and everything cached is still uploaded.
+//
+// Locking: mu_ guards the map, states, LRU, queues and counters; each
+// entry's data_mu guards its buffer. data_mu may be taken while holding
+// mu_, never the reverse; so may the cache file's own mutex (its
+// non-blocking calls only). Neither is held while calling the next layer,
+// nor during the cache file's I/O or waits.
 //
 // Thread-safe.
 #pragma once
@@ -53,6 +91,7 @@
 #include <vector>
 
 #include "s3bd/cache/cache_config.h"
+#include "s3bd/cache/cache_file.h"
 #include "s3bd/cache/read_ahead.h"
 #include "s3bd/core/block_store.h"
 
@@ -60,10 +99,19 @@ namespace s3bd {
 
 class BlockCache : public ForwardingStore {
  public:
-  BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& config);
-  // Stops the workers. Dirty data still cached is logged and dropped: the
-  // owner calls Flush() first and reports its result.
+  // With `file`, the cache keeps its blocks in it (see above) and first
+  // takes over the blocks it recovered.
+  BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& config,
+             std::unique_ptr<CacheFile> file = nullptr);
+  // Stops the workers. Dirty data still cached is logged and dropped (but
+  // stays in the cache file, if any): the owner calls FlushToStore() first
+  // and reports its result.
   ~BlockCache() override;
+
+  // Waits until every write made before the call is uploaded and the store
+  // below flushed: Flush() without --durable-cache. Used by unmount and
+  // `s3bd sync`.
+  std::error_code FlushToStore();
 
   // For tests and the stats file.
   std::size_t DirtyBlocks() const;
@@ -83,6 +131,12 @@ class BlockCache : public ForwardingStore {
     bool loading = false, loaded = false;
     bool dirty = false, uploading = false, queued = false;
     bool prefetched = false;       // loaded by read-ahead, not yet read
+    // Cache file state (guarded by mu_).
+    bool recovered = false;        // RECOVERED: CLEAN in the file, revalidate before use
+    bool file_clean = true;        // its slot's entry is CLEAN (or it has no slot): evictable
+    std::uint64_t file_seq = 0;    // version in the cache file; 0 = memory only
+    CacheFile::Pos file_pos = 0;   // where that version was written
+    BlockMd5 md5{};                // RECOVERED: MD5 of the data in the file
     std::uint64_t write_seq = 0;   // sequence number of the last write
     std::uint64_t dirty_seq = 0;   // oldest write not yet stored (when dirty)
     std::uint64_t failed_attempt = 0;  // attempt number of its last failed upload, 0 if none
@@ -118,14 +172,28 @@ class BlockCache : public ForwardingStore {
   void Enqueue(Entry* e, Clock::time_point eligible);
   void LruAdd(Entry* e);
   void LruRemove(Entry* e);
+  void Evict(Entry* e);
   void EvictIfNeeded();
+  // Evicts the least recently used unpinned block that has a slot.
+  bool EvictForSlot();
   void MaybeErase(Entry* e);
+  // Cache file: Store() for a journaled write; a slot for a write (waits)
+  // or a fetched block (never waits; may be empty); the batch that flushes
+  // the store and marks uploaded blocks CLEAN in the file.
+  std::error_code StoreJournaled(std::unique_lock<std::mutex>& lock, Entry* e, std::size_t offset,
+                                 std::span<const std::uint8_t> data, bool whole_block,
+                                 std::shared_ptr<Buffer> replacement);
+  std::error_code ReserveForWrite(std::unique_lock<std::mutex>& lock, Entry* e, CacheFile::Reservation& r);
+  CacheFile::Reservation ReserveForLoad(BlockNum block);
+  void RunMarker(std::unique_lock<std::mutex>& lock);
+  void Recover();
   void ReadAhead(std::unique_lock<std::mutex>& lock, BlockNum block);
 
   void UploadWorker();
   void PrefetchWorker();
 
   const CacheConfig config_;
+  std::unique_ptr<CacheFile> file_;  // null without --cache-file; reset only by the destructor
   const std::size_t capacity_blocks_;
   const std::size_t max_dirty_blocks_;
   const std::shared_ptr<Buffer> zero_block_;
@@ -143,12 +211,20 @@ class BlockCache : public ForwardingStore {
   std::uint64_t seq_ = 0;
   std::uint64_t attempts_ = 0;  // upload attempts started so far
   int flushing_ = 0;
+  int urgent_ = 0;  // writers waiting (back-pressure, slots): uploads start at once
   bool stop_ = false;
+  // Uploaded blocks to mark CLEAN in the cache file: (block, file_seq).
+  std::vector<std::pair<BlockNum, std::uint64_t>> to_mark_;
+  bool marking_ = false;
+  Clock::time_point mark_retry_at_{};
+  bool stored_all_ = false;  // the last FlushToStore() stored everything
 
   // Counters (guarded by mu_).
   std::uint64_t hits_ = 0, misses_ = 0, prefetch_issued_ = 0, prefetch_hits_ = 0;
   std::uint64_t uploads_ = 0, upload_failures_ = 0, reuploads_ = 0, evictions_ = 0;
   std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0;
+  std::uint64_t recovered_dirty_ = 0, revalidated_same_ = 0, revalidated_changed_ = 0, slot_waits_ = 0;
+  std::uint64_t mark_failures_ = 0, memory_only_loads_ = 0;
 
   std::vector<std::thread> workers_;
 };

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace s3bd {
 
@@ -14,6 +15,8 @@ struct CacheConfig {
   unsigned read_ahead = 8;                  // largest read-ahead window, in blocks; 0 = off
   unsigned read_ahead_trigger = 2;          // sequential blocks before read-ahead starts
   std::chrono::milliseconds retry_delay{1000};  // first pause after a failed upload
+  std::string cache_file;                   // --cache-file: absolute path, "" = none (cache_file.h)
+  bool durable = false;                     // --durable-cache: fsync returns once in the cache file
 };
 
 }  // namespace s3bd

@@ -18,6 +18,8 @@ struct CacheArgs {
   unsigned threads = 32;
   unsigned write_delay_ms = 100;
   unsigned read_ahead = 8, read_ahead_trigger = 2;
+  std::string cache_file;
+  bool durable_cache = false;
   std::size_t md5_cache_size = 0;
   unsigned md5_cache_time_ms = 10000, min_write_delay_ms = 0;
 };

@@ -27,6 +27,7 @@
 // methods that each layer implements.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +42,9 @@
 namespace s3bd {
 
 using BlockNum = std::uint64_t;
+// MD5 of a block's data: what an S3 ETag of a simple object holds, and how a
+// persistent cache remembers which version of a block it has.
+using BlockMd5 = std::array<std::uint8_t, 16>;
 
 struct Geometry {
   std::uint64_t block_size = 0;  // bytes, a power of two
@@ -83,6 +87,16 @@ class BlockStore {
   // DoWritePart.
   std::error_code ReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out);
   std::error_code WritePart(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data);
+  // Whether a copy of the block cached earlier (e.g. in a cache file, across
+  // restarts), whose MD5 is `md5`, is still the stored content. REQUIRES:
+  // out.size() == block_size. On success either *fresh is false: the stored
+  // block's MD5 is `md5` and `out` is untouched; or *fresh is true: `out`
+  // holds the stored block's current content (which may still have that
+  // MD5). The default reads the block through this layer (*fresh = true); a
+  // store that can ask cheaply (S3: a conditional GET, 304 Not Modified)
+  // overrides DoRevalidate. ForwardingStore deliberately does not forward
+  // it: a layer that transforms blocks changes their MD5.
+  std::error_code Revalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out, bool* fresh);
   // See the contract above.
   std::error_code Flush();
   // Calls `fn` once for every block that may hold non-zero data (order
@@ -109,12 +123,15 @@ class BlockStore {
   virtual std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out);
   virtual std::error_code DoWritePart(BlockNum block, std::size_t offset,
                                       std::span<const std::uint8_t> data);
+  // Default: Read() through this layer.
+  virtual std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
+                                       bool* fresh);
 
   std::error_code CheckBlock(BlockNum block, std::size_t len) const;
 
   const std::string name_;
   const Geometry geometry_;
-  OpCounter reads_, writes_, zeros_, flushes_, lists_;
+  OpCounter reads_, writes_, zeros_, flushes_, lists_, revalidations_;
 };
 
 // A layer that forwards every operation to the next store down; a layer

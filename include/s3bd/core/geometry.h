@@ -20,10 +20,16 @@ std::uint64_t ParseSize(const std::string& text, const std::string& what);
 // 1073741824 -> "1 GiB"; sizes that are not a whole unit print in bytes.
 std::string FormatSize(std::uint64_t bytes);
 
-// The metadata text for a geometry, and its parser (throws StartupError on a
-// malformed object: it is read from the store, so treated as hostile).
-std::string EncodeVolumeMeta(const Geometry& g);
-Geometry DecodeVolumeMeta(const std::string& text);
+// The metadata text for a geometry and the volume's id, and its parser
+// (throws StartupError on a malformed object: it is read from the store, so
+// treated as hostile). The id is 32 lowercase hex digits, drawn at random
+// when a volume is created (NewVolumeId) and never changed; it lets a cache
+// file (--cache-file) recognise its volume. Volumes created before ids
+// existed have none: their metadata has no "id" line and *id is set to "".
+std::string EncodeVolumeMeta(const Geometry& g, const std::string& id = "");
+Geometry DecodeVolumeMeta(const std::string& text, std::string* id = nullptr);
+// 128 random bits as 32 lowercase hex digits (from getrandom(2)).
+std::string NewVolumeId();
 
 struct GeometryDecision {
   Geometry geometry;

@@ -11,15 +11,23 @@
 
 namespace s3bd {
 
+class BlockCache;
+
 struct Stack {
   std::shared_ptr<MetaStore> meta;   // the bottom store's metadata objects
   std::unique_ptr<BlockStore> top;   // the layer the Volume talks to
   std::string pending_meta;          // geometry metadata to write, if any
+  BlockCache* cache = nullptr;       // the cache layer in `top`, if any
 };
 
 // Opens the store, decides the geometry (geometry.h) and builds the layers.
 // Writes nothing to the store. Throws StartupError with a one-line message.
 Stack BuildStack(const StoreConfig& config);
+
+// Makes everything written so far durable in the store itself: Flush(),
+// except that with --durable-cache (whose Flush() stops at the cache file)
+// it waits for the uploads. For unmount and `s3bd sync`.
+std::error_code FlushToStore(Stack& stack);
 
 // Records a new or resized volume's geometry in the store. Called once the
 // mount is live, so a mount that fails leaves a new store untouched.

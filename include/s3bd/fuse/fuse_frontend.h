@@ -5,17 +5,22 @@
 // ToErrno()), and every callback catches exceptions so none crosses into C.
 //
 // Behaviour of the disk file: size fixed at the volume size; reads and
-// writes of any offset and length; fsync pushes everything to the store
-// (close does not wait for it); fallocate PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE
+// writes of any offset and length; fsync makes everything durable (in the
+// store; with --durable-cache in the cache file), close does not wait for
+// it; the ioctl kSyncToStoreIoctl waits until everything is in the store
+// (`s3bd sync`); fallocate PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE
 // zero the range (whole blocks are freed); truncate to another size, rename,
 // unlink and creating files fail with EPERM; writes past the end, EFBIG.
 #pragma once
 
+#include <sys/ioctl.h>
 #include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "s3bd/core/config.h"
@@ -24,6 +29,10 @@
 struct fuse;
 
 namespace s3bd {
+
+// ioctl(2) on the disk file: returns once everything written before it is
+// in the store (not only in a --durable-cache file); fails with the error.
+inline constexpr unsigned long kSyncToStoreIoctl = _IO('S', 0x59);
 
 class FuseFrontend {
  public:
@@ -49,6 +58,8 @@ class FuseFrontend {
   gid_t gid() const { return gid_; }
   std::atomic<std::uint64_t> max_read_request{0}, max_write_request{0};
   std::atomic<std::uint64_t> fuse_errors{0};
+  // What kSyncToStoreIoctl runs; set before Mount(). Unset: Volume::Flush.
+  std::function<std::error_code()> sync_to_store;
 
  private:
   Volume& volume_;

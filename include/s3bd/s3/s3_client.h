@@ -141,6 +141,12 @@ class S3Client : public MetaStore {
   // *found = false for a missing key. `max_size` bounds the body.
   std::error_code GetObject(const std::string& key, std::string* body, bool* found,
                             std::size_t max_size, std::string* detail);
+  // A conditional GET (If-None-Match: "etag", lowercase hex MD5): when the
+  // object's ETag is still `etag` the server answers 304 and *not_modified
+  // is true (no body); otherwise it behaves as GetObject.
+  std::error_code GetObjectIfNoneMatch(const std::string& key, const std::string& etag, std::string* body,
+                                       bool* found, bool* not_modified, std::size_t max_size,
+                                       std::string* detail);
   std::error_code PutObject(const std::string& key, std::span<const std::uint8_t> body,
                             std::string* detail);
   std::error_code DeleteObject(const std::string& key, std::string* detail);
@@ -168,6 +174,8 @@ class S3Client : public MetaStore {
  private:
   struct Call;
   std::error_code Execute(Call& call, std::string* detail);
+  std::error_code Get(const std::string& key, const std::string* if_none_match, std::string* body, bool* found,
+                      bool* not_modified, std::size_t max_size, std::string* detail);
   std::error_code Sign(Call& call, HttpRequest* request, std::string* detail);
   std::string ObjectUrlForLog(const std::string& key) const;
 

@@ -5,6 +5,8 @@
 //
 // Spec: comma-separated `op=probability` with op one of read, write, zero,
 // flush, list; optional `seed=N`. Example: "write=0.1,flush=1,seed=7".
+// Revalidate (a cache file's check) counts as a read and is passed down, so
+// the layer stays transparent to a store that answers it cheaply.
 #pragma once
 
 #include <mutex>
@@ -38,6 +40,8 @@ class FaultStore : public ForwardingStore {
   std::error_code DoZero(BlockNum block) override;
   std::error_code DoFlush() override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+  std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
+                               bool* fresh) override;
 
   bool Fail(double FaultSpec::*rate);
 

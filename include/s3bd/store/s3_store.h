@@ -8,6 +8,8 @@
 // Behaviour:
 //  - Read: GET; a missing object (404) reads as zeros. The body must be
 //    exactly one block, and its MD5 must match the ETag (the client checks).
+//  - Revalidate (a cache file's copy): GET with If-None-Match: "MD5";
+//    304 Not Modified means the copy is current and moves no data.
 //  - Write: PUT with Content-MD5, ETag checked. Success is returned only
 //    once S3 acknowledged the object, so a block whose PUT ultimately fails
 //    (after the retry budget) is reported as an error and never as written.
@@ -74,6 +76,9 @@ class S3Store : public BlockStore {
   std::error_code DoZero(BlockNum block) override;
   std::error_code DoFlush() override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+  // A conditional GET: If-None-Match with the MD5, 304 means unchanged.
+  std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
+                               bool* fresh) override;
 
   // Lexicographic boundaries that split the block keys into ranges of about
   // equal size: range i holds keys in (b[i-1], b[i]] (open-ended at both ends).
