@@ -277,6 +277,11 @@ std::error_code BlockCache::ReserveForWrite(std::unique_lock<std::mutex>& lock, 
                                             CacheFile::Reservation& r) {
   bool waited = false;
   for (;;) {
+    // The lock is released while waiting below: a reader may have begun to
+    // fetch the block meanwhile. The write goes on only once no load runs
+    // (StoreJournaled then keeps others from starting one), or that load
+    // would install the store's older data over it.
+    while (e->loading) state_cv_.wait(lock);
     if ((r = file_->TryReserve(e->block))) break;
     if (file_->failed()) break;
     if (EvictForSlot()) continue;

@@ -10,12 +10,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <future>
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "fake_disk.h"
 #include "gate_store.h"
@@ -47,9 +49,28 @@ class Bottom : public BlockStore {
     std::lock_guard lock(mu_);
     return written_;
   }
+  // Reads wait while held; WaitForReads(n): until n reads wait.
+  void HoldReads(bool hold) {
+    std::lock_guard lock(mu_);
+    hold_reads_ = hold;
+    cv_.notify_all();
+  }
+  void WaitForReads(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return reads_waiting_ >= n; });
+  }
 
  private:
-  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out) override { return store_.Read(b, out); }
+  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out) override {
+    {
+      std::unique_lock lock(mu_);
+      ++reads_waiting_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return !hold_reads_; });
+      --reads_waiting_;
+    }
+    return store_.Read(b, out);
+  }
   std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d) override {
     {
       std::lock_guard lock(mu_);
@@ -76,6 +97,9 @@ class Bottom : public BlockStore {
 
   BlockStore& store_;
   std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_reads_ = false;
+  int reads_waiting_ = 0;
   std::vector<BlockNum> written_;
 };
 
@@ -258,6 +282,43 @@ TEST(BlockCacheFile, TinyCacheMakesProgress) {
   for (const auto& [b, data] : want) EXPECT_EQ(m.Read(b), data);
   ASSERT_FALSE(m.cache->FlushToStore());
   for (const auto& [b, data] : want) EXPECT_EQ(Stored(mem, b), data);
+}
+
+// A write that waits for a slot must not overtake a read that began
+// fetching the block's older data meanwhile: the write's data wins.
+TEST(BlockCacheFile, WriteWaitingForASlotDoesNotRaceALoad) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  MemoryStore mem(kGeom);
+  ASSERT_FALSE(mem.Write(5, Block(50)));
+  CacheConfig cfg = Config();
+  cfg.cache_size = 2 * kBs;
+  cfg.max_dirty = 2 * kBs;
+  { Mount(mem, path, cfg); }
+  auto disk = std::make_shared<test::FakeDisk>(path);
+  Mount m(mem, path, cfg, disk);
+  ASSERT_FALSE(m.cache->Write(0, Block(1)));
+  disk->AllowSyncs(0);
+  ASSERT_FALSE(m.cache->Write(0, Block(2)));  // its first slot is a shadow until a sync
+  // Both slots are taken: the write of block 5 waits for one.
+  auto write = std::async(std::launch::async, [&] { return m.cache->Write(5, Block(51)); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (m.Stats().find("slot waits        1;") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << m.Stats();
+    std::this_thread::yield();
+  }
+  m.bottom->HoldReads(true);
+  auto read = std::async(std::launch::async, [&] { return m.Read(5); });
+  m.bottom->WaitForReads(1);  // the read is fetching the old data
+  disk->AllowSyncs(-1);       // the shadow is freed: the write could go on
+  EXPECT_EQ(write.wait_for(milliseconds(50)), std::future_status::timeout);
+  m.bottom->HoldReads(false);
+  EXPECT_FALSE(write.get());
+  const Bytes seen = read.get();
+  EXPECT_TRUE(seen == Block(50) || seen == Block(51));
+  EXPECT_EQ(m.Read(5), Block(51));
+  ASSERT_FALSE(m.cache->FlushToStore());
+  EXPECT_EQ(Stored(mem, 5), Block(51));
 }
 
 TEST(BlockCacheFile, FailedFileRefusesWritesAndStillUploads) {
