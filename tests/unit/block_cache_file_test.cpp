@@ -9,6 +9,7 @@
 // version at least as new as the last flushed one.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -319,6 +320,67 @@ TEST(BlockCacheFile, WriteWaitingForASlotDoesNotRaceALoad) {
   EXPECT_EQ(m.Read(5), Block(51));
   ASSERT_FALSE(m.cache->FlushToStore());
   EXPECT_EQ(Stored(mem, 5), Block(51));
+}
+
+// Writers, readers and flushes at once over few slots (slot waits,
+// evictions, shadows, marking), then a restart: the cache, the store and a
+// model agree on every block.
+TEST(BlockCacheFile, ConcurrentUseMatchesTheModel) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  MemoryStore mem(kGeom);
+  constexpr BlockNum kBlocks = 24;
+  std::array<std::mutex, kBlocks> locks;  // the Volume's role: one writer per block
+  std::array<Bytes, kBlocks> model;
+  for (auto& m : model) m = Bytes(kBs, 0);
+  CacheConfig cfg = Config(milliseconds(1));
+  cfg.cache_size = 8 * kBs;
+  cfg.threads = 3;
+  {
+    Mount m(mem, path, cfg);
+    std::atomic<bool> failed{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 1);
+        for (int i = 0; i < 300 && !failed; ++i) {
+          const BlockNum b = rng() % kBlocks;
+          const auto op = rng() % 10;
+          if (op < 4) {
+            std::lock_guard lock(locks[b]);
+            model[b] = Block(rng());
+            failed = failed || static_cast<bool>(m.cache->Write(b, model[b]));
+          } else if (op < 6) {
+            std::lock_guard lock(locks[b]);
+            const std::size_t off = rng() % kBs, len = 1 + rng() % (kBs - off);
+            const Bytes patch = Block(rng());
+            std::memcpy(model[b].data() + off, patch.data(), len);
+            failed = failed || static_cast<bool>(m.cache->WritePart(b, off, std::span(patch).first(len)));
+          } else if (op < 7) {
+            std::lock_guard lock(locks[b]);
+            model[b] = Bytes(kBs, 0);
+            failed = failed || static_cast<bool>(m.cache->Zero(b));
+          } else if (op < 9) {
+            Bytes out(kBs);
+            failed = failed || static_cast<bool>(m.cache->Read(b, out));
+          } else {
+            failed = failed || static_cast<bool>(rng() % 2 ? m.cache->Flush() : m.cache->FlushToStore());
+          }
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_FALSE(failed);
+    for (BlockNum b = 0; b < kBlocks; ++b) EXPECT_EQ(m.Read(b), model[b]) << "block " << b;
+    ASSERT_FALSE(m.cache->Flush());  // durable in the file; then stop without storing
+    FaultSpec fail;
+    fail.write = fail.zero = 1;
+    m.faults->SetSpec(fail);
+  }
+  Mount again(mem, path, cfg);
+  for (BlockNum b = 0; b < kBlocks; ++b) EXPECT_EQ(again.Read(b), model[b]) << "block " << b;
+  ASSERT_FALSE(again.cache->FlushToStore());
+  for (BlockNum b = 0; b < kBlocks; ++b) EXPECT_EQ(Stored(mem, b), model[b]) << "block " << b;
 }
 
 TEST(BlockCacheFile, FailedFileRefusesWritesAndStillUploads) {
