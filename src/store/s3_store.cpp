@@ -22,6 +22,27 @@ namespace s3bd {
 S3Store::S3Store(std::shared_ptr<s3::S3Client> client, s3::KeyScheme scheme, Geometry g)
     : BlockStore("s3", g), client_(std::move(client)), scheme_(std::move(scheme)) {}
 
+// The end of a block GET: checks the object's size, logs a failure, and
+// copies the body (or zeros, for a missing object) into `out`.
+std::error_code S3Store::FinishGet(BlockNum block, const char* what, std::error_code ec, bool found,
+                                   const std::string& body, std::string detail,
+                                   std::span<std::uint8_t> out) const {
+  if (ec == s3::Errc::kResponseTooLarge || (!ec && found && body.size() != out.size())) {
+    detail = fmt::format("object {} is not {} bytes long", s3::BlockKey(scheme_, block), out.size());
+    ec = make_error_code(Errc::kBadBlockSize);
+  }
+  if (ec) {
+    spdlog::error("{} of block {}: {}", what, BlockName(block), detail.empty() ? ec.message() : detail);
+    return ec;
+  }
+  if (found) {
+    std::memcpy(out.data(), body.data(), out.size());
+  } else {
+    std::memset(out.data(), 0, out.size());
+  }
+  return {};
+}
+
 std::error_code S3Store::DoRead(BlockNum block, std::span<std::uint8_t> out) {
   if (!MaybePresent(block)) {
     map_skipped_reads_++;
@@ -31,20 +52,7 @@ std::error_code S3Store::DoRead(BlockNum block, std::span<std::uint8_t> out) {
   std::string body, detail;
   bool found = false;
   std::error_code ec = client_->GetObject(s3::BlockKey(scheme_, block), &body, &found, out.size(), &detail);
-  if (ec == s3::Errc::kResponseTooLarge || (!ec && found && body.size() != out.size())) {
-    detail = fmt::format("object {} is not {} bytes long", s3::BlockKey(scheme_, block), out.size());
-    ec = make_error_code(Errc::kBadBlockSize);
-  }
-  if (ec) {
-    spdlog::error("read of block {}: {}", BlockName(block), detail.empty() ? ec.message() : detail);
-    return ec;
-  }
-  if (found) {
-    std::memcpy(out.data(), body.data(), out.size());
-  } else {
-    std::memset(out.data(), 0, out.size());
-  }
-  return {};
+  return FinishGet(block, "read", ec, found, body, detail, out);
 }
 
 std::error_code S3Store::DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
@@ -63,20 +71,7 @@ std::error_code S3Store::DoRevalidate(BlockNum block, const BlockMd5& md5, std::
     *fresh = false;
     return {};
   }
-  if (ec == s3::Errc::kResponseTooLarge || (!ec && found && body.size() != out.size())) {
-    detail = fmt::format("object {} is not {} bytes long", s3::BlockKey(scheme_, block), out.size());
-    ec = make_error_code(Errc::kBadBlockSize);
-  }
-  if (ec) {
-    spdlog::error("revalidation of block {}: {}", BlockName(block), detail.empty() ? ec.message() : detail);
-    return ec;
-  }
-  if (found) {
-    std::memcpy(out.data(), body.data(), out.size());
-  } else {
-    std::memset(out.data(), 0, out.size());
-  }
-  return {};
+  return FinishGet(block, "revalidation", ec, found, body, detail, out);
 }
 
 std::error_code S3Store::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
