@@ -65,6 +65,11 @@ void* OpInit(struct fuse_conn_info* conn, struct fuse_config* cfg) {
   // Allow 1 MiB requests (the kernel caps this at its own maximum).
   conn->max_write = 1u << 20;
   conn->max_readahead = 1u << 20;
+  // Asynchronous direct I/O (libaio, a loop device with direct I/O) reaches
+  // us as "background" requests, of which the kernel lets max_background be
+  // outstanding (default 12): too few to keep 20 ms round trips busy.
+  conn->max_background = 128;
+  conn->congestion_threshold = 96;
   return fuse_get_context()->private_data;
 }
 
