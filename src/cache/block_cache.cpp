@@ -28,7 +28,7 @@ BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& conf
       capacity_blocks_(file_ ? static_cast<std::size_t>(file_->slots())
                              : Blocks(config.cache_size, geometry().block_size)),
       max_dirty_blocks_(std::min(capacity_blocks_,
-                                 Blocks(config.max_dirty ? config.max_dirty : config.cache_size / 2,
+                                 Blocks(config.max_dirty ? config.max_dirty : config.cache_size,
                                         geometry().block_size))),
       zero_block_(std::make_shared<Buffer>(geometry().block_size, 0)),
       detector_(config.read_ahead, config.read_ahead_trigger, geometry().num_blocks) {
@@ -307,8 +307,16 @@ std::error_code BlockCache::ReserveForWrite(std::unique_lock<std::mutex>& lock, 
 void BlockCache::Enqueue(Entry* e, Clock::time_point eligible) {
   e->eligible = eligible;
   e->queued = true;
-  upload_queue_.push_back(e);
+  upload_queue_.emplace(eligible, e);
   work_cv_.notify_one();
+}
+
+BlockCache::Clock::duration BlockCache::DelayFor(unsigned heat) const {
+  const Clock::duration base = config_.write_delay;
+  const Clock::duration cap = std::max<Clock::duration>(base, config_.write_delay_max);
+  if (base.count() == 0) return base;  // --write-delay 0: always at once
+  if (heat >= 31) return cap;
+  return std::min<Clock::duration>(cap, base * (std::int64_t{1} << heat));
 }
 
 void BlockCache::MarkDirty(std::unique_lock<std::mutex>&, Entry* e) {
@@ -325,8 +333,15 @@ void BlockCache::MarkDirty(std::unique_lock<std::mutex>&, Entry* e) {
   e->dirty_since = now;
   dirty_.insert(e);
   LruRemove(e);
+  // Hot blocks: written again within its delay after the last upload.
+  if (e->stored_at != Clock::time_point{} && now - e->stored_at < DelayFor(e->heat)) {
+    ++e->heat;
+    ++heated_;
+  } else {
+    e->heat = 0;
+  }
   // While an upload is in flight the worker re-queues the block when it ends.
-  if (!e->uploading) Enqueue(e, now + config_.write_delay);
+  if (!e->uploading) Enqueue(e, now + DelayFor(e->heat));
 }
 
 std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
@@ -500,14 +515,15 @@ void BlockCache::UploadWorker() {
       }
       continue;
     }
-    Entry* e = upload_queue_.front();
+    const auto first = upload_queue_.begin();
+    Entry* e = first->second;
     // A copy: another worker may upload (and eviction free) `e` meanwhile.
-    const Clock::time_point eligible = e->eligible;
+    const Clock::time_point eligible = first->first;
     if (flushing_ == 0 && urgent_ == 0 && eligible > Clock::now()) {
       work_cv_.wait_until(lock, mark_due ? std::min(eligible, mark_retry_at_) : eligible);
       continue;
     }
-    upload_queue_.pop_front();
+    upload_queue_.erase(first);
     e->queued = false;
     e->uploading = true;
     ++e->pins;
@@ -537,6 +553,7 @@ void BlockCache::UploadWorker() {
     if (!ec) {
       ++uploads_;
       e->failed_attempt = 0;
+      e->stored_at = Clock::now();
       if (e->write_seq == seq) {
         e->dirty = false;
         dirty_.erase(e);
@@ -551,7 +568,9 @@ void BlockCache::UploadWorker() {
         // Rewritten during the upload: store the newer data too.
         ++reuploads_;
         e->dirty_seq = seq + 1;
-        Enqueue(e, Clock::now() + config_.write_delay);
+        ++e->heat;
+        ++heated_;
+        Enqueue(e, Clock::now() + DelayFor(e->heat));
       }
     } else {
       ++upload_failures_;
@@ -675,8 +694,10 @@ void BlockCache::PrintOwnStats(std::ostream& os) const {
   std::lock_guard lock(mu_);
   const auto now = Clock::now();
   double oldest = 0;
+  std::size_t hot = 0;
   for (const Entry* e : dirty_) {
     oldest = std::max(oldest, std::chrono::duration<double>(now - e->dirty_since).count());
+    if (e->heat > 0) ++hot;
   }
   const std::uint64_t lookups = hits_ + misses_;
   os << fmt::format("  cached blocks     {} of {} ({} clean in LRU)\n", map_.size(), capacity_blocks_,
@@ -690,6 +711,7 @@ void BlockCache::PrintOwnStats(std::ostream& os) const {
      << fmt::format("  uploads           {} ok, {} failed, {} again after a rewrite\n", uploads_,
                     upload_failures_, reuploads_)
      << fmt::format("  coalesced writes  {}\n", coalesced_writes_)
+     << fmt::format("  hot blocks        {} dirty with a longer delay; {} heat-ups\n", hot, heated_)
      << fmt::format("  back-pressure     {} waits\n", backpressure_waits_)
      << fmt::format("  evictions         {}\n", evictions_);
   if (file_) {

@@ -1,6 +1,7 @@
 // Cache and guard options; see the header.
 #include "s3bd/cli/cache_options.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <CLI/CLI.hpp>
@@ -17,13 +18,17 @@ void AddCacheOptions(CLI::App& mount, CacheArgs& a) {
       ->group(g);
   mount.add_option("--threads", a.threads, "Parallel block uploads (default: 32)")->group(g)->check(CLI::Range(1, 1024));
   mount.add_option("--max-dirty", a.max_dirty,
-                   "Most data waiting for upload before writes wait (default: half of --cache-size)")
+                   "Most data waiting for upload before writes wait (default: all of --cache-size)")
       ->group(g);
   mount.add_option("--write-delay", a.write_delay_ms,
-                   "Milliseconds a dirty block waits before upload, to absorb rewrites (default: 100)")
+                   "Milliseconds a dirty block waits before upload, to absorb rewrites (default: 250)")
+      ->group(g);
+  mount.add_option("--write-delay-max", a.write_delay_max_ms,
+                   "Longest delay of a hot block: one rewritten soon after its upload waits twice as long "
+                   "each time, up to this many milliseconds (default: 5000, or --write-delay if longer)")
       ->group(g);
   mount.add_option("--read-ahead", a.read_ahead,
-                   "Largest read-ahead window in blocks for sequential reads (default: 8; 0 = off)")
+                   "Largest read-ahead window in blocks for sequential reads (default: 32; 0 = off)")
       ->group(g);
   mount.add_option("--read-ahead-trigger", a.read_ahead_trigger,
                    "Sequential blocks read before read-ahead starts (default: 2)")
@@ -57,6 +62,10 @@ void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& gu
   }
   cache.threads = a.threads;
   cache.write_delay = std::chrono::milliseconds(a.write_delay_ms);
+  if (a.write_delay_max_ms && *a.write_delay_max_ms < a.write_delay_ms) {
+    throw StartupError("--write-delay-max must not be less than --write-delay");
+  }
+  cache.write_delay_max = std::chrono::milliseconds(a.write_delay_max_ms.value_or(std::max(5000u, a.write_delay_ms)));
   cache.read_ahead = a.read_ahead;
   cache.read_ahead_trigger = a.read_ahead_trigger;
   if (a.durable_cache && a.cache_file.empty()) throw StartupError("--durable-cache needs --cache-file");

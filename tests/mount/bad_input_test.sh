@@ -57,6 +57,11 @@ expect_error "invalid --file-mode" "$empty" -- mount "$empty" "$mnt" --size 1G -
 expect_error "must differ" "$empty" -- mount "$empty" "$mnt" --size 1G --file-name x --stats-file x
 expect_error "unknown log level" "$empty" -- mount "$empty" "$mnt" --size 1G --log-level loud
 expect_error "subcommand|required" "$empty" -- 
+# Cache options.
+expect_error "--max-dirty must not exceed --cache-size" "$empty" -- mount "$empty" "$mnt" --size 1G --cache-size 16M --max-dirty 32M
+expect_error "--durable-cache needs --cache-file" "$empty" -- mount "$empty" "$mnt" --size 1G --durable-cache
+expect_error "--write-delay-max must not be less than --write-delay" "$empty" -- mount "$empty" "$mnt" --size 1G --write-delay 300 --write-delay-max 200
+expect_error "--threads" "$empty" -- mount "$empty" "$mnt" --size 1G --threads 0
 
 # An unwritable store: a read-only bind mount of a directory.
 ro=$WORK/ro

@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <future>
 #include <map>
@@ -121,6 +123,49 @@ TEST(BlockCache, ConstantlyRewrittenBlockIsNotStarved) {
     ASSERT_FALSE(s.cache->WritePart(9, 0, std::span(b).first(512)));
   }
   EXPECT_GT(i, 0u);
+}
+
+TEST(BlockCache, HotBlockIsUploadedLessAndLessOften) {
+  // 2 ms delay, doubled each time the block is rewritten soon after (or
+  // during) an upload, without a cap that matters. A fixed 2 ms delay
+  // would upload it once every few milliseconds of the loop.
+  CacheConfig cfg = Config(milliseconds(2));
+  cfg.write_delay_max = milliseconds(3600 * 1000);
+  Stack s(cfg);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::seconds(60);
+  std::uint64_t i = 0;
+  // Rewrite until several uploads happened and the loop ran for 0.5 s.
+  while (Counter(s.Stats(), "memory", "write") < 3 || std::chrono::steady_clock::now() - start < milliseconds(500)) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "block uploaded fewer than 3 times";
+    auto b = Block(++i);
+    ASSERT_FALSE(s.cache->WritePart(9, 0, std::span(b).first(512)));
+  }
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const auto uploads = Counter(s.Stats(), "memory", "write");
+  // Delays 2, 4, 8, ... ms: about log2(elapsed / 2 ms) + 2 uploads; twice
+  // that leaves room for a loop thread descheduled past a delay (which
+  // cools the block down), and is still far below a fixed delay's count.
+  EXPECT_LE(static_cast<double>(uploads), 2 * (std::log2(elapsed_ms / 2) + 2)) << elapsed_ms << " ms\n"
+                                                                                << s.Stats();
+  EXPECT_NE(s.Stats().find("hot blocks        1 dirty"), std::string::npos) << s.Stats();
+  ASSERT_FALSE(s.cache->Flush());
+  auto last = Block(i);
+  EXPECT_TRUE(std::equal(last.begin(), last.begin() + 512, s.Stored(9).begin()));
+}
+
+TEST(BlockCache, ZeroWriteDelayStaysZeroForHotBlocks) {
+  // --write-delay 0 means "upload at once", hot or not: the block is
+  // uploaded again while it keeps being rewritten.
+  Stack s(Config(milliseconds(0)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::uint64_t i = 0;
+  while (Counter(s.Stats(), "memory", "write") < 20) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << s.Stats();
+    auto b = Block(++i);
+    ASSERT_FALSE(s.cache->WritePart(9, 0, std::span(b).first(512)));
+  }
 }
 
 TEST(BlockCache, FailedUploadKeepsDataAndFlushReportsIt) {

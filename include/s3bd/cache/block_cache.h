@@ -41,6 +41,13 @@
 //    share one fetch. A partial write to an uncached block fetches it once.
 //  - The write delay counts from the moment a block became dirty, not from
 //    its last write, so a block rewritten all the time is still uploaded.
+//  - Hot blocks: a block written again while it uploads, or within its own
+//    delay after an upload, goes up one heat level; its delay is
+//    write_delay << heat, at most write_delay_max. A block that stays
+//    unwritten for longer than its delay after an upload cools to level 0.
+//    So a constantly rewritten block is uploaded every write_delay_max at
+//    most, never starved, and a block written once waits write_delay.
+//    The upload queue is ordered by the time each block becomes eligible.
 //  - Dirty data is limited to max_dirty: a write that would exceed it waits
 //    for uploads (back-pressure), it never fails for that reason; while
 //    writers wait, uploads start without their write delay.
@@ -83,6 +90,7 @@
 #include <condition_variable>
 #include <deque>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -141,6 +149,8 @@ class BlockCache : public ForwardingStore {
     std::uint64_t dirty_seq = 0;   // oldest write not yet stored (when dirty)
     std::uint64_t failed_attempt = 0;  // attempt number of its last failed upload, 0 if none
     Clock::time_point dirty_since{}, eligible{};
+    Clock::time_point stored_at{};  // end of its last successful upload
+    unsigned heat = 0;              // hot-block level (see the rules above)
     int pins = 0;
     bool in_lru = false;
     std::list<Entry*>::iterator lru;
@@ -170,6 +180,8 @@ class BlockCache : public ForwardingStore {
                         bool whole_block, std::shared_ptr<Buffer> replacement);
   void MarkDirty(std::unique_lock<std::mutex>& lock, Entry* e);
   void Enqueue(Entry* e, Clock::time_point eligible);
+  // The write delay of a block at `heat`.
+  Clock::duration DelayFor(unsigned heat) const;
   void LruAdd(Entry* e);
   void LruRemove(Entry* e);
   void Evict(Entry* e);
@@ -204,7 +216,9 @@ class BlockCache : public ForwardingStore {
   std::condition_variable state_cv_;     // loads, uploads, flushes, back-pressure
   std::unordered_map<BlockNum, std::unique_ptr<Entry>> map_;
   std::list<Entry*> lru_;  // clean loaded entries, most recent first
-  std::deque<Entry*> upload_queue_;
+  // Dirty blocks waiting for an upload worker, by eligible time (FIFO
+  // among equal times).
+  std::multimap<Clock::time_point, Entry*> upload_queue_;
   std::unordered_set<Entry*> dirty_;
   std::deque<BlockNum> prefetch_queue_;
   ReadAheadDetector detector_;
@@ -222,7 +236,7 @@ class BlockCache : public ForwardingStore {
   // Counters (guarded by mu_).
   std::uint64_t hits_ = 0, misses_ = 0, prefetch_issued_ = 0, prefetch_hits_ = 0;
   std::uint64_t uploads_ = 0, upload_failures_ = 0, reuploads_ = 0, evictions_ = 0;
-  std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0;
+  std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0, heated_ = 0;
   std::uint64_t recovered_dirty_ = 0, revalidated_same_ = 0, revalidated_changed_ = 0, slot_waits_ = 0;
   std::uint64_t mark_failures_ = 0, memory_only_loads_ = 0;
 

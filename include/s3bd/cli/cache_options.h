@@ -2,6 +2,7 @@
 // apart from cli.cpp so each option group lives beside its own conversion.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "s3bd/cache/cache_config.h"
@@ -16,8 +17,9 @@ namespace s3bd {
 struct CacheArgs {
   std::string cache_size = "256M", max_dirty;
   unsigned threads = 32;
-  unsigned write_delay_ms = 100;
-  unsigned read_ahead = 8, read_ahead_trigger = 2;
+  unsigned write_delay_ms = 250;
+  std::optional<unsigned> write_delay_max_ms;  // default: 5000, or --write-delay if longer
+  unsigned read_ahead = 32, read_ahead_trigger = 2;
   std::string cache_file;
   bool durable_cache = false;
   std::size_t md5_cache_size = 0;
