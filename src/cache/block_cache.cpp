@@ -31,6 +31,7 @@ BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& conf
                                  Blocks(config.max_dirty ? config.max_dirty : config.cache_size,
                                         geometry().block_size))),
       zero_block_(std::make_shared<Buffer>(geometry().block_size, 0)),
+      buffers_(geometry().block_size, std::max(16u, config.threads)),
       detector_(config.read_ahead, config.read_ahead_trigger, geometry().num_blocks) {
   if (file_) Recover();
   const unsigned uploaders = std::max(1u, config.threads);
@@ -147,7 +148,7 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
   CacheFile::Reservation slot;
   if (file_ && !recovered) slot = ReserveForLoad(block);
   lock.unlock();
-  auto buf = std::make_shared<Buffer>(geometry().block_size);
+  auto buf = buffers_.Get();
   std::error_code ec;
   bool same = false;  // RECOVERED: the file's copy is still the store's data
   if (recovered) {
@@ -390,7 +391,7 @@ std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
     // Copy on write: an upload in flight (or the shared zero block) keeps
     // the old buffer.
     if (e->data.get() == e->in_flight || e->data == zero_block_) {
-      e->data = std::make_shared<Buffer>(*e->data);
+      e->data = buffers_.Copy(*e->data);
     }
     std::memcpy(e->data->data() + offset, data.data(), data.size());
   }
@@ -413,7 +414,7 @@ std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, E
   std::shared_ptr<Buffer> buf = std::move(replacement);
   if (!whole_block) {
     std::lock_guard data_lock(e->data_mu);
-    buf = std::make_shared<Buffer>(*e->data);
+    buf = buffers_.Copy(*e->data);
   }
   if (!whole_block) std::memcpy(buf->data() + offset, data.data(), data.size());
   CacheFile::Version version;
@@ -438,7 +439,7 @@ std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, E
 }
 
 std::error_code BlockCache::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
-  auto buf = std::make_shared<Buffer>(data.begin(), data.end());
+  auto buf = buffers_.Copy(data);
   return Store(block, 0, {}, /*whole_block=*/true, std::move(buf));
 }
 

@@ -98,6 +98,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "s3bd/cache/buffer_pool.h"
 #include "s3bd/cache/cache_config.h"
 #include "s3bd/cache/cache_file.h"
 #include "s3bd/cache/read_ahead.h"
@@ -209,6 +210,7 @@ class BlockCache : public ForwardingStore {
   const std::size_t capacity_blocks_;
   const std::size_t max_dirty_blocks_;
   const std::shared_ptr<Buffer> zero_block_;
+  BufferPool buffers_;  // every block buffer but the zero block comes from here
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;      // upload workers wait here
