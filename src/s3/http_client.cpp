@@ -69,6 +69,13 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
     t->response->too_large = true;
     return 0;  // aborts the transfer with CURLE_WRITE_ERROR
   }
+  if (t->response->body.empty()) {
+    // One allocation of the announced size instead of a doubling series.
+    curl_off_t length = -1;
+    if (curl_easy_getinfo(t->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK && length > 0) {
+      t->response->body.reserve(std::min(static_cast<std::size_t>(length), limit));
+    }
+  }
   t->response->body.append(data, n);
   return n;
 }
