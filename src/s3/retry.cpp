@@ -84,7 +84,16 @@ RetryClass Classify(TransportError error, int http_status, std::string_view s3_e
   return ClassifyHttp(http_status, s3_error_code);
 }
 
-Backoff::Backoff(const BackoffPolicy& policy) : Backoff(policy, std::uint64_t{std::random_device{}()}) {}
+namespace {
+// A seed per request without opening the system's random device each time
+// (one Backoff is made for every request).
+std::uint64_t FreshSeed() {
+  thread_local std::mt19937_64 seeds{std::random_device{}()};
+  return seeds();
+}
+}  // namespace
+
+Backoff::Backoff(const BackoffPolicy& policy) : Backoff(policy, FreshSeed()) {}
 
 Backoff::Backoff(const BackoffPolicy& policy, std::uint64_t seed)
     : Backoff(policy, MersenneTwister(seed)) {}
