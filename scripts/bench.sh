@@ -2,11 +2,16 @@
 # Side-by-side benchmark of s3bd and s3backer on the in-memory test S3 server
 # (tests/s3server), with a fixed latency per request.
 #
-#   scripts/bench.sh [--quick] [--only s3bd|s3backer] [--latency MS] [--size SIZE]
-#                    [--cache SIZE] [--out DIR] [--rebuild]
+#   scripts/bench.sh [--quick] [--only s3bd|s3backer] [--workloads LIST]
+#                    [--latency MS] [--size SIZE] [--cache SIZE] [--warm SIZE]
+#                    [--out DIR] [--rebuild]
 #
 #   --quick         CI smoke: 64 MiB volume, 5 s fio runs, a ~20 MB tree
 #   --only D        run only daemon D (the ceilings always run)
+#   --workloads L   run only the workloads in the comma-separated list L, e.g.
+#                   W1,W1r (default: all; FUSE ceilings only for these).
+#                   W2, W3, W6 and W1r read what W1 wrote, so W1 is added
+#                   when one of them is listed
 #   --latency MS    server latency per request (default 20)
 #   --size SIZE     volume size, e.g. 1G, 512M (default 1G; 64M with --quick)
 #   --cache SIZE    cache memory of each daemon (default 256M; 16M with --quick,
@@ -64,11 +69,12 @@ export LC_ALL=C
 
 usage() { awk 'NR > 1 && /^# Workloads/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
-QUICK=0 ONLY="" LATENCY=20 SIZE_ARG="" CACHE_ARG="" WARM_ARG="" OUT=$TOP/bench-results REBUILD=0
+QUICK=0 ONLY="" WORKLOADS_ARG="" LATENCY=20 SIZE_ARG="" CACHE_ARG="" WARM_ARG="" OUT=$TOP/bench-results REBUILD=0
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
     --only) ONLY=${2:?--only needs s3bd or s3backer}; shift ;;
+    --workloads) WORKLOADS_ARG=${2:?--workloads needs a list, e.g. W1,W1r}; shift ;;
     --latency) LATENCY=${2:?--latency needs milliseconds}; shift ;;
     --size) SIZE_ARG=${2:?--size needs a size}; shift ;;
     --cache) CACHE_ARG=${2:?--cache needs a size}; shift ;;
@@ -82,6 +88,21 @@ while (($#)); do
 done
 case $ONLY in "" | s3bd | s3backer) ;; *) echo "bench: --only takes s3bd or s3backer" >&2; exit 2 ;; esac
 [[ $LATENCY =~ ^[0-9]+$ ]] || { echo "bench: --latency takes whole milliseconds" >&2; exit 2; }
+# The workloads to run: " W1 W2 ... " (spaces around each, for matching).
+ALL_WORKLOADS="W1 W2 W3 W4 W5 W6 W1r"
+if [[ -z $WORKLOADS_ARG ]]; then
+  WORKLOADS=" $ALL_WORKLOADS "
+else
+  WORKLOADS=" "
+  for w in ${WORKLOADS_ARG//,/ }; do
+    [[ " $ALL_WORKLOADS " == *" $w "* ]] || { echo "bench: unknown workload '$w' (one of: $ALL_WORKLOADS)" >&2; exit 2; }
+    WORKLOADS+="$w "
+  done
+fi
+selected() { [[ $WORKLOADS == *" $1 "* ]]; }
+for w in W2 W3 W6 W1r; do   # these read W1's data
+  if selected "$w" && ! selected W1; then WORKLOADS=" W1$WORKLOADS"; fi
+done
 
 # SIZE -> MiB (K/M/G/T binary suffixes; a whole number of MiB).
 to_mib() {
@@ -713,7 +734,7 @@ own_cpu_s() {  # reaped children (times, run by the main shell into $1) + the ru
 }
 BUSY0=$(machine_busy_s) T_START=$EPOCHREALTIME
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log "settings: latency ${LATENCY} ms, volume ${SIZE_MIB} MiB, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB, daemons: ${DAEMONS[*]}; load $LOAD_BEFORE"
+log "settings: latency ${LATENCY} ms, volume ${SIZE_MIB} MiB, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB, daemons: ${DAEMONS[*]}, workloads:$WORKLOADS; load $LOAD_BEFORE"
 ((S3BD_S3)) && [[ ${#S3BD_CACHE_ARGS[@]} -eq 0 ]] && log "note: this s3bd has no --cache-size; it runs without a block cache"
 
 log "preparing ${SIZE_MIB} MiB of test data"
@@ -760,7 +781,9 @@ wait_until 20 "the memfuse mount" memfuse_up
 PORT_SAVED=$PORT PORT=""   # no server counters for memfuse
 # Ceilings take the best of three runs (one for the time-based W3).
 # (W1r has no FUSE ceiling: its ceiling is the target.)
-for w in W1 W2 W3 W6 W4 W5 W1 W2 W6 W4 W5 W1 W2 W6 W4 W5; do run "$w" memfuse; done
+for w in W1 W2 W3 W6 W4 W5 W1 W2 W6 W4 W5 W1 W2 W6 W4 W5; do
+  if selected "$w"; then run "$w" memfuse; fi
+done
 PORT=$PORT_SAVED
 umount "$WORK/mnt/memfuse"
 wait_until 30 "memfuse to exit" not_running "$MEMFUSE_PID"
@@ -770,6 +793,7 @@ wait "$MEMFUSE_PID" || true
 # machine's load hit both alike. W1r comes after W6: it changes the first
 # half of W1's data, which W6 checks.
 for w in W1 W2 W3 W6 W1r W4 W5; do
+  selected "$w" || continue
   for d in "${DAEMONS[@]}"; do run "$w" "$d"; done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -897,7 +921,7 @@ jq -n \
   --argjson quick "$QUICK" --argjson latency "$LATENCY" --argjson size_mib "$SIZE_MIB" \
   --argjson block_mib "$BLOCK_MIB" --argjson cache_mib "$CACHE_MIB" --argjson hot_mib "$HOT_MIB" --argjson warm_mib "$WARM_MIB" \
   --argjson fio_secs "$FIO_SECS" --argjson w4_ops "$W4_OPS" --argjson lg_conns "$LOADGEN_CONNS" \
-  --argjson w1r_mib "$W1R_MIB" --argjson w1r_target "$W1R_TARGET_MS" \
+  --argjson w1r_mib "$W1R_MIB" --argjson w1r_target "$W1R_TARGET_MS" --arg workloads "$WORKLOADS" \
   --argjson tree_files $((TREE_FILES + TREE_BIG)) \
   --arg s3bd_args "$(printf '%s ' --path-style --block-size "${BLOCK_MIB}M" "${S3BD_CACHE_ARGS[@]}")" \
   --arg s3backer_args "--blockSize=${BLOCK_MIB}m --blockCacheSize=$((CACHE_MIB / BLOCK_MIB)) --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0" \
@@ -915,6 +939,7 @@ jq -n \
     settings: {quick: ($quick == 1), latency_ms: $latency, volume_mib: $size_mib, block_mib: $block_mib,
                cache_mib: $cache_mib, w4_region_mib: $hot_mib, w6_region_mib: $warm_mib, fio_seconds: $fio_secs, w4_writes: $w4_ops,
                tree_files: $tree_files, loadgen_connections: $lg_conns,
+               workloads: ($workloads | split(" ") | map(select(length > 0))),
                w1r_write_mib: $w1r_mib, w1r_read_mib: ($size_mib - $w1r_mib), w1r_target_p99_ms: $w1r_target,
                s3bd_options: $s3bd_args, s3backer_options: $s3backer_args},
     versions: {s3bd: $s3bd_v, s3bd_commit: $git, s3backer: $s3backer_v, fio: $fio_v, kernel: $kernel, libfuse3: $fuse3_v},
