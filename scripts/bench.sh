@@ -825,7 +825,7 @@ cell() {
   v=$(get "$d" "$w.value")
   if [[ -n $v ]]; then printf '%s' "$v"; elif grep -q "^${w%[ab]} $d:" "$FAILS"; then printf FAIL; else printf -- -; fi
 }
-isnum() { [[ $1 =~ ^[0-9.eE+-]+$ ]]; }
+isnum() { [[ $1 =~ ^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$ ]]; }  # (not "-")
 fmt() { isnum "$1" && awk -v v="$1" 'BEGIN { if (v >= 100) printf "%.0f", v; else if (v >= 10) printf "%.1f", v; else printf "%.2f", v }' || printf '%s' "$1"; }
 pct() { isnum "$1" && isnum "$2" && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else printf "-" }' || printf -- -; }
 ratio() { isnum "$1" && isnum "$2" && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }' || printf -- -; }
