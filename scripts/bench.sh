@@ -2,11 +2,16 @@
 # Side-by-side benchmark of s3bd and s3backer on the in-memory test S3 server
 # (tests/s3server), with a fixed latency per request.
 #
-#   scripts/bench.sh [--quick] [--only s3bd|s3backer] [--latency MS] [--size SIZE]
-#                    [--cache SIZE] [--out DIR] [--rebuild]
+#   scripts/bench.sh [--quick] [--only s3bd|s3backer] [--workloads LIST]
+#                    [--latency MS] [--size SIZE] [--cache SIZE] [--warm SIZE]
+#                    [--out DIR] [--rebuild]
 #
 #   --quick         CI smoke: 64 MiB volume, 5 s fio runs, a ~20 MB tree
 #   --only D        run only daemon D (the ceilings always run)
+#   --workloads L   run only the workloads in the comma-separated list L, e.g.
+#                   W1,W1r (default: all; FUSE ceilings only for these).
+#                   W2, W3, W6 and W1r read what W1 wrote, so W1 is added
+#                   when one of them is listed
 #   --latency MS    server latency per request (default 20)
 #   --size SIZE     volume size, e.g. 1G, 512M (default 1G; 64M with --quick)
 #   --cache SIZE    cache memory of each daemon (default 256M; 16M with --quick,
@@ -30,13 +35,31 @@
 #       of the volume): read-ahead past its end must not evict its first
 #       blocks, or an LRU cache exactly its size misses on every block of
 #       the second pass (s3backer does, with 256 MiB in a 256-block cache).
+#   W1r cold 4 KiB reads during write-back (run after W6, since it changes
+#       the first half of W1's data): a fresh mount; fio reads 4 KiB at a time
+#       (psync, direct, one read in flight) from the second half of the
+#       volume, stored but not cached: rounds over all its blocks, each in a
+#       new random order, at a random 4 KiB of the block, so no block is read
+#       twice before all were read once (a replayed fio iolog). Once the
+#       server has seen fio's first GET, dd bs=1M oflag=direct
+#       conv=fsync,notrunc rewrites the first half with the second half of
+#       the test data, so that write-back is busy uploading; fio is stopped
+#       (SIGINT) when dd returns, and must have read at least once. Reports
+#       the p99 of fio's completion latency in ms (also p50, the number of
+#       reads, and the writer's MiB/s until fsync returned). Lower is better;
+#       the target, shown as its ceiling, is 3 x the server latency. A second
+#       fresh mount reads the first half back and compares it.
 # Ceilings: the server driven directly by s3bd_s3_loadgen (64 connections,
 # same latency), and the same workloads on a trivial in-memory FUSE file
-# (tests/bench/memfuse.cpp). CPU seconds and peak RSS of every daemon come
-# from /usr/bin/time around the daemon, run in the foreground.
+# (tests/bench/memfuse.cpp); W1r has none, its ceiling column is the target.
+# CPU seconds and peak RSS of every daemon come from /usr/bin/time around the
+# daemon, run in the foreground.
 #
 # Prints one table and writes it, with the settings, as JSON to
-# OUT/bench-DATE.json (and the table to OUT/bench-DATE.txt). Exits nonzero if
+# OUT/bench-DATE.json (and the table to OUT/bench-DATE.txt). In the table's
+# s3bd/s3b column > 1 means s3bd is better: for W1r, a latency, that column is
+# s3backer/s3bd, and its % columns are the share of the target used (at most
+# 100 % meets it). Exits nonzero if
 # any workload failed (a daemon error, a nonzero daemon exit status, or data
 # that does not verify).
 set -euo pipefail
@@ -46,11 +69,12 @@ export LC_ALL=C
 
 usage() { awk 'NR > 1 && /^# Workloads/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
-QUICK=0 ONLY="" LATENCY=20 SIZE_ARG="" CACHE_ARG="" WARM_ARG="" OUT=$TOP/bench-results REBUILD=0
+QUICK=0 ONLY="" WORKLOADS_ARG="" LATENCY=20 SIZE_ARG="" CACHE_ARG="" WARM_ARG="" OUT=$TOP/bench-results REBUILD=0
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
     --only) ONLY=${2:?--only needs s3bd or s3backer}; shift ;;
+    --workloads) WORKLOADS_ARG=${2:?--workloads needs a list, e.g. W1,W1r}; shift ;;
     --latency) LATENCY=${2:?--latency needs milliseconds}; shift ;;
     --size) SIZE_ARG=${2:?--size needs a size}; shift ;;
     --cache) CACHE_ARG=${2:?--cache needs a size}; shift ;;
@@ -64,6 +88,21 @@ while (($#)); do
 done
 case $ONLY in "" | s3bd | s3backer) ;; *) echo "bench: --only takes s3bd or s3backer" >&2; exit 2 ;; esac
 [[ $LATENCY =~ ^[0-9]+$ ]] || { echo "bench: --latency takes whole milliseconds" >&2; exit 2; }
+# The workloads to run: " W1 W2 ... " (spaces around each, for matching).
+ALL_WORKLOADS="W1 W2 W3 W4 W5 W6 W1r"
+if [[ -z $WORKLOADS_ARG ]]; then
+  WORKLOADS=" $ALL_WORKLOADS "
+else
+  WORKLOADS=" "
+  for w in ${WORKLOADS_ARG//,/ }; do
+    [[ " $ALL_WORKLOADS " == *" $w "* ]] || { echo "bench: unknown workload '$w' (one of: $ALL_WORKLOADS)" >&2; exit 2; }
+    WORKLOADS+="$w "
+  done
+fi
+selected() { [[ $WORKLOADS == *" $1 "* ]]; }
+for w in W2 W3 W6 W1r; do   # these read W1's data
+  if selected "$w" && ! selected W1; then WORKLOADS=" W1$WORKLOADS"; fi
+done
 
 # SIZE -> MiB (K/M/G/T binary suffixes; a whole number of MiB).
 to_mib() {
@@ -509,6 +548,93 @@ w6() {  # warm read: the first WARM_MIB once cold, then three times warm
   rm -f "$SHM/w6.bin"
 }
 
+# W1r writes the first W1R_MIB of the volume and reads the rest.
+W1R_MIB=$((SIZE_MIB / 2))
+W1R_TARGET_MS=$((3 * LATENCY))
+W1R_ROUNDS=64   # rounds over the read half in fio's read log; fio stops long before
+
+# w1r_iolog FILE: a fio iolog (version 2) of 4 KiB reads of FILE: W1R_ROUNDS
+# rounds over the blocks after W1R_MIB, each round a new permutation
+# (Fisher-Yates driven by Park-Miller, the same for every daemon), each read
+# at a random 4 KiB of its block.
+w1r_iolog() {
+  awk -v f="$1" -v first=$((W1R_MIB / BLOCK_MIB)) -v n=$(((SIZE_MIB - W1R_MIB) / BLOCK_MIB)) \
+    -v pages=$((BLOCK_MIB * 256)) -v bs=$((BLOCK_MIB * 1048576)) -v rounds="$W1R_ROUNDS" '
+    function rnd(k) { x = (x * 16807) % 2147483647; return int(x / 2147483647 * k) }
+    BEGIN {
+      x = 20240607
+      print "fio version 2 iolog"; print f " add"; print f " open"
+      for (r = 0; r < rounds; r++) {
+        for (i = 0; i < n; i++) b[i] = first + i
+        for (i = n - 1; i > 0; i--) { k = rnd(i + 1); t = b[i]; b[i] = b[k]; b[k] = t }
+        for (i = 0; i < n; i++) printf "%s read %d 4096\n", f, b[i] * bs + rnd(pages) * 4096
+      }
+      print f " close"
+    }'
+}
+first_get_seen() {
+  local c
+  c=$(counters) || return 1
+  (($(jq '.requests.get_object' <<<"$c") > 0))
+}
+
+w1r() {  # cold 4 KiB reads (fio, qd 1) of the second half while dd rewrites the first
+  local d=$1 file=$WORK/mnt/$1/file raw=$WORK/w1r-fio.json j=$WORK/logs/fio-W1r-$1.json
+  local log=$WORK/w1r.iolog bytes=$((W1R_MIB * 1048576)) fio_pid deadline t0 t st=0 early=0 reads
+  w1r_iolog "$file" >"$log"
+  start_daemon "$d" disk
+  counters_reset
+  fio --output-format=json --output="$raw" --name=w1r --filename="$file" --read_iolog="$log" \
+    --replay_no_stall=1 --ioengine=psync --direct=1 --iodepth=1 >/dev/null 2>>"$WORK/logs/fio-W1r.err" &
+  fio_pid=$!
+  # The writer starts once fio's first read has reached the server, so that
+  # fio's start-up does not shorten the overlap (quick runs write for well
+  # under a second); polled often, so that few reads precede the writer.
+  deadline=$((SECONDS + 30))
+  until first_get_seen; do
+    if ! ours "$fio_pid" || ((SECONDS >= deadline)); then
+      if ours "$fio_pid"; then kill -INT "$fio_pid"; fi
+      wait "$fio_pid" || true
+      fail "W1r $d: fio made no read within 30 s (see logs/fio-W1r.err)"
+    fi
+    sleep 0.01
+  done
+  t0=$EPOCHREALTIME
+  ddq if="$SRC" of="$file" skip="$W1R_MIB" count="$W1R_MIB" oflag=direct conv=fsync,notrunc || st=$?
+  t=$(since "$t0")
+  # fio exits on SIGINT (its status is then nonzero) after its read in
+  # flight, and still writes its JSON, after a line about the signal.
+  if ours "$fio_pid"; then kill -INT "$fio_pid" 2>/dev/null || early=1; else early=1; fi
+  wait "$fio_pid" || true
+  counters_record "$d" W1r
+  stop_daemon "$d" W1r
+  ((st == 0)) || fail "W1r $d: dd failed with status $st"
+  ((early == 0)) || fail "W1r $d: fio ended before the writer (see $j and logs/fio-W1r.err)"
+  sed -n '/^{/,$p' "$raw" >"$j" 2>/dev/null || true
+  jq -e '.jobs[0].read' "$j" >/dev/null || fail "W1r $d: no fio JSON (see logs/fio-W1r.err)"
+  reads=$(jq '.jobs[0].read.total_ios' "$j")
+  record "$d" W1r.reads "$reads"
+  record "$d" W1r.errors "$(jq '.jobs[0].error' "$j")"
+  record "$d" W1r.read_s "$(jq '.jobs[0].read.runtime / 1000' "$j")"
+  record "$d" W1r.p50_ms "$(jq '(.jobs[0].read.clat_ns.percentile["50.000000"] // 0) / 1e6' "$j")"
+  record "$d" W1r.p99_ms "$(jq '(.jobs[0].read.clat_ns.percentile["99.000000"] // 0) / 1e6' "$j")"
+  record "$d" W1r.max_ms "$(jq '.jobs[0].read.clat_ns.max / 1e6' "$j")"
+  record "$d" W1r.write_s "$t"
+  record "$d" W1r.write_mib_s "$(mibps "$bytes" "$t")"
+  record "$d" W1r.bytes $((bytes + $(jq '.jobs[0].read.io_bytes' "$j")))
+  [[ $(jq '.jobs[0].error' "$j") == 0 ]] || fail "W1r $d: fio reported an error"
+  ((reads > 0)) || fail "W1r $d: no read completed while the writer ran"
+  record "$d" W1r.value "$(get "$d" W1r.p99_ms)"
+
+  # What was written is in the store: a fresh mount reads it back.
+  start_daemon "$d" disk
+  ddq if="$file" of="$SHM/w1r.bin" count="$W1R_MIB" iflag=direct
+  stop_daemon "$d" W1r.verify
+  record "$d" W1r.verify.bytes "$bytes"
+  cmp -s -i "$bytes:0" -n "$bytes" "$SRC" "$SHM/w1r.bin" || fail "W1r $d: the first half read back differs from what was written"
+  rm -f "$SHM/w1r.bin" "$raw" "$log"
+}
+
 attach_loop() {  # attach_loop FILE -> prints the loop device (direct I/O on)
   local dev
   dev=$(losetup --direct-io=on --show -f "$1")
@@ -584,6 +710,9 @@ run() {
   else
     if [[ $w == W5 ]]; then
       log "$w on $d: A $(get "$d" W5a.value) MiB/s, B $(get "$d" W5b.value) MiB/s ($(since "$t0") s)"
+    elif [[ $w == W1r ]]; then
+      log "$w on $d: p99 $(get "$d" W1r.p99_ms) ms, p50 $(get "$d" W1r.p50_ms) ms, $(get "$d" W1r.reads) reads;" \
+        "writer $(get "$d" W1r.write_mib_s) MiB/s ($(since "$t0") s)"
     else
       log "$w on $d: $(get "$d" "$w.value") ($(since "$t0") s)"
     fi
@@ -605,7 +734,7 @@ own_cpu_s() {  # reaped children (times, run by the main shell into $1) + the ru
 }
 BUSY0=$(machine_busy_s) T_START=$EPOCHREALTIME
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-log "settings: latency ${LATENCY} ms, volume ${SIZE_MIB} MiB, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB, daemons: ${DAEMONS[*]}; load $LOAD_BEFORE"
+log "settings: latency ${LATENCY} ms, volume ${SIZE_MIB} MiB, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB, daemons: ${DAEMONS[*]}, workloads:$WORKLOADS; load $LOAD_BEFORE"
 ((S3BD_S3)) && [[ ${#S3BD_CACHE_ARGS[@]} -eq 0 ]] && log "note: this s3bd has no --cache-size; it runs without a block cache"
 
 log "preparing ${SIZE_MIB} MiB of test data"
@@ -651,15 +780,20 @@ memfuse_up() { is_mounted "$WORK/mnt/memfuse" && [[ -e $WORK/mnt/memfuse/file ]]
 wait_until 20 "the memfuse mount" memfuse_up
 PORT_SAVED=$PORT PORT=""   # no server counters for memfuse
 # Ceilings take the best of three runs (one for the time-based W3).
-for w in W1 W2 W3 W6 W4 W5 W1 W2 W6 W4 W5 W1 W2 W6 W4 W5; do run "$w" memfuse; done
+# (W1r has no FUSE ceiling: its ceiling is the target.)
+for w in W1 W2 W3 W6 W4 W5 W1 W2 W6 W4 W5 W1 W2 W6 W4 W5; do
+  if selected "$w"; then run "$w" memfuse; fi
+done
 PORT=$PORT_SAVED
 umount "$WORK/mnt/memfuse"
 wait_until 30 "memfuse to exit" not_running "$MEMFUSE_PID"
 wait "$MEMFUSE_PID" || true
 
 # The daemons, interleaved workload by workload so that changes in the
-# machine's load hit both alike.
-for w in W1 W2 W3 W6 W4 W5; do
+# machine's load hit both alike. W1r comes after W6: it changes the first
+# half of W1's data, which W6 checks.
+for w in W1 W2 W3 W6 W1r W4 W5; do
+  selected "$w" || continue
   for d in "${DAEMONS[@]}"; do run "$w" "$d"; done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -671,7 +805,10 @@ OTHER_CPU_PCT=$(calc "100 * $OTHER_CPU_S / ($WALL_S * $(nproc))")
 
 # ---------------------------------------------------------------- report
 # Rows: key, label, unit, ceiling sources (memfuse workload key and/or server
-# key), higher-is-better.
+# key), and for a lower-is-better row (a latency) its target instead: the
+# ceiling column then shows the target, the ratio column s3backer/s3bd (so
+# that > 1 still means s3bd is better), and the % columns the share of the
+# target used.
 ROWS=(
   "W1|W1 seq write ${SIZE_MIB} MiB -> durable|MiB/s|W1|put_mib_s"
   "W2|W2 cold seq read ${SIZE_MIB} MiB|MiB/s|W2|get_mib_s"
@@ -680,6 +817,7 @@ ROWS=(
   "W5a|W5a ext4 unpack -> durable|MiB/s|W5a|put_mib_s"
   "W5b|W5b ext4 remount + read all|MiB/s|W5b|get_mib_s"
   "W6|W6 warm read ${WARM_MIB} MiB (median)|MiB/s|W6|"
+  "W1r|W1r cold 4K read p99 during write-back|ms|||$W1R_TARGET_MS"
 )
 # A cell: the value, or FAIL / "-" when the daemon did not run.
 cell() {
@@ -687,7 +825,7 @@ cell() {
   v=$(get "$d" "$w.value")
   if [[ -n $v ]]; then printf '%s' "$v"; elif grep -q "^${w%[ab]} $d:" "$FAILS"; then printf FAIL; else printf -- -; fi
 }
-isnum() { [[ $1 =~ ^[0-9.eE+-]+$ ]]; }
+isnum() { [[ $1 =~ ^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$ ]]; }  # (not "-")
 fmt() { isnum "$1" && awk -v v="$1" 'BEGIN { if (v >= 100) printf "%.0f", v; else if (v >= 10) printf "%.1f", v; else printf "%.2f", v }' || printf '%s' "$1"; }
 pct() { isnum "$1" && isnum "$2" && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else printf "-" }' || printf -- -; }
 ratio() { isnum "$1" && isnum "$2" && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }' || printf -- -; }
@@ -698,21 +836,26 @@ TXT=$WORK/table.txt
 {
   printf '%-38s %-8s %9s %9s %9s %14s %8s %8s\n' workload unit s3bd s3backer s3bd/s3b ceiling "s3bd%" "s3b%"
   for row in "${ROWS[@]}"; do
-    IFS='|' read -r key label unit fkey skey <<<"$row"
+    IFS='|' read -r key label unit fkey skey target <<<"$row"
     a=$(cell s3bd "$key") b=$(cell s3backer "$key")
-    fuse=$(get memfuse "$fkey.value") srv=""
+    fuse="" srv=""
+    [[ -n $fkey ]] && fuse=$(get memfuse "$fkey.value")
     [[ -n $skey ]] && srv=$(get server "$skey")
-    ceil=$fuse src=fuse
-    if isnum "$srv" && { ! isnum "$ceil" || awk -v s="$srv" -v f="$ceil" 'BEGIN { exit !(s < f) }'; }; then
-      ceil=$srv src=s3
+    if [[ -n $target ]]; then
+      ceil=$target src=target r=$(ratio "$b" "$a")
+    else
+      ceil=$fuse src=fuse r=$(ratio "$a" "$b")
+      if isnum "$srv" && { ! isnum "$ceil" || awk -v s="$srv" -v f="$ceil" 'BEGIN { exit !(s < f) }'; }; then
+        ceil=$srv src=s3
+      fi
     fi
     isnum "$ceil" || { ceil=- src=""; }
     printf '%-38s %-8s %9s %9s %9s %14s %8s %8s\n' "$label" "$unit" "$(fmt "$a")" "$(fmt "$b")" \
-      "$(ratio "$a" "$b")" "$(fmt "$ceil")${src:+ ($src)}" "$(pct "$a" "$ceil")" "$(pct "$b" "$ceil")"
+      "$r" "$(fmt "$ceil")${src:+ ($src)}" "$(pct "$a" "$ceil")" "$(pct "$b" "$ceil")"
     jq -cn --arg k "$key" --arg l "$label" --arg u "$unit" --arg a "$a" --arg b "$b" \
-      --arg c "$ceil" --arg s "$src" --arg f "$fuse" --arg v "$srv" '
+      --arg c "$ceil" --arg s "$src" --arg f "$fuse" --arg v "$srv" --argjson lower "$([[ -n $target ]] && echo true || echo false)" '
       def num: tonumber? // .;
-      {workload: $k, label: $l, unit: $u, s3bd: ($a|num), s3backer: ($b|num),
+      {workload: $k, label: $l, unit: $u, lower_is_better: $lower, s3bd: ($a|num), s3backer: ($b|num),
        ceiling: ($c|num), ceiling_source: $s, fuse_ceiling: ($f|num), server_ceiling: ($v|num)}' >>"$TABLE_JSON"
   done
   # CPU seconds per GiB moved through the disk file, and peak RSS.
@@ -750,10 +893,18 @@ TXT=$WORK/table.txt
     "W5b $(fmt "$(cell memfuse W5b)"), W6 $(fmt "$(cell memfuse W6)") MiB/s"
   echo "W6 warm passes, objects still fetched (0 = all from the cache): s3bd $(get s3bd W6.warm.server_get | sed 's/^$/-/')," \
     "s3backer $(get s3backer W6.warm.server_get | sed 's/^$/-/')"
+  for d in s3bd s3backer; do
+    if [[ -n $(get "$d" W1r.reads) ]]; then
+      echo "W1r $d: $(get "$d" W1r.reads) reads while the writer ran, p50 $(fmt "$(get "$d" W1r.p50_ms)") ms," \
+        "p99 $(fmt "$(get "$d" W1r.p99_ms)") ms, max $(fmt "$(get "$d" W1r.max_ms)") ms;" \
+        "writer $(fmt "$(get "$d" W1r.write_mib_s)") MiB/s over $W1R_MIB MiB"
+    fi
+  done
   echo "settings: latency ${LATENCY} ms/request, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB each, volume ${SIZE_MIB} MiB," \
     "tree $((TREE_FILES + TREE_BIG)) files, $(calc "$TREE_BYTES / 1048576") MiB; $(nproc) cores;" \
     "run ${WALL_S%.*} s; other processes used $(fmt "$OTHER_CPU_PCT")% of the CPUs meanwhile"
   echo "ratio s3bd/s3b > 1: s3bd is faster (CPU and RSS rows: s3bd uses more); ceiling = the lower of FUSE and S3 server"
+  echo "W1r (lower is better): ratio = s3backer/s3bd, so > 1 means s3bd is better; ceiling = the target, 3 x the server latency"
 } >"$TXT"
 
 FAILED=$(wc -l <"$FAILS")
@@ -770,6 +921,7 @@ jq -n \
   --argjson quick "$QUICK" --argjson latency "$LATENCY" --argjson size_mib "$SIZE_MIB" \
   --argjson block_mib "$BLOCK_MIB" --argjson cache_mib "$CACHE_MIB" --argjson hot_mib "$HOT_MIB" --argjson warm_mib "$WARM_MIB" \
   --argjson fio_secs "$FIO_SECS" --argjson w4_ops "$W4_OPS" --argjson lg_conns "$LOADGEN_CONNS" \
+  --argjson w1r_mib "$W1R_MIB" --argjson w1r_target "$W1R_TARGET_MS" --arg workloads "$WORKLOADS" \
   --argjson tree_files $((TREE_FILES + TREE_BIG)) \
   --arg s3bd_args "$(printf '%s ' --path-style --block-size "${BLOCK_MIB}M" "${S3BD_CACHE_ARGS[@]}")" \
   --arg s3backer_args "--blockSize=${BLOCK_MIB}m --blockCacheSize=$((CACHE_MIB / BLOCK_MIB)) --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0" \
@@ -787,6 +939,8 @@ jq -n \
     settings: {quick: ($quick == 1), latency_ms: $latency, volume_mib: $size_mib, block_mib: $block_mib,
                cache_mib: $cache_mib, w4_region_mib: $hot_mib, w6_region_mib: $warm_mib, fio_seconds: $fio_secs, w4_writes: $w4_ops,
                tree_files: $tree_files, loadgen_connections: $lg_conns,
+               workloads: ($workloads | split(" ") | map(select(length > 0))),
+               w1r_write_mib: $w1r_mib, w1r_read_mib: ($size_mib - $w1r_mib), w1r_target_p99_ms: $w1r_target,
                s3bd_options: $s3bd_args, s3backer_options: $s3backer_args},
     versions: {s3bd: $s3bd_v, s3bd_commit: $git, s3backer: $s3backer_v, fio: $fio_v, kernel: $kernel, libfuse3: $fuse3_v},
     machine: {cores: $cores, cpu: $cpu, mem_kib: $mem_kib, load_before: $load_before, load_after: $load_after,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark's smoke run: scripts/bench.sh --quick runs every workload on
 # s3bd and s3backer against the test S3 server, verifies the data (W2 and W6
-# read back what W1 wrote, W5's files match their checksums) and writes its
-# JSON. Fails if any workload fails.
+# read back what W1 wrote, W1r what it rewrote, W5's files match their
+# checksums) and writes its JSON. Fails if any workload fails.
 source "$(dirname "$0")/lib.sh"
 require_fuse
 
@@ -29,6 +29,13 @@ for d in "${daemons[@]}" memfuse; do
       fail "$d $w has no result"
   done
 done
+# W1r (no ceiling run): cold reads completed while the writer ran.
+for d in "${daemons[@]}"; do
+  jq -e --arg d "$d" '.results[$d].W1r.reads > 0 and .results[$d].W1r.value > 0 and .results[$d].W1r.write_mib_s > 0' \
+    "$json" >/dev/null || fail "$d W1r has no result"
+done
+jq -e '[.table[] | select(.workload == "W1r")][0] | .lower_is_better and .ceiling == 60' "$json" >/dev/null ||
+  fail "W1r row or its target missing from the table"
 for d in "${daemons[@]}"; do
   jq -e --arg d "$d" '.results[$d].W1.cpu_s >= 0 and .results[$d].W1.rss_kib > 0 and .results[$d].W1.exit == 0' \
     "$json" >/dev/null || fail "$d: CPU, RSS or exit status missing"
