@@ -32,7 +32,10 @@ BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& conf
                                         geometry().block_size))),
       zero_block_(std::make_shared<Buffer>(geometry().block_size, 0)),
       buffers_(geometry().block_size, std::max(16u, config.threads)),
-      detector_(config.read_ahead, config.read_ahead_trigger, geometry().num_blocks) {
+      // A window beyond a quarter of the cache would evict what a reader
+      // read moments ago (and will likely read again) to make room.
+      detector_(static_cast<unsigned>(std::min<std::size_t>(config.read_ahead, std::max<std::size_t>(1, capacity_blocks_ / 4))),
+                config.read_ahead_trigger, geometry().num_blocks) {
   if (file_) Recover();
   const unsigned uploaders = std::max(1u, config.threads);
   for (unsigned i = 0; i < uploaders; ++i) workers_.emplace_back([this] { UploadWorker(); });
@@ -705,7 +708,8 @@ void BlockCache::PrintOwnStats(std::ostream& os) const {
                     lru_.size())
      << fmt::format("  hits / misses     {} / {} ({:.1f}% hits)\n", hits_, misses_,
                     lookups ? 100.0 * static_cast<double>(hits_) / static_cast<double>(lookups) : 0.0)
-     << fmt::format("  read-ahead        {} issued, {} hits\n", prefetch_issued_, prefetch_hits_)
+     << fmt::format("  read-ahead        {} issued, {} hits (window up to {} blocks)\n", prefetch_issued_,
+                    prefetch_hits_, detector_.max_window())
      << fmt::format("  dirty blocks      {} (limit {}), oldest {:.1f} s\n", dirty_.size(), max_dirty_blocks_,
                     oldest)
      << fmt::format("  upload queue      {}\n", upload_queue_.size())

@@ -168,6 +168,18 @@ TEST(BlockCache, ZeroWriteDelayStaysZeroForHotBlocks) {
   }
 }
 
+TEST(BlockCache, ReadAheadWindowIsAtMostAQuarterOfTheCache) {
+  // A 64-block window in a 16-block cache would evict what was just read.
+  CacheConfig cfg = Config();
+  cfg.cache_size = 16 * kGeom.block_size;
+  cfg.read_ahead = 64;
+  Stack small(cfg);
+  EXPECT_NE(small.Stats().find("(window up to 4 blocks)"), std::string::npos) << small.Stats();
+  cfg.cache_size = 1024 * kGeom.block_size;
+  Stack big(cfg);
+  EXPECT_NE(big.Stats().find("(window up to 64 blocks)"), std::string::npos) << big.Stats();
+}
+
 TEST(BlockCache, FailedUploadKeepsDataAndFlushReportsIt) {
   Stack s(Config());
   ASSERT_FALSE(s.cache->Write(4, Block(3)));

@@ -21,6 +21,7 @@ namespace s3bd {
 class ReadAheadDetector {
  public:
   ReadAheadDetector(unsigned max_window, unsigned trigger, BlockNum num_blocks);
+  unsigned max_window() const { return max_window_; }
 
   // Records a read of `block`; returns the half-open range of blocks to
   // prefetch (empty when first == second). Ranges never repeat blocks
