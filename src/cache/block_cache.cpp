@@ -5,6 +5,9 @@
 #include <cstring>
 #include <set>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +16,8 @@
 namespace s3bd {
 
 namespace {
+
+constexpr int kUploadNice = 10;
 
 std::size_t Blocks(std::uint64_t bytes, std::uint64_t block_size) {
   return static_cast<std::size_t>(std::max<std::uint64_t>(1, bytes / block_size));
@@ -503,6 +508,10 @@ void BlockCache::PrefetchWorker() {
 }
 
 void BlockCache::UploadWorker() {
+  // Uploads are background work: when the CPU is short (hashing and sending
+  // blocks), a reader waiting for a block comes first. Linux gives each
+  // thread its own nice value. Best effort: it may be refused.
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kUploadNice);
   std::unique_lock lock(mu_);
   for (;;) {
     if (stop_) return;
