@@ -112,7 +112,7 @@ const char* S3Stats::KindName(Kind k) {
 
 const char* S3Stats::ErrorClassName(ErrorClass e) {
   static const char* const kNames[] = {"access-denied", "no-such-bucket", "unreachable", "timeout",
-                                       "server-error",  "throttled",      "etag-mismatch", "other"};
+                                       "server-error",  "throttled",      "checksum-mismatch", "other"};
   return kNames[e];
 }
 
@@ -316,7 +316,7 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
       if (!call.check) return {};
       ec = call.check(resp, &retry, &why);
       if (!ec) return {};
-      if (ec == make_error_code(s3bd::Errc::kCorruptBlock)) error_class = S3Stats::kEtag;
+      if (ec == make_error_code(s3bd::Errc::kCorruptBlock)) error_class = S3Stats::kChecksum;
     } else {
       S3ErrorInfo info;
       if (!resp.body.empty()) {
@@ -407,17 +407,26 @@ std::error_code S3Client::Get(const std::string& key, const std::string* if_none
     call.headers.emplace_back("If-None-Match", "\"" + *if_none_match + "\"");
     call.not_modified_ok = true;
   }
-  // A simple object's ETag is the MD5 of its content: verify what arrived.
+  // Verify what arrived: with the CRC-32 that s3bd's PUT stored with the
+  // object, or else (objects written by other tools, e.g. s3backer) with the
+  // ETag, which for a simple object is the MD5 of its content.
   call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
+    const auto corrupt = [&](std::string_view what) {
+      *retry = true;
+      *why = fmt::format("GET {}: {}", ObjectUrlForLog(key), what);
+      return make_error_code(s3bd::Errc::kCorruptBlock);
+    };
+    if (const std::string* crc = resp.Header(kCrc32MetaHeader)) {
+      const std::optional<std::uint32_t> want = ParseCrc32Hex(*crc);
+      if (!want) return corrupt(fmt::format("malformed {} header '{}'", kCrc32MetaHeader, OneLine(*crc, 32)));
+      if (Crc32(resp.body) != *want) return corrupt("the data received does not match its CRC-32");
+      return {};
+    }
     const std::string etag = CleanEtag(resp.Header("etag"));
     const std::string* sse = resp.Header("x-amz-server-side-encryption");
     const bool checkable = IsMd5Hex(etag) && !(sse && *sse == "aws:kms") &&
                            resp.Header("x-amz-server-side-encryption-customer-algorithm") == nullptr;
-    if (checkable && Md5Hex(resp.body) != etag) {
-      *retry = true;
-      *why = fmt::format("GET {}: the data received does not match its ETag", ObjectUrlForLog(key));
-      return make_error_code(s3bd::Errc::kCorruptBlock);
-    }
+    if (checkable && Md5Hex(resp.body) != etag) return corrupt("the data received does not match its ETag");
     return {};
   };
   if (auto ec = Execute(call, detail)) return ec;
@@ -438,19 +447,33 @@ std::error_code S3Client::PutObject(const std::string& key, std::span<const std:
   call.method = "PUT";
   call.key = key;
   call.body = body;
-  if (config_.auth == AuthMode::kSigV4) call.payload_sha256 = Sha256Hex(body);
-  const std::string md5_hex = Md5Hex(body);
   call.headers.emplace_back("Content-Type", "application/octet-stream");
-  call.headers.emplace_back("Content-MD5", Md5Base64(body));
+  // Stored with the object as user metadata, for GET to verify cheaply.
+  call.headers.emplace_back(std::string(kCrc32MetaHeader), Crc32Hex(Crc32(body)));
   if (!config_.acl.empty()) call.headers.emplace_back("x-amz-acl", config_.acl);
   if (!config_.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
   if (!config_.sse.empty()) call.headers.emplace_back("x-amz-server-side-encryption", config_.sse);
   if (!config_.sse_kms_key_id.empty()) {
     call.headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", config_.sse_kms_key_id);
   }
-  // With SSE-KMS the ETag is not the MD5 of the data; Content-MD5 still
-  // makes the server check it.
-  const bool check_etag = config_.sse != "aws:kms";
+  if (config_.auth == AuthMode::kSigV4) {
+    // The signed x-amz-content-sha256 protects the upload: the server
+    // hashes the body it received and rejects the PUT if it differs, so no
+    // MD5 is needed (and the ETag returned is not compared).
+    call.payload_sha256 = Sha256Hex(body);
+    return Execute(call, detail);
+  }
+  // No payload hash (SigV2, anonymous): Content-MD5 makes the server check
+  // the body, and the ETag returned must be its MD5 too, except with SSE-KMS
+  // (whose ETag is not the MD5 of the data). Without MD5 (a FIPS-only
+  // OpenSSL) neither is possible.
+  const std::optional<Md5Digest> md5 = Md5(body);
+  std::string md5_hex;
+  if (md5) {
+    call.headers.emplace_back("Content-MD5", Base64Encode(*md5));
+    md5_hex = HexEncode(*md5);
+  }
+  const bool check_etag = md5 && config_.sse != "aws:kms";
   call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
     const std::string etag = CleanEtag(resp.Header("etag"));
     if (!check_etag || etag.empty() || etag == md5_hex) return {};
