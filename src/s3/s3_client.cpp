@@ -188,6 +188,7 @@ struct S3Client::Call {
   std::vector<NameValue> query;
   std::vector<NameValue> headers;
   std::span<const std::uint8_t> body;
+  std::span<std::uint8_t> body_out;  // HttpRequest::body_out (a GET into a caller's buffer)
   std::string payload_sha256 = std::string(kEmptyPayloadSha256);
   std::size_t max_response = 1u << 20;
   bool missing_ok = false;  // 404 (other than NoSuchBucket) means "absent"
@@ -224,6 +225,7 @@ std::error_code S3Client::Sign(Call& call, HttpRequest* request, std::string* de
   request->method = call.method;
   request->body = call.body;
   request->max_response = call.max_response;
+  request->body_out = call.body_out;
   request->headers = call.headers;
   request->headers.emplace_back("Host", host);
 
@@ -282,7 +284,7 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
     }
     HttpResponse& resp = call.response;
     http_.Perform(request, &resp);
-    stats_.CountAttempt(call.kind, call.body.size(), resp.body.size(), resp.elapsed, resp.reused_connection);
+    stats_.CountAttempt(call.kind, call.body.size(), resp.Body().size(), resp.elapsed, resp.reused_connection);
 
     // Decide: done (success or fatal), or retry with this error if the budget allows.
     std::error_code ec;
@@ -386,22 +388,42 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
 
 std::error_code S3Client::GetObject(const std::string& key, std::string* body, bool* found,
                                     std::size_t max_size, std::string* detail) {
+  Call call;
+  call.max_response = max_size;
   bool not_modified = false;
-  return Get(key, nullptr, body, found, &not_modified, max_size, detail);
+  if (auto ec = Get(call, key, nullptr, found, &not_modified, detail)) return ec;
+  body->clear();
+  if (*found) *body = std::move(call.response.body);
+  return {};
+}
+
+std::error_code S3Client::GetObjectInto(const std::string& key, std::span<std::uint8_t> out, std::size_t* size,
+                                        bool* found, std::string* detail) {
+  Call call;
+  call.max_response = out.size();
+  call.body_out = out;
+  bool not_modified = false;
+  *size = 0;
+  if (auto ec = Get(call, key, nullptr, found, &not_modified, detail)) return ec;
+  if (*found) *size = call.response.Body().size();
+  return {};
 }
 
 std::error_code S3Client::GetObjectIfNoneMatch(const std::string& key, const std::string& etag,
                                                std::string* body, bool* found, bool* not_modified,
                                                std::size_t max_size, std::string* detail) {
-  return Get(key, &etag, body, found, not_modified, max_size, detail);
+  Call call;
+  call.max_response = max_size;
+  if (auto ec = Get(call, key, &etag, found, not_modified, detail)) return ec;
+  body->clear();
+  if (*found && !*not_modified) *body = std::move(call.response.body);
+  return {};
 }
 
-std::error_code S3Client::Get(const std::string& key, const std::string* if_none_match, std::string* body,
-                              bool* found, bool* not_modified, std::size_t max_size, std::string* detail) {
-  Call call;
+std::error_code S3Client::Get(Call& call, const std::string& key, const std::string* if_none_match, bool* found,
+                              bool* not_modified, std::string* detail) {
   call.kind = S3Stats::kGet;
   call.key = key;
-  call.max_response = max_size;
   call.missing_ok = true;
   if (if_none_match != nullptr) {
     call.headers.emplace_back("If-None-Match", "\"" + *if_none_match + "\"");
@@ -416,27 +438,23 @@ std::error_code S3Client::Get(const std::string& key, const std::string* if_none
       *why = fmt::format("GET {}: {}", ObjectUrlForLog(key), what);
       return make_error_code(s3bd::Errc::kCorruptBlock);
     };
+    const ByteView body = resp.Body();
     if (const std::string* crc = resp.Header(kCrc32MetaHeader)) {
       const std::optional<std::uint32_t> want = ParseCrc32Hex(*crc);
       if (!want) return corrupt(fmt::format("malformed {} header '{}'", kCrc32MetaHeader, OneLine(*crc, 32)));
-      if (Crc32(resp.body) != *want) return corrupt("the data received does not match its CRC-32");
+      if (Crc32(body) != *want) return corrupt("the data received does not match its CRC-32");
       return {};
     }
     const std::string etag = CleanEtag(resp.Header("etag"));
     const std::string* sse = resp.Header("x-amz-server-side-encryption");
     const bool checkable = IsMd5Hex(etag) && !(sse && *sse == "aws:kms") &&
                            resp.Header("x-amz-server-side-encryption-customer-algorithm") == nullptr;
-    if (checkable && Md5Hex(resp.body) != etag) return corrupt("the data received does not match its ETag");
+    if (checkable && Md5Hex(body) != etag) return corrupt("the data received does not match its ETag");
     return {};
   };
   if (auto ec = Execute(call, detail)) return ec;
   *not_modified = call.not_modified;
   *found = call.found;
-  if (call.found && !call.not_modified) {
-    *body = std::move(call.response.body);
-  } else {
-    body->clear();
-  }
   return {};
 }
 

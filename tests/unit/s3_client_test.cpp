@@ -534,6 +534,63 @@ TEST_F(S3ClientTest, OversizedBodyIsAnError) {
   EXPECT_EQ(server_.count(), 1u);
 }
 
+// GetObjectInto writes the body straight into the caller's buffer, attempt
+// after attempt; error documents still reach the error message.
+TEST_F(S3ClientTest, GetIntoACallersBuffer) {
+  const auto data = Bytes(8192, 9);
+  int calls = 0;
+  server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
+    ++calls;
+    if (r.path == "/bkt/prefix/missing") {
+      res.status = 404;
+      res.set_content(test::S3ErrorXml("NoSuchKey"), "application/xml");
+      return;
+    }
+    if (r.path == "/bkt/prefix/denied") {
+      res.status = 403;
+      res.set_content(test::S3ErrorXml("AccessDenied", "no"), "application/xml");
+      return;
+    }
+    std::string body(data.begin(), data.end());
+    if (r.path == "/bkt/prefix/short") body.resize(100);
+    res.set_header(kCrcHeader, s3::Crc32Hex(s3::Crc32(body)));
+    if (r.path == "/bkt/prefix/corrupt-once" && calls == 1) body[5] ^= 1;  // after its CRC-32
+    res.set_content(body, "application/octet-stream");
+  });
+  auto c = Client();
+  std::vector<std::uint8_t> buf(8192, 0xee);
+  std::size_t size = 1;
+  bool found = false;
+  std::string detail;
+
+  ASSERT_FALSE(c->GetObjectInto("prefix/corrupt-once", buf, &size, &found, &detail)) << detail;
+  EXPECT_TRUE(found);
+  EXPECT_EQ(size, data.size());
+  EXPECT_EQ(buf, data);
+  EXPECT_EQ(calls, 2) << "the corrupt first body was retried";
+  std::ostringstream stats;
+  c->stats().Print(stats);
+  EXPECT_NE(stats.str().find("received " + std::to_string(2 * 8192) + "\n"), std::string::npos) << stats.str();
+
+  std::fill(buf.begin(), buf.end(), 0xee);
+  ASSERT_FALSE(c->GetObjectInto("prefix/short", buf, &size, &found, &detail)) << detail;
+  EXPECT_EQ(size, 100u);
+  EXPECT_TRUE(std::equal(buf.begin(), buf.begin() + 100, data.begin()));
+  EXPECT_EQ(buf[100], 0xee);
+
+  std::vector<std::uint8_t> small(4096);
+  EXPECT_EQ(c->GetObjectInto("prefix/k", small, &size, &found, &detail), s3::Errc::kResponseTooLarge);
+
+  ASSERT_FALSE(c->GetObjectInto("prefix/missing", buf, &size, &found, &detail)) << detail;
+  EXPECT_FALSE(found);
+  EXPECT_EQ(size, 0u);
+
+  std::fill(buf.begin(), buf.end(), 0xee);
+  EXPECT_EQ(c->GetObjectInto("prefix/denied", buf, &size, &found, &detail), make_error_code(Errc::kAccessDenied));
+  EXPECT_NE(detail.find("(HTTP 403 AccessDenied)"), std::string::npos) << detail;
+  EXPECT_EQ(buf, std::vector<std::uint8_t>(8192, 0xee)) << "an error document does not go to the buffer";
+}
+
 std::string ListPage(const std::vector<std::string>& keys, const std::string& next) {
   std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                     "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>bkt</Name>"
@@ -686,6 +743,40 @@ TEST(S3StatsTest, LatencyPercentileAndReuse) {
   s.Print(os);
   EXPECT_NE(os.str().find("requests GET=99 PUT=2"), std::string::npos) << os.str();
   EXPECT_NE(os.str().find("connection reuse 98.0% (99 of 101 requests)"), std::string::npos) << os.str();
+}
+
+// A body_out buffer bounds the body by its own size, whatever max_response
+// says; an error document goes to the string body instead.
+TEST(HttpClientTest, BodyOutIsBoundedByItsSize) {
+  test::ScriptedHttpServer server;
+  server.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
+    if (r.path == "/error") res.status = 500;
+    res.set_content(std::string(r.path == "/fits" ? 16 : 100, 'x'), "text/plain");
+  });
+  s3::HttpClient http(s3::HttpClientOptions{});
+  std::vector<std::uint8_t> buf(16, 0);
+  s3::HttpRequest req;
+  req.max_response = 1 << 20;
+  req.body_out = buf;
+  s3::HttpResponse resp;
+  req.url = server.url() + "/fits";
+  http.Perform(req, &resp);
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(resp.Body().size(), 16u);
+  EXPECT_EQ(resp.Body().data(), buf.data());
+  EXPECT_TRUE(resp.body.empty());
+  EXPECT_EQ(buf, std::vector<std::uint8_t>(16, 'x'));
+
+  req.url = server.url() + "/long";
+  http.Perform(req, &resp);
+  EXPECT_TRUE(resp.too_large);
+  EXPECT_NE(resp.transport, s3::TransportError::kNone);
+
+  req.url = server.url() + "/error";
+  http.Perform(req, &resp);
+  EXPECT_EQ(resp.status, 500);
+  EXPECT_EQ(resp.body, std::string(100, 'x'));
+  EXPECT_EQ(resp.Body().size(), 100u);
 }
 
 TEST(HttpClientTest, ReusesConnectionsAndBoundsParallelism) {

@@ -155,6 +155,12 @@ class S3Client : public MetaStore {
   // *found = false for a missing key. `max_size` bounds the body.
   std::error_code GetObject(const std::string& key, std::string* body, bool* found,
                             std::size_t max_size, std::string* detail);
+  // GetObject straight into a caller's buffer, without a copy: the body
+  // (at most out.size() bytes, else Errc::kResponseTooLarge) is written to
+  // the start of `out` and *size is its length (0 for a missing key). Every
+  // attempt writes there, so after an error `out` holds unspecified bytes.
+  std::error_code GetObjectInto(const std::string& key, std::span<std::uint8_t> out, std::size_t* size,
+                                bool* found, std::string* detail);
   // A conditional GET (If-None-Match: "etag", lowercase hex MD5): when the
   // object's ETag is still `etag` the server answers 304 and *not_modified
   // is true (no body); otherwise it behaves as GetObject.
@@ -188,8 +194,10 @@ class S3Client : public MetaStore {
  private:
   struct Call;
   std::error_code Execute(Call& call, std::string* detail);
-  std::error_code Get(const std::string& key, const std::string* if_none_match, std::string* body, bool* found,
-                      bool* not_modified, std::size_t max_size, std::string* detail);
+  // The GETs' common part; the body is left in call.response (or
+  // call.body_out, when set).
+  std::error_code Get(Call& call, const std::string& key, const std::string* if_none_match, bool* found,
+                      bool* not_modified, std::string* detail);
   std::error_code Sign(Call& call, HttpRequest* request, std::string* detail);
   std::string ObjectUrlForLog(const std::string& key) const;
 

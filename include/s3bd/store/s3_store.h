@@ -74,8 +74,8 @@ class S3Store : public BlockStore {
   void PrintOwnStats(std::ostream& os) const override;
 
  private:
-  std::error_code FinishGet(BlockNum block, const char* what, std::error_code ec, bool found,
-                            const std::string& body, std::string detail, std::span<std::uint8_t> out) const;
+  std::error_code FinishGet(BlockNum block, const char* what, std::error_code ec, bool found, std::size_t size,
+                            std::string detail, std::span<std::uint8_t> out) const;
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
   std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
   std::error_code DoZero(BlockNum block) override;
