@@ -1,9 +1,10 @@
-// OpenSSL-backed digests and MACs, plus hex and base64 encoders; see
-// include/s3bd/s3/crypto.h for the contract.
+// OpenSSL-backed digests and MACs, zlib's CRC-32, plus hex and base64
+// encoders; see include/s3bd/s3/crypto.h for the contract.
 #include "s3bd/s3/crypto.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <zlib.h>
 
 namespace s3bd::s3 {
 
@@ -110,6 +111,38 @@ std::string Md5Hex(ByteView data) {
 std::string Md5Base64(ByteView data) {
   const auto d = Md5(data);
   return d ? Base64Encode(*d) : std::string();
+}
+
+std::uint32_t Crc32(ByteView data) {
+  // 0 is zlib's initial value; crc32_z takes a size_t length, so a buffer
+  // of any size is one call (and an empty one gives 0).
+  return static_cast<std::uint32_t>(::crc32_z(0L, data.data(), data.size()));
+}
+
+std::string Crc32Hex(std::uint32_t crc) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(8, '0');
+  for (int i = 7; i >= 0; --i, crc >>= 4) out[static_cast<std::size_t>(i)] = kDigits[crc & 0x0f];
+  return out;
+}
+
+std::optional<std::uint32_t> ParseCrc32Hex(std::string_view hex) {
+  if (hex.size() != 8) return std::nullopt;
+  std::uint32_t v = 0;
+  for (char c : hex) {
+    std::uint32_t d;
+    if (c >= '0' && c <= '9') {
+      d = static_cast<std::uint32_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      d = static_cast<std::uint32_t>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      d = static_cast<std::uint32_t>(c - 'A' + 10);
+    } else {
+      return std::nullopt;
+    }
+    v = (v << 4) | d;
+  }
+  return v;
 }
 
 }  // namespace s3bd::s3

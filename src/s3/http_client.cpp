@@ -35,6 +35,8 @@ struct Transfer {
   std::size_t uploaded = 0;
   HttpResponse* response = nullptr;
   std::size_t max_response = 0;
+  std::span<std::uint8_t> body_out;  // see HttpRequest::body_out
+  std::size_t body_out_size = 0;     // bytes written there
 };
 
 // Error documents may be longer than the body expected on success.
@@ -65,6 +67,15 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userdata) {
   long status = 0;
   curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
   if (status >= 300) limit = std::max(limit, kMaxErrorBody);  // an error document
+  if (t->body_out.data() != nullptr && status >= 200 && status < 300) {
+    if (t->body_out_size + n > std::min(limit, t->body_out.size())) {
+      t->response->too_large = true;
+      return 0;
+    }
+    std::memcpy(t->body_out.data() + t->body_out_size, data, n);
+    t->body_out_size += n;
+    return n;
+  }
   if (t->response->body.size() + n > limit) {
     t->response->too_large = true;
     return 0;  // aborts the transfer with CURLE_WRITE_ERROR
@@ -180,6 +191,7 @@ void HttpClient::Perform(const HttpRequest& request, HttpResponse* out) {
   t.upload = request.body;
   t.response = out;
   t.max_response = request.max_response;
+  t.body_out = request.body_out;
   char errbuf[CURL_ERROR_SIZE] = {0};
 
   curl_slist* headers = nullptr;
@@ -235,9 +247,12 @@ void HttpClient::Perform(const HttpRequest& request, HttpResponse* out) {
   long connects = 1;
   curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
   out->reused_connection = connects == 0;
+  long status = 0;  // also known after a failure part-way through the body
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  if (request.body_out.data() != nullptr && status >= 200 && status < 300) {
+    out->body_out = request.body_out.first(t.body_out_size);
+  }
   if (rc == CURLE_OK) {
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     out->status = static_cast<int>(status);
   } else {
     out->transport = out->too_large ? TransportError::kOther : MapCurlCode(rc);

@@ -112,7 +112,7 @@ const char* S3Stats::KindName(Kind k) {
 
 const char* S3Stats::ErrorClassName(ErrorClass e) {
   static const char* const kNames[] = {"access-denied", "no-such-bucket", "unreachable", "timeout",
-                                       "server-error",  "throttled",      "etag-mismatch", "other"};
+                                       "server-error",  "throttled",      "checksum-mismatch", "other"};
   return kNames[e];
 }
 
@@ -188,6 +188,7 @@ struct S3Client::Call {
   std::vector<NameValue> query;
   std::vector<NameValue> headers;
   std::span<const std::uint8_t> body;
+  std::span<std::uint8_t> body_out;  // HttpRequest::body_out (a GET into a caller's buffer)
   std::string payload_sha256 = std::string(kEmptyPayloadSha256);
   std::size_t max_response = 1u << 20;
   bool missing_ok = false;  // 404 (other than NoSuchBucket) means "absent"
@@ -224,6 +225,7 @@ std::error_code S3Client::Sign(Call& call, HttpRequest* request, std::string* de
   request->method = call.method;
   request->body = call.body;
   request->max_response = call.max_response;
+  request->body_out = call.body_out;
   request->headers = call.headers;
   request->headers.emplace_back("Host", host);
 
@@ -282,7 +284,7 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
     }
     HttpResponse& resp = call.response;
     http_.Perform(request, &resp);
-    stats_.CountAttempt(call.kind, call.body.size(), resp.body.size(), resp.elapsed, resp.reused_connection);
+    stats_.CountAttempt(call.kind, call.body.size(), resp.Body().size(), resp.elapsed, resp.reused_connection);
 
     // Decide: done (success or fatal), or retry with this error if the budget allows.
     std::error_code ec;
@@ -316,7 +318,7 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
       if (!call.check) return {};
       ec = call.check(resp, &retry, &why);
       if (!ec) return {};
-      if (ec == make_error_code(s3bd::Errc::kCorruptBlock)) error_class = S3Stats::kEtag;
+      if (ec == make_error_code(s3bd::Errc::kCorruptBlock)) error_class = S3Stats::kChecksum;
     } else {
       S3ErrorInfo info;
       if (!resp.body.empty()) {
@@ -386,48 +388,73 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
 
 std::error_code S3Client::GetObject(const std::string& key, std::string* body, bool* found,
                                     std::size_t max_size, std::string* detail) {
+  Call call;
+  call.max_response = max_size;
   bool not_modified = false;
-  return Get(key, nullptr, body, found, &not_modified, max_size, detail);
+  if (auto ec = Get(call, key, nullptr, found, &not_modified, detail)) return ec;
+  body->clear();
+  if (*found) *body = std::move(call.response.body);
+  return {};
+}
+
+std::error_code S3Client::GetObjectInto(const std::string& key, std::span<std::uint8_t> out, std::size_t* size,
+                                        bool* found, std::string* detail) {
+  Call call;
+  call.max_response = out.size();
+  call.body_out = out;
+  bool not_modified = false;
+  *size = 0;
+  if (auto ec = Get(call, key, nullptr, found, &not_modified, detail)) return ec;
+  if (*found) *size = call.response.Body().size();
+  return {};
 }
 
 std::error_code S3Client::GetObjectIfNoneMatch(const std::string& key, const std::string& etag,
                                                std::string* body, bool* found, bool* not_modified,
                                                std::size_t max_size, std::string* detail) {
-  return Get(key, &etag, body, found, not_modified, max_size, detail);
+  Call call;
+  call.max_response = max_size;
+  if (auto ec = Get(call, key, &etag, found, not_modified, detail)) return ec;
+  body->clear();
+  if (*found && !*not_modified) *body = std::move(call.response.body);
+  return {};
 }
 
-std::error_code S3Client::Get(const std::string& key, const std::string* if_none_match, std::string* body,
-                              bool* found, bool* not_modified, std::size_t max_size, std::string* detail) {
-  Call call;
+std::error_code S3Client::Get(Call& call, const std::string& key, const std::string* if_none_match, bool* found,
+                              bool* not_modified, std::string* detail) {
   call.kind = S3Stats::kGet;
   call.key = key;
-  call.max_response = max_size;
   call.missing_ok = true;
   if (if_none_match != nullptr) {
     call.headers.emplace_back("If-None-Match", "\"" + *if_none_match + "\"");
     call.not_modified_ok = true;
   }
-  // A simple object's ETag is the MD5 of its content: verify what arrived.
+  // Verify what arrived: with the CRC-32 that s3bd's PUT stored with the
+  // object, or else (objects written by other tools, e.g. s3backer) with the
+  // ETag, which for a simple object is the MD5 of its content.
   call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
+    const auto corrupt = [&](std::string_view what) {
+      *retry = true;
+      *why = fmt::format("GET {}: {}", ObjectUrlForLog(key), what);
+      return make_error_code(s3bd::Errc::kCorruptBlock);
+    };
+    const ByteView body = resp.Body();
+    if (const std::string* crc = resp.Header(kCrc32MetaHeader)) {
+      const std::optional<std::uint32_t> want = ParseCrc32Hex(*crc);
+      if (!want) return corrupt(fmt::format("malformed {} header '{}'", kCrc32MetaHeader, OneLine(*crc, 32)));
+      if (Crc32(body) != *want) return corrupt("the data received does not match its CRC-32");
+      return {};
+    }
     const std::string etag = CleanEtag(resp.Header("etag"));
     const std::string* sse = resp.Header("x-amz-server-side-encryption");
     const bool checkable = IsMd5Hex(etag) && !(sse && *sse == "aws:kms") &&
                            resp.Header("x-amz-server-side-encryption-customer-algorithm") == nullptr;
-    if (checkable && Md5Hex(resp.body) != etag) {
-      *retry = true;
-      *why = fmt::format("GET {}: the data received does not match its ETag", ObjectUrlForLog(key));
-      return make_error_code(s3bd::Errc::kCorruptBlock);
-    }
+    if (checkable && Md5Hex(body) != etag) return corrupt("the data received does not match its ETag");
     return {};
   };
   if (auto ec = Execute(call, detail)) return ec;
   *not_modified = call.not_modified;
   *found = call.found;
-  if (call.found && !call.not_modified) {
-    *body = std::move(call.response.body);
-  } else {
-    body->clear();
-  }
   return {};
 }
 
@@ -438,19 +465,33 @@ std::error_code S3Client::PutObject(const std::string& key, std::span<const std:
   call.method = "PUT";
   call.key = key;
   call.body = body;
-  if (config_.auth == AuthMode::kSigV4) call.payload_sha256 = Sha256Hex(body);
-  const std::string md5_hex = Md5Hex(body);
   call.headers.emplace_back("Content-Type", "application/octet-stream");
-  call.headers.emplace_back("Content-MD5", Md5Base64(body));
+  // Stored with the object as user metadata, for GET to verify cheaply.
+  call.headers.emplace_back(std::string(kCrc32MetaHeader), Crc32Hex(Crc32(body)));
   if (!config_.acl.empty()) call.headers.emplace_back("x-amz-acl", config_.acl);
   if (!config_.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
   if (!config_.sse.empty()) call.headers.emplace_back("x-amz-server-side-encryption", config_.sse);
   if (!config_.sse_kms_key_id.empty()) {
     call.headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", config_.sse_kms_key_id);
   }
-  // With SSE-KMS the ETag is not the MD5 of the data; Content-MD5 still
-  // makes the server check it.
-  const bool check_etag = config_.sse != "aws:kms";
+  if (config_.auth == AuthMode::kSigV4) {
+    // The signed x-amz-content-sha256 protects the upload: the server
+    // hashes the body it received and rejects the PUT if it differs, so no
+    // MD5 is needed (and the ETag returned is not compared).
+    call.payload_sha256 = Sha256Hex(body);
+    return Execute(call, detail);
+  }
+  // No payload hash (SigV2, anonymous): Content-MD5 makes the server check
+  // the body, and the ETag returned must be its MD5 too, except with SSE-KMS
+  // (whose ETag is not the MD5 of the data). Without MD5 (a FIPS-only
+  // OpenSSL) neither is possible.
+  const std::optional<Md5Digest> md5 = Md5(body);
+  std::string md5_hex;
+  if (md5) {
+    call.headers.emplace_back("Content-MD5", Base64Encode(*md5));
+    md5_hex = HexEncode(*md5);
+  }
+  const bool check_etag = md5 && config_.sse != "aws:kms";
   call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
     const std::string etag = CleanEtag(resp.Header("etag"));
     if (!check_etag || etag.empty() || etag == md5_hex) return {};

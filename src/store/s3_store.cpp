@@ -22,12 +22,12 @@ namespace s3bd {
 S3Store::S3Store(std::shared_ptr<s3::S3Client> client, s3::KeyScheme scheme, Geometry g)
     : BlockStore("s3", g), client_(std::move(client)), scheme_(std::move(scheme)) {}
 
-// The end of a block GET: checks the object's size, logs a failure, and
-// copies the body (or zeros, for a missing object) into `out`.
+// The end of a block GET whose body (`size` bytes) is already in `out`:
+// checks the object's size, logs a failure, and zeros `out` for a missing
+// object.
 std::error_code S3Store::FinishGet(BlockNum block, const char* what, std::error_code ec, bool found,
-                                   const std::string& body, std::string detail,
-                                   std::span<std::uint8_t> out) const {
-  if (ec == s3::Errc::kResponseTooLarge || (!ec && found && body.size() != out.size())) {
+                                   std::size_t size, std::string detail, std::span<std::uint8_t> out) const {
+  if (ec == s3::Errc::kResponseTooLarge || (!ec && found && size != out.size())) {
     detail = fmt::format("object {} is not {} bytes long", s3::BlockKey(scheme_, block), out.size());
     ec = make_error_code(Errc::kBadBlockSize);
   }
@@ -35,11 +35,7 @@ std::error_code S3Store::FinishGet(BlockNum block, const char* what, std::error_
     spdlog::error("{} of block {}: {}", what, BlockName(block), detail.empty() ? ec.message() : detail);
     return ec;
   }
-  if (found) {
-    std::memcpy(out.data(), body.data(), out.size());
-  } else {
-    std::memset(out.data(), 0, out.size());
-  }
+  if (!found) std::memset(out.data(), 0, out.size());
   return {};
 }
 
@@ -49,10 +45,12 @@ std::error_code S3Store::DoRead(BlockNum block, std::span<std::uint8_t> out) {
     std::memset(out.data(), 0, out.size());
     return {};
   }
-  std::string body, detail;
+  std::string detail;
   bool found = false;
-  std::error_code ec = client_->GetObject(s3::BlockKey(scheme_, block), &body, &found, out.size(), &detail);
-  return FinishGet(block, "read", ec, found, body, detail, out);
+  std::size_t size = 0;
+  // The body goes straight into `out` (which a failed read may leave changed).
+  std::error_code ec = client_->GetObjectInto(s3::BlockKey(scheme_, block), out, &size, &found, &detail);
+  return FinishGet(block, "read", ec, found, size, detail, out);
 }
 
 std::error_code S3Store::DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
@@ -71,7 +69,10 @@ std::error_code S3Store::DoRevalidate(BlockNum block, const BlockMd5& md5, std::
     *fresh = false;
     return {};
   }
-  return FinishGet(block, "revalidation", ec, found, body, detail, out);
+  // Through a string rather than straight into `out`: a 304 must leave `out`
+  // untouched, even one that follows a failed attempt with a body.
+  if (!ec && found && body.size() == out.size()) std::memcpy(out.data(), body.data(), out.size());
+  return FinishGet(block, "revalidation", ec, found, body.size(), detail, out);
 }
 
 std::error_code S3Store::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {

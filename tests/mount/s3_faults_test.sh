@@ -3,7 +3,8 @@
 # with 503 SlowDown, resets 5% of connections and jitters its latency: it
 # completes, the daemon exits 0, and everything verifies after a remount
 # during which reads also see corrupted and truncated bodies (detected
-# through the MD5/ETag and retried: never returned).
+# through the CRC-32 stored with each object, or the transfer's
+# Content-Length, and retried: never returned).
 # Replay with S3BD_FAULT_SEED=<seed printed below>.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/test_s3server_lib.sh"

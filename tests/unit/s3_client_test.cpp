@@ -1,16 +1,19 @@
 // The HTTP and S3 clients against a scripted in-process HTTP server: retries
 // and backoff really happen (requests are counted, pauses timed), errors get
-// their one-line class messages, ETag mismatches are retried, listings
-// follow continuation tokens, DeleteObjects is batched with Content-MD5,
-// addressing and signing headers, and no secret ever reaches an error text
-// or a log line.
+// their one-line class messages, checksum (CRC-32 or ETag) mismatches are
+// retried, listings follow continuation tokens, DeleteObjects is batched with
+// Content-MD5, addressing and signing headers, and no secret ever reaches an
+// error text or a log line. With the in-process test S3 server: the CRC-32
+// metadata round trip, conditional GETs, and injected corruption.
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "s3_test_support.h"
@@ -19,6 +22,7 @@
 #include "s3bd/s3/http_client.h"
 #include "s3bd/s3/instance_metadata.h"
 #include "s3bd/s3/s3_client.h"
+#include "s3bd/s3/sigv2.h"
 #include "scripted_http_server.h"
 #include "test_util.h"
 
@@ -32,6 +36,28 @@ using test::RecordedRequest;
 std::vector<std::uint8_t> Bytes(std::size_t n, std::uint64_t seed = 1) { return test::RandomBytes(n, seed); }
 
 std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
+
+const std::string kCrcHeader(s3::kCrc32MetaHeader);
+
+std::string CrcHex(const std::vector<std::uint8_t>& data) { return s3::Crc32Hex(s3::Crc32(data)); }
+
+// The SigV2 Authorization header of a recorded request, computed afresh from
+// the headers it arrived with.
+std::string RecomputeSigV2(const RecordedRequest& r, const std::string& bucket, const std::string& key) {
+  s3::SigV2Request v2;
+  v2.method = r.method;
+  v2.bucket = bucket;
+  v2.key = key;
+  for (const auto& [name, value] : r.headers) {
+    std::string lower = name;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower != "authorization") v2.headers.emplace_back(name, value);
+  }
+  s3::Credentials c;
+  c.access_key_id = test::kTestAccessKey;
+  c.secret_access_key = test::kTestSecret;
+  return s3::SigV2AuthorizationHeader(v2, c);
+}
 
 class S3ClientTest : public ::testing::Test {
  protected:
@@ -120,6 +146,32 @@ TEST_F(S3ClientTest, SigV2SignsWithAmzDate) {
   EXPECT_EQ(reqs[0].Header("Authorization").rfind("AWS AKIDTESTEXAMPLE:", 0), 0u);
   EXPECT_FALSE(reqs[0].Header("x-amz-date").empty());
   EXPECT_EQ(reqs[0].Header("x-amz-content-sha256"), "");
+}
+
+// Without a payload hash the PUT carries Content-MD5, and the CRC-32
+// metadata header is signed like every x-amz-* header.
+TEST_F(S3ClientTest, SigV2PutSendsContentMd5AndSignsTheCrc32) {
+  server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
+    res.set_header("ETag", Quoted(s3::Md5Hex(s3::AsBytes(r.body))));
+  });
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.auth = s3::AuthMode::kSigV2;
+  auto c = Client(cfg);
+  const auto data = Bytes(5000, 7);
+  std::string detail;
+  ASSERT_FALSE(c->PutObject("prefix/0000002a", data, &detail)) << detail;
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  const RecordedRequest& r = reqs[0];
+  EXPECT_EQ(r.Header("Content-MD5"), s3::Md5Base64(data));
+  EXPECT_EQ(r.Header(kCrcHeader), CrcHex(data));
+  const std::string auth = r.Header("Authorization");
+  EXPECT_EQ(RecomputeSigV2(r, "bkt", "prefix/0000002a"), auth);
+  // The signature covers the CRC-32: another value gives another one.
+  RecordedRequest tampered = r;
+  tampered.headers.erase(kCrcHeader);
+  tampered.headers.emplace(kCrcHeader, "00000000");
+  EXPECT_NE(RecomputeSigV2(tampered, "bkt", "prefix/0000002a"), auth);
 }
 
 TEST_F(S3ClientTest, MissingKeyIsAbsentNotAnError) {
@@ -279,7 +331,9 @@ TEST_F(S3ClientTest, TimeoutIsRetriedThenReported) {
   EXPECT_GE(c->stats().errors(s3::S3Stats::kTimeout), 1u);
 }
 
-TEST_F(S3ClientTest, PutSendsContentMd5AndChosenHeaders) {
+// SigV4 signs the payload's SHA-256, which the server checks: no MD5 is
+// computed, no Content-MD5 sent; the CRC-32 goes along as signed metadata.
+TEST_F(S3ClientTest, PutSendsCrc32AndChosenHeaders) {
   const auto data = Bytes(8192);
   server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
     res.set_header("ETag", Quoted(s3::Md5Hex(s3::AsBytes(r.body))));
@@ -296,7 +350,9 @@ TEST_F(S3ClientTest, PutSendsContentMd5AndChosenHeaders) {
   const RecordedRequest& r = reqs[0];
   EXPECT_EQ(r.method, "PUT");
   EXPECT_EQ(r.body, std::string(data.begin(), data.end()));
-  EXPECT_EQ(r.Header("Content-MD5"), s3::Md5Base64(data));
+  EXPECT_EQ(r.Header("Content-MD5"), "");
+  EXPECT_FALSE(r.headers.count("Content-MD5"));
+  EXPECT_EQ(r.Header(kCrcHeader), CrcHex(data));
   EXPECT_EQ(r.Header("x-amz-content-sha256"), s3::Sha256Hex(data));
   EXPECT_EQ(r.Header("x-amz-storage-class"), "STANDARD_IA");
   EXPECT_EQ(r.Header("x-amz-server-side-encryption"), "AES256");
@@ -305,16 +361,48 @@ TEST_F(S3ClientTest, PutSendsContentMd5AndChosenHeaders) {
   // Every x-amz header is signed.
   const std::string auth = r.Header("Authorization");
   EXPECT_NE(auth.find("x-amz-acl;"), std::string::npos) << auth;
-  EXPECT_NE(auth.find("content-md5;"), std::string::npos) << auth;
+  EXPECT_NE(auth.find(";x-amz-meta-s3bd-crc32;"), std::string::npos) << auth;
+  EXPECT_EQ(auth.find("content-md5"), std::string::npos) << auth;
 }
 
+TEST_F(S3ClientTest, SigV4PutDoesNotCompareTheEtag) {
+  server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
+    res.set_header("ETag", Quoted("0123456789abcdef0123456789abcdef"));
+  });
+  auto c = Client();
+  std::string detail;
+  ASSERT_FALSE(c->PutObject("prefix/k", Bytes(100), &detail)) << detail;
+  EXPECT_EQ(server_.count(), 1u);
+  EXPECT_EQ(c->stats().retries(), 0u);
+}
+
+// The CRC-32 header is computed from the data (not a constant): two bodies,
+// two values, each the CRC of what was sent.
+TEST_F(S3ClientTest, PutCrc32FollowsTheData) {
+  auto c = Client();
+  std::string detail;
+  ASSERT_FALSE(c->PutObject("prefix/a", Bytes(4096, 1), &detail)) << detail;
+  ASSERT_FALSE(c->PutObject("prefix/b", Bytes(4096, 2), &detail)) << detail;
+  ASSERT_FALSE(c->PutObject("prefix/c", {}, &detail)) << detail;
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[0].Header(kCrcHeader), CrcHex(Bytes(4096, 1)));
+  EXPECT_EQ(reqs[1].Header(kCrcHeader), CrcHex(Bytes(4096, 2)));
+  EXPECT_NE(reqs[0].Header(kCrcHeader), reqs[1].Header(kCrcHeader));
+  EXPECT_EQ(reqs[2].Header(kCrcHeader), "00000000");
+  for (const auto& r : reqs) EXPECT_EQ(r.Header(kCrcHeader), s3::Crc32Hex(s3::Crc32(r.body)));
+}
+
+// Without a payload hash (SigV2) the ETag returned must be the data's MD5.
 TEST_F(S3ClientTest, PutEtagMismatchIsRetried) {
   const auto data = Bytes(4096);
   int calls = 0;
   server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
     res.set_header("ETag", Quoted(++calls == 1 ? std::string(32, '0') : s3::Md5Hex(s3::AsBytes(r.body))));
   });
-  auto c = Client();
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.auth = s3::AuthMode::kSigV2;
+  auto c = Client(cfg);
   std::string detail;
   ASSERT_FALSE(c->PutObject("prefix/k", data, &detail)) << detail;
   EXPECT_EQ(server_.count(), 2u);
@@ -326,6 +414,7 @@ TEST_F(S3ClientTest, PutEtagMismatchFailsAfterTheBudget) {
     res.set_header("ETag", Quoted("0123456789abcdef0123456789abcdef"));
   });
   auto cfg = test::TestClientConfig(server_.url());
+  cfg.auth = s3::AuthMode::kSigV2;
   cfg.retry.budget = 200ms;
   auto c = Client(cfg);
   std::string detail;
@@ -333,7 +422,7 @@ TEST_F(S3ClientTest, PutEtagMismatchFailsAfterTheBudget) {
   EXPECT_NE(detail.find("PUT s3://bkt/prefix/k: the ETag returned does not match the data sent"), std::string::npos)
       << detail;
   EXPECT_GE(server_.count(), 3u);
-  EXPECT_EQ(c->stats().errors(s3::S3Stats::kEtag), 1u);
+  EXPECT_EQ(c->stats().errors(s3::S3Stats::kChecksum), 1u);
 }
 
 TEST_F(S3ClientTest, SseKmsSkipsTheEtagCheck) {
@@ -341,14 +430,19 @@ TEST_F(S3ClientTest, SseKmsSkipsTheEtagCheck) {
     res.set_header("ETag", Quoted("0123456789abcdef0123456789abcdef"));
   });
   auto cfg = test::TestClientConfig(server_.url());
+  cfg.auth = s3::AuthMode::kSigV2;  // the ETag is compared only without a payload hash
   cfg.sse = "aws:kms";
   cfg.sse_kms_key_id = "alias/key";
   auto c = Client(cfg);
   std::string detail;
   EXPECT_FALSE(c->PutObject("prefix/k", Bytes(100), &detail)) << detail;
+  EXPECT_EQ(server_.count(), 1u);
   EXPECT_EQ(server_.requests()[0].Header("x-amz-server-side-encryption-aws-kms-key-id"), "alias/key");
+  EXPECT_EQ(server_.requests()[0].Header("Content-MD5"), s3::Md5Base64(Bytes(100))) << "the server still checks";
 }
 
+// An object without the CRC-32 header (written by another tool, e.g.
+// s3backer) is verified against its ETag.
 TEST_F(S3ClientTest, CorruptGetIsRetried) {
   const auto data = Bytes(4096);
   int calls = 0;
@@ -366,6 +460,69 @@ TEST_F(S3ClientTest, CorruptGetIsRetried) {
   EXPECT_EQ(server_.count(), 2u);
 }
 
+// With the CRC-32 header the body is checked against it, even where the ETag
+// could not tell (here it is not an MD5, like a multipart upload's).
+TEST_F(S3ClientTest, CorruptGetIsCaughtByTheCrc32) {
+  const auto data = Bytes(4096);
+  int calls = 0;
+  server_.SetHandler([&](const RecordedRequest&, httplib::Response& res) {
+    std::string body(data.begin(), data.end());
+    if (++calls == 1) body[4000] ^= 0x40;
+    res.set_header("ETag", Quoted("0123456789abcdef0123456789abcdef-2"));
+    res.set_header(kCrcHeader, CrcHex(data));
+    res.set_content(body, "application/octet-stream");
+  });
+  auto c = Client();
+  std::string body, detail;
+  bool found = false;
+  ASSERT_FALSE(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail)) << detail;
+  EXPECT_EQ(body, std::string(data.begin(), data.end()));
+  EXPECT_EQ(server_.count(), 2u);
+  EXPECT_EQ(c->stats().retries(), 1u);
+}
+
+// The CRC-32 takes precedence over the ETag: a wrong value fails the GET even
+// though the ETag matches, after the retry budget, as a corrupt block.
+TEST_F(S3ClientTest, WrongCrc32HeaderIsDetected) {
+  const auto data = Bytes(4096);
+  server_.SetHandler([&](const RecordedRequest&, httplib::Response& res) {
+    res.set_header("ETag", Quoted(s3::Md5Hex(data)));
+    res.set_header(kCrcHeader, s3::Crc32Hex(s3::Crc32(data) ^ 1));
+    res.set_content(std::string(data.begin(), data.end()), "application/octet-stream");
+  });
+  auto cfg = test::TestClientConfig(server_.url());
+  cfg.retry.budget = 200ms;
+  auto c = Client(cfg);
+  std::string body, detail;
+  bool found = false;
+  EXPECT_EQ(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail), make_error_code(Errc::kCorruptBlock));
+  EXPECT_NE(detail.find("GET s3://bkt/prefix/k: the data received does not match its CRC-32"), std::string::npos)
+      << detail;
+  EXPECT_GE(server_.count(), 3u) << "retried";
+  EXPECT_EQ(c->stats().errors(s3::S3Stats::kChecksum), 1u);
+}
+
+TEST_F(S3ClientTest, MalformedCrc32HeaderIsCorrupt) {
+  const auto data = Bytes(4096);
+  for (const std::string bad : {"cbf4392", "cbf43926 0", "0xf43926", "zzzzzzzz", "-"}) {
+    server_.Clear();
+    server_.SetHandler([&](const RecordedRequest&, httplib::Response& res) {
+      res.set_header("ETag", Quoted(s3::Md5Hex(data)));
+      res.set_header(kCrcHeader, bad);
+      res.set_content(std::string(data.begin(), data.end()), "application/octet-stream");
+    });
+    auto cfg = test::TestClientConfig(server_.url());
+    cfg.retry.budget = 100ms;
+    auto c = Client(cfg);
+    std::string body, detail;
+    bool found = false;
+    EXPECT_EQ(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail), make_error_code(Errc::kCorruptBlock))
+        << bad;
+    EXPECT_NE(detail.find("malformed x-amz-meta-s3bd-crc32 header"), std::string::npos) << detail;
+    EXPECT_GE(server_.count(), 2u) << "retried like a mismatch: " << bad;
+  }
+}
+
 TEST_F(S3ClientTest, OversizedBodyIsAnError) {
   server_.SetHandler([](const RecordedRequest&, httplib::Response& res) {
     res.set_content(std::string(10000, 'x'), "application/octet-stream");
@@ -375,6 +532,63 @@ TEST_F(S3ClientTest, OversizedBodyIsAnError) {
   bool found = false;
   EXPECT_EQ(c->GetObject("prefix/k", &body, &found, 4096, &detail), s3::Errc::kResponseTooLarge);
   EXPECT_EQ(server_.count(), 1u);
+}
+
+// GetObjectInto writes the body straight into the caller's buffer, attempt
+// after attempt; error documents still reach the error message.
+TEST_F(S3ClientTest, GetIntoACallersBuffer) {
+  const auto data = Bytes(8192, 9);
+  int calls = 0;
+  server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
+    ++calls;
+    if (r.path == "/bkt/prefix/missing") {
+      res.status = 404;
+      res.set_content(test::S3ErrorXml("NoSuchKey"), "application/xml");
+      return;
+    }
+    if (r.path == "/bkt/prefix/denied") {
+      res.status = 403;
+      res.set_content(test::S3ErrorXml("AccessDenied", "no"), "application/xml");
+      return;
+    }
+    std::string body(data.begin(), data.end());
+    if (r.path == "/bkt/prefix/short") body.resize(100);
+    res.set_header(kCrcHeader, s3::Crc32Hex(s3::Crc32(body)));
+    if (r.path == "/bkt/prefix/corrupt-once" && calls == 1) body[5] ^= 1;  // after its CRC-32
+    res.set_content(body, "application/octet-stream");
+  });
+  auto c = Client();
+  std::vector<std::uint8_t> buf(8192, 0xee);
+  std::size_t size = 1;
+  bool found = false;
+  std::string detail;
+
+  ASSERT_FALSE(c->GetObjectInto("prefix/corrupt-once", buf, &size, &found, &detail)) << detail;
+  EXPECT_TRUE(found);
+  EXPECT_EQ(size, data.size());
+  EXPECT_EQ(buf, data);
+  EXPECT_EQ(calls, 2) << "the corrupt first body was retried";
+  std::ostringstream stats;
+  c->stats().Print(stats);
+  EXPECT_NE(stats.str().find("received " + std::to_string(2 * 8192) + "\n"), std::string::npos) << stats.str();
+
+  std::fill(buf.begin(), buf.end(), 0xee);
+  ASSERT_FALSE(c->GetObjectInto("prefix/short", buf, &size, &found, &detail)) << detail;
+  EXPECT_EQ(size, 100u);
+  EXPECT_TRUE(std::equal(buf.begin(), buf.begin() + 100, data.begin()));
+  EXPECT_EQ(buf[100], 0xee);
+
+  std::vector<std::uint8_t> small(4096);
+  EXPECT_EQ(c->GetObjectInto("prefix/k", small, &size, &found, &detail), s3::Errc::kResponseTooLarge);
+
+  ASSERT_FALSE(c->GetObjectInto("prefix/missing", buf, &size, &found, &detail)) << detail;
+  EXPECT_FALSE(found);
+  EXPECT_EQ(size, 0u);
+
+  std::fill(buf.begin(), buf.end(), 0xee);
+  EXPECT_EQ(c->GetObjectInto("prefix/denied", buf, &size, &found, &detail), make_error_code(Errc::kAccessDenied));
+  EXPECT_NE(detail.find("(HTTP 403 AccessDenied)"), std::string::npos) << detail;
+  EXPECT_EQ(buf, std::vector<std::uint8_t>(8192, 0xee)) << "an error document does not go to the buffer";
 }
 
 std::string ListPage(const std::vector<std::string>& keys, const std::string& next) {
@@ -531,6 +745,40 @@ TEST(S3StatsTest, LatencyPercentileAndReuse) {
   EXPECT_NE(os.str().find("connection reuse 98.0% (99 of 101 requests)"), std::string::npos) << os.str();
 }
 
+// A body_out buffer bounds the body by its own size, whatever max_response
+// says; an error document goes to the string body instead.
+TEST(HttpClientTest, BodyOutIsBoundedByItsSize) {
+  test::ScriptedHttpServer server;
+  server.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
+    if (r.path == "/error") res.status = 500;
+    res.set_content(std::string(r.path == "/fits" ? 16 : 100, 'x'), "text/plain");
+  });
+  s3::HttpClient http(s3::HttpClientOptions{});
+  std::vector<std::uint8_t> buf(16, 0);
+  s3::HttpRequest req;
+  req.max_response = 1 << 20;
+  req.body_out = buf;
+  s3::HttpResponse resp;
+  req.url = server.url() + "/fits";
+  http.Perform(req, &resp);
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(resp.Body().size(), 16u);
+  EXPECT_EQ(resp.Body().data(), buf.data());
+  EXPECT_TRUE(resp.body.empty());
+  EXPECT_EQ(buf, std::vector<std::uint8_t>(16, 'x'));
+
+  req.url = server.url() + "/long";
+  http.Perform(req, &resp);
+  EXPECT_TRUE(resp.too_large);
+  EXPECT_NE(resp.transport, s3::TransportError::kNone);
+
+  req.url = server.url() + "/error";
+  http.Perform(req, &resp);
+  EXPECT_EQ(resp.status, 500);
+  EXPECT_EQ(resp.body, std::string(100, 'x'));
+  EXPECT_EQ(resp.Body().size(), 100u);
+}
+
 TEST(HttpClientTest, ReusesConnectionsAndBoundsParallelism) {
   test::ScriptedHttpServer server;
   std::atomic<int> in_flight{0}, max_in_flight{0};
@@ -565,6 +813,121 @@ TEST(HttpClientTest, ReusesConnectionsAndBoundsParallelism) {
   EXPECT_LE(max_in_flight.load(), 3);
   EXPECT_GE(reused.load(), 40 - 3) << "only the first request of each handle connects";
 }
+
+#ifdef S3BD_HAVE_TEST_S3SERVER
+
+// Turns the shared test server's faults off again when a test ends.
+struct FaultsOffAtExit {
+  ~FaultsOffAtExit() { test::SharedS3Server().faults().set_many("faults=none"); }
+};
+
+std::uint64_t InjectedFaults(s3server::Fault f) {
+  return test::SharedS3Server().counters().faults[static_cast<std::size_t>(f)].load();
+}
+
+// A header the test server stored with an object (nullopt: none, or no object).
+std::optional<std::string> StoredHeader(const std::string& key, const std::string& name) {
+  const s3server::ObjectPtr obj = test::SharedS3Server().store().get(test::kTestBucket, key, 0).obj;
+  if (!obj) return std::nullopt;
+  for (const auto& [n, v] : obj->headers) {
+    if (n == name) return v;
+  }
+  return std::nullopt;
+}
+
+// Through the test S3 server: the CRC-32 is stored with the object and comes
+// back on GET; the ETag is still the server's MD5 of the data, so a
+// conditional GET with the MD5 (the cache file's revalidation) gets a 304.
+TEST(S3ClientOnTestServer, Crc32MetadataRoundTripAndConditionalGet) {
+  const std::string prefix = test::UniquePrefix();
+  auto c = test::SharedServerClient(prefix);
+  const auto data = Bytes(65536, 3);
+  std::string detail;
+  ASSERT_FALSE(c->PutObject(prefix + "blk", data, &detail)) << detail;
+  EXPECT_EQ(StoredHeader(prefix + "blk", kCrcHeader), CrcHex(data));
+  EXPECT_EQ(test::SharedS3Server().store().get(test::kTestBucket, prefix + "blk", 0).obj->etag, s3::Md5Hex(data));
+
+  std::string body;
+  bool found = false, not_modified = true;
+  ASSERT_FALSE(c->GetObject(prefix + "blk", &body, &found, 1 << 20, &detail)) << detail;
+  EXPECT_TRUE(found);
+  EXPECT_EQ(body, std::string(data.begin(), data.end()));
+  ASSERT_FALSE(c->GetObjectIfNoneMatch(prefix + "blk", s3::Md5Hex(data), &body, &found, &not_modified, 1 << 20,
+                                       &detail))
+      << detail;
+  EXPECT_TRUE(not_modified);
+  EXPECT_TRUE(body.empty());
+  // Another MD5: the object comes back whole, and is checked.
+  ASSERT_FALSE(c->GetObjectIfNoneMatch(prefix + "blk", s3::Md5Hex(Bytes(10)), &body, &found, &not_modified,
+                                       1 << 20, &detail))
+      << detail;
+  EXPECT_FALSE(not_modified);
+  EXPECT_EQ(body, std::string(data.begin(), data.end()));
+}
+
+// The server's "corrupt" fault flips a byte of the body but sends the stored
+// headers: the CRC-32 catches it. Its "truncate" fault is caught by the
+// transfer itself (Content-Length). Neither body is ever returned.
+TEST(S3ClientOnTestServer, InjectedCorruptionAndTruncationAreCaught) {
+  FaultsOffAtExit restore;
+  auto& server = test::SharedS3Server();
+  const std::string prefix = test::UniquePrefix();
+  auto cfg = test::TestClientConfig(test::SharedS3ServerUrl(), test::kTestBucket, prefix);
+  cfg.retry.budget = 200ms;
+  s3::S3Client c(cfg, test::TestCredentials());
+  const auto data = Bytes(65536, 4);
+  std::string detail;
+  ASSERT_FALSE(c.PutObject(prefix + "blk", data, &detail)) << detail;
+
+  const auto corrupted = InjectedFaults(s3server::Fault::Corrupt);
+  ASSERT_EQ(server.faults().set_many("get.corrupt=1"), "");
+  std::string body;
+  bool found = false;
+  EXPECT_EQ(c.GetObject(prefix + "blk", &body, &found, 1 << 20, &detail), make_error_code(Errc::kCorruptBlock));
+  EXPECT_NE(detail.find("does not match its CRC-32"), std::string::npos) << detail;
+  EXPECT_GE(InjectedFaults(s3server::Fault::Corrupt), corrupted + 2) << "retried";
+  EXPECT_EQ(c.stats().errors(s3::S3Stats::kChecksum), 1u);
+
+  ASSERT_EQ(server.faults().set_many("faults=none&get.truncate=1"), "");
+  EXPECT_EQ(c.GetObject(prefix + "blk", &body, &found, 1 << 20, &detail), make_error_code(Errc::kStoreUnavailable));
+
+  ASSERT_EQ(server.faults().set_many("faults=none"), "");
+  ASSERT_FALSE(c.GetObject(prefix + "blk", &body, &found, 1 << 20, &detail)) << detail;
+  EXPECT_EQ(body, std::string(data.begin(), data.end()));
+}
+
+// An object written without the CRC-32 header (a plain PUT, as s3backer
+// does; the test server checks no signature) is still verified, by MD5
+// against its ETag.
+TEST(S3ClientOnTestServer, ObjectWithoutCrc32IsVerifiedByMd5) {
+  FaultsOffAtExit restore;
+  auto& server = test::SharedS3Server();
+  const std::string prefix = test::UniquePrefix();
+  const std::string key = prefix + "raw";
+  const auto data = Bytes(65536, 5);
+  const std::string payload(data.begin(), data.end());
+  httplib::Client http("127.0.0.1", server.port());
+  const auto put = http.Put("/" + std::string(test::kTestBucket) + "/" + key,
+                            httplib::Headers{{"Content-MD5", s3::Md5Base64(data)}}, payload,
+                            "application/octet-stream");
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->status, 200);
+  EXPECT_EQ(StoredHeader(key, kCrcHeader), std::nullopt);
+
+  auto cfg = test::TestClientConfig(test::SharedS3ServerUrl(), test::kTestBucket, prefix);
+  cfg.retry.budget = 200ms;
+  s3::S3Client c(cfg, test::TestCredentials());
+  std::string body, detail;
+  bool found = false;
+  ASSERT_FALSE(c.GetObject(key, &body, &found, 1 << 20, &detail)) << detail;
+  EXPECT_EQ(body, payload);
+
+  ASSERT_EQ(server.faults().set_many("get.corrupt=1"), "");
+  EXPECT_EQ(c.GetObject(key, &body, &found, 1 << 20, &detail), make_error_code(Errc::kCorruptBlock));
+  EXPECT_NE(detail.find("does not match its ETag"), std::string::npos) << detail;
+}
+
+#endif  // S3BD_HAVE_TEST_S3SERVER
 
 }  // namespace
 }  // namespace s3bd

@@ -1,5 +1,6 @@
 // Tests of the hash / MAC / encoding helpers (src/s3/crypto.cpp) against
-// published test vectors (FIPS 180-2, RFC 1321, RFC 2202, RFC 4231, RFC 4648).
+// published test vectors (FIPS 180-2, RFC 1321, RFC 2202, RFC 4231, RFC 4648,
+// and the CRC-32 check value of the CRC catalogue).
 #include "s3bd/s3/crypto.h"
 
 #include <gtest/gtest.h>
@@ -73,6 +74,37 @@ TEST(S3Crypto, Md5Rfc1321) {
   // Content-MD5 form.
   EXPECT_EQ(Md5Base64(std::string_view("")), "1B2M2Y8AsgTpgAmY7PhCfg==");
   EXPECT_EQ(Md5Base64(std::string_view("abc")), "kAFQmDzST7DWlj99KOF/cg==");
+}
+
+TEST(S3Crypto, Crc32CheckValue) {
+  // The standard check value of CRC-32 (ISO-HDLC, zlib's crc32()).
+  EXPECT_EQ(Crc32(std::string_view("123456789")), 0xcbf43926u);
+  EXPECT_EQ(Crc32(std::string_view("")), 0u);
+  EXPECT_EQ(Crc32(std::string_view("The quick brown fox jumps over the lazy dog")), 0x414fa339u);
+  // The span overload on block data agrees with the string one.
+  const std::vector<std::uint8_t> block(65536, 0);
+  EXPECT_EQ(Crc32(ByteView(block)), Crc32(std::string(65536, '\0')));
+  EXPECT_NE(Crc32(ByteView(block)), 0u);
+}
+
+TEST(S3Crypto, Crc32HexIsBigEndianLowercase) {
+  EXPECT_EQ(Crc32Hex(0xcbf43926u), "cbf43926");
+  EXPECT_EQ(Crc32Hex(0x0000abcdu), "0000abcd");
+  EXPECT_EQ(Crc32Hex(0u), "00000000");
+  EXPECT_EQ(Crc32Hex(0xffffffffu), "ffffffff");
+  EXPECT_EQ(Crc32Hex(Crc32(std::string_view("123456789"))), "cbf43926");
+}
+
+TEST(S3Crypto, ParseCrc32Hex) {
+  EXPECT_EQ(ParseCrc32Hex("cbf43926"), 0xcbf43926u);
+  EXPECT_EQ(ParseCrc32Hex("CBF43926"), 0xcbf43926u);
+  EXPECT_EQ(ParseCrc32Hex("00000000"), 0u);
+  EXPECT_EQ(ParseCrc32Hex("0000abcd"), 0xabcdu);
+  for (const char* bad : {"", "cbf4392", "cbf439260", "cbf4392g", " cbf4392", "cbf4392 ", "+bf43926", "0xf43926",
+                          "-0000001"}) {
+    EXPECT_EQ(ParseCrc32Hex(bad), std::nullopt) << "'" << bad << "'";
+  }
+  for (std::uint32_t v : {0u, 1u, 0x80000000u, 0xdeadbeefu, 0xffffffffu}) EXPECT_EQ(ParseCrc32Hex(Crc32Hex(v)), v);
 }
 
 }  // namespace

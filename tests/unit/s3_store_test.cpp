@@ -172,6 +172,27 @@ TEST(S3Store, RevalidateIsAConditionalGet) {
   EXPECT_TRUE(IsAllZero(out));
 }
 
+// A block object of the wrong size is an error, whether shorter or longer
+// than a block (the longer one is cut off at the buffer's end).
+TEST(S3Store, ObjectOfTheWrongSizeIsAnError) {
+  const Geometry g{4096, 16};
+  const std::string prefix = test::UniquePrefix();
+  auto client = test::SharedServerClient(prefix);
+  S3Store store(client, s3::KeyScheme{prefix, false}, g);
+  std::string detail;
+  ASSERT_FALSE(client->PutObject(prefix + s3::BlockHex(1), test::RandomBytes(g.block_size - 1, 1), &detail));
+  ASSERT_FALSE(client->PutObject(prefix + s3::BlockHex(2), test::RandomBytes(g.block_size + 1, 2), &detail));
+  ASSERT_FALSE(client->PutObject(prefix + s3::BlockHex(3), test::RandomBytes(g.block_size, 3), &detail));
+  std::vector<std::uint8_t> buf(g.block_size);
+  EXPECT_EQ(store.Read(1, buf), make_error_code(Errc::kBadBlockSize));
+  EXPECT_EQ(store.Read(2, buf), make_error_code(Errc::kBadBlockSize));
+  ASSERT_FALSE(store.Read(3, buf));
+  EXPECT_EQ(buf, test::RandomBytes(g.block_size, 3));
+  bool fresh = false;
+  EXPECT_EQ(store.Revalidate(2, *s3::Md5(buf), buf, &fresh), make_error_code(Errc::kBadBlockSize));
+  EXPECT_EQ(store.Revalidate(1, *s3::Md5(buf), buf, &fresh), make_error_code(Errc::kBadBlockSize));
+}
+
 TEST(S3Store, SurvivesInjectedServerFaults) {
   auto& server = test::SharedS3Server();
   const Geometry g{4096, 64};

@@ -58,6 +58,11 @@ struct HttpRequest {
   std::vector<NameValue> headers;      // sent as given (Host included)
   std::span<const std::uint8_t> body;  // request body (PUT, POST); not copied
   std::size_t max_response = 1u << 20;  // longer bodies abort the request (error documents: 64 KiB)
+  // If set (non-null), the body of a 2xx response is written here, from its
+  // start, instead of into HttpResponse::body; a body longer than this (or
+  // than max_response) aborts the request as too large. Other responses'
+  // bodies (error documents) still go to HttpResponse::body.
+  std::span<std::uint8_t> body_out;
 };
 
 struct HttpResponse {
@@ -66,12 +71,20 @@ struct HttpResponse {
   bool too_large = false;          // aborted: body over max_response
   int status = 0;                  // HTTP status if transport == kNone
   std::vector<NameValue> headers;  // names lowercased, of the final response
-  std::string body;
+  std::string body;                // unless it went to HttpRequest::body_out
+  // The part of HttpRequest::body_out that holds the body, when it went
+  // there (a 2xx response, also one cut short); a null span otherwise.
+  std::span<const std::uint8_t> body_out;
   bool reused_connection = false;  // no new connection was opened
   std::chrono::microseconds elapsed{0};
 
   // The first header of that (lowercase) name, or nullptr.
   const std::string* Header(std::string_view lowercase_name) const;
+  // The body, wherever it went.
+  std::span<const std::uint8_t> Body() const {
+    if (body_out.data() != nullptr) return body_out;
+    return {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()};
+  }
 };
 
 class HttpClient {

@@ -6,18 +6,27 @@
 // (SigV4 by default, SigV2 or unsigned when configured) and sent with
 // HttpClient.
 //
+// Integrity: PutObject stores the CRC-32 of the body as user metadata
+// (kCrc32MetaHeader). Under SigV4 the signed payload hash
+// (x-amz-content-sha256, which the server checks) protects the upload, so no
+// MD5 is computed; under SigV2 or anonymous access the PUT carries
+// Content-MD5 and the ETag returned must be the body's MD5 (not with
+// SSE-KMS, whose ETag is not an MD5). A GET body is checked against the
+// object's CRC-32 header when it has one (a malformed value counts as a
+// mismatch), else against its ETag when that is an MD5 (a simple object,
+// without SSE-KMS or SSE-C). A HEAD or a 304 has no body to check.
+//
 // Retries (retry.h): transport failures, 5xx, 429 and throttling codes are
 // retried with exponential backoff and full jitter until the budget
-// (--max-retry-time) is used up; an ETag that does not match the data's MD5
-// (after a PUT, or on a GET of a simple object) is retried the same way.
-// Everything else (403, 404 NoSuchBucket, other 4xx) fails at once.
+// (--max-retry-time) is used up; a checksum mismatch (above) is retried the
+// same way. Everything else (403, 404 NoSuchBucket, other 4xx) fails at once.
 //
 // Errors: std::error_code plus a one-line detail (never a secret):
 //   s3bd::Errc::kAccessDenied     "access denied to s3://bkt/prefix: check the credentials (...)"
 //   s3bd::Errc::kNoSuchVolume     "bucket bkt does not exist"
 //   s3bd::Errc::kStoreUnavailable "endpoint unreachable: URL (...)", "... timed out",
 //                                 or a 5xx/throttling reply after the budget
-//   s3bd::Errc::kCorruptBlock     ETag mismatch after the budget
+//   s3bd::Errc::kCorruptBlock     checksum (CRC-32 or ETag) mismatch after the budget
 //   s3::Errc::kHttpStatus / kBadResponse / kResponseTooLarge: anything else
 // A GET or HEAD of a missing key (404 NoSuchKey) is not an error: *found is
 // false. (A HEAD response has no body, so HEAD cannot tell a missing bucket
@@ -42,6 +51,7 @@
 #include <ostream>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -52,6 +62,10 @@
 #include "s3bd/s3/xml.h"
 
 namespace s3bd::s3 {
+
+// The user metadata header in which PutObject stores the CRC-32 of an
+// object's data (crypto.h Crc32Hex: 8 lowercase hex digits).
+inline constexpr std::string_view kCrc32MetaHeader = "x-amz-meta-s3bd-crc32";
 
 enum class Addressing { kPath, kVirtualHost };
 enum class AuthMode { kSigV4, kSigV2, kAnonymous };
@@ -103,7 +117,7 @@ class CredentialProvider {
 class S3Stats {
  public:
   enum Kind { kGet, kPut, kDelete, kHead, kList, kDeleteMulti, kNumKinds };
-  enum ErrorClass { kAccess, kNoBucket, kUnreachable, kTimeout, kServer, kThrottled, kEtag, kOtherError,
+  enum ErrorClass { kAccess, kNoBucket, kUnreachable, kTimeout, kServer, kThrottled, kChecksum, kOtherError,
                     kNumErrorClasses };
   static const char* KindName(Kind k);
   static const char* ErrorClassName(ErrorClass e);
@@ -141,6 +155,12 @@ class S3Client : public MetaStore {
   // *found = false for a missing key. `max_size` bounds the body.
   std::error_code GetObject(const std::string& key, std::string* body, bool* found,
                             std::size_t max_size, std::string* detail);
+  // GetObject straight into a caller's buffer, without a copy: the body
+  // (at most out.size() bytes, else Errc::kResponseTooLarge) is written to
+  // the start of `out` and *size is its length (0 for a missing key). Every
+  // attempt writes there, so after an error `out` holds unspecified bytes.
+  std::error_code GetObjectInto(const std::string& key, std::span<std::uint8_t> out, std::size_t* size,
+                                bool* found, std::string* detail);
   // A conditional GET (If-None-Match: "etag", lowercase hex MD5): when the
   // object's ETag is still `etag` the server answers 304 and *not_modified
   // is true (no body); otherwise it behaves as GetObject.
@@ -174,8 +194,10 @@ class S3Client : public MetaStore {
  private:
   struct Call;
   std::error_code Execute(Call& call, std::string* detail);
-  std::error_code Get(const std::string& key, const std::string* if_none_match, std::string* body, bool* found,
-                      bool* not_modified, std::size_t max_size, std::string* detail);
+  // The GETs' common part; the body is left in call.response (or
+  // call.body_out, when set).
+  std::error_code Get(Call& call, const std::string& key, const std::string* if_none_match, bool* found,
+                      bool* not_modified, std::string* detail);
   std::error_code Sign(Call& call, HttpRequest* request, std::string* detail);
   std::string ObjectUrlForLog(const std::string& key) const;
 

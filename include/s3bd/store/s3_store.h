@@ -7,12 +7,15 @@
 //
 // Behaviour:
 //  - Read: GET; a missing object (404) reads as zeros. The body must be
-//    exactly one block, and its MD5 must match the ETag (the client checks).
+//    exactly one block and match its checksum (the client checks: the
+//    CRC-32 stored with the object, else the ETag when it is an MD5).
 //  - Revalidate (a cache file's copy): GET with If-None-Match: "MD5";
 //    304 Not Modified means the copy is current and moves no data.
-//  - Write: PUT with Content-MD5, ETag checked. Success is returned only
-//    once S3 acknowledged the object, so a block whose PUT ultimately fails
-//    (after the retry budget) is reported as an error and never as written.
+//  - Write: PUT with the data's CRC-32 as metadata; the upload is checked
+//    by the signed payload hash (SigV4) or by Content-MD5 and the ETag
+//    returned (SigV2; see s3_client.h). Success is returned only once S3
+//    acknowledged the object, so a block whose PUT ultimately fails (after
+//    the retry budget) is reported as an error and never as written.
 //  - Zero: DELETE (404 counts as success).
 //  - Flush: nothing to do; every acknowledged PUT/DELETE is durable in S3.
 //  - ListNonZero: a listing of the prefix, in parallel over key ranges.
@@ -71,8 +74,8 @@ class S3Store : public BlockStore {
   void PrintOwnStats(std::ostream& os) const override;
 
  private:
-  std::error_code FinishGet(BlockNum block, const char* what, std::error_code ec, bool found,
-                            const std::string& body, std::string detail, std::span<std::uint8_t> out) const;
+  std::error_code FinishGet(BlockNum block, const char* what, std::error_code ec, bool found, std::size_t size,
+                            std::string detail, std::span<std::uint8_t> out) const;
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
   std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
   std::error_code DoZero(BlockNum block) override;
