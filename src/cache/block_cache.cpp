@@ -150,6 +150,7 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
   const bool recovered = e->recovered;
   if (counted && !recovered) ++misses_;
   e->loading = true;
+  if (counted) ++demand_loads_;
   LruRemove(e);  // a RECOVERED entry is in the LRU
   const std::uint64_t file_seq = e->file_seq;
   const BlockMd5 md5 = e->md5;
@@ -190,6 +191,7 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
   lock.lock();
   e->loading = false;
   state_cv_.notify_all();
+  if (counted && --demand_loads_ == 0) work_cv_.notify_all();  // uploads held back may go
   if (ec) {
     --e->pins;
     LruAdd(e);  // a RECOVERED entry goes back to the LRU
@@ -319,6 +321,8 @@ void BlockCache::Enqueue(Entry* e, Clock::time_point eligible) {
   upload_queue_.emplace(eligible, e);
   work_cv_.notify_one();
 }
+
+std::size_t BlockCache::ReadPriorityUploads() const { return std::max(2u, config_.threads / 4); }
 
 BlockCache::Clock::duration BlockCache::DelayFor(unsigned heat) const {
   const Clock::duration base = config_.write_delay;
@@ -528,6 +532,14 @@ void BlockCache::UploadWorker() {
       }
       continue;
     }
+    // Reads first: while a reader waits for a block, no more than a few
+    // uploads run, so that the reader's request is not queued behind
+    // (or starved of CPU by) a full set of uploads.
+    if (demand_loads_ > 0 && uploads_in_flight_ >= ReadPriorityUploads()) {
+      ++held_for_reads_;
+      work_cv_.wait(lock);
+      continue;
+    }
     const auto first = upload_queue_.begin();
     Entry* e = first->second;
     // A copy: another worker may upload (and eviction free) `e` meanwhile.
@@ -539,6 +551,7 @@ void BlockCache::UploadWorker() {
     upload_queue_.erase(first);
     e->queued = false;
     e->uploading = true;
+    ++uploads_in_flight_;
     ++e->pins;
     const std::uint64_t seq = e->write_seq;
     const std::uint64_t ticket = ++attempts_;
@@ -562,6 +575,7 @@ void BlockCache::UploadWorker() {
     }
     lock.lock();
     e->uploading = false;
+    --uploads_in_flight_;
     --e->pins;
     if (!ec) {
       ++uploads_;
@@ -727,6 +741,8 @@ void BlockCache::PrintOwnStats(std::ostream& os) const {
      << fmt::format("  coalesced writes  {}\n", coalesced_writes_)
      << fmt::format("  hot blocks        {} dirty with a longer delay; {} heat-ups\n", hot, heated_)
      << fmt::format("  back-pressure     {} waits\n", backpressure_waits_)
+     << fmt::format("  reads first       uploads held back {} times (at most {} run while a read waits)\n",
+                    held_for_reads_, ReadPriorityUploads())
      << fmt::format("  evictions         {}\n", evictions_);
   if (file_) {
     os << fmt::format("  durable fsync     {}\n", config_.durable ? "in the cache file (--durable-cache)" : "in the store")

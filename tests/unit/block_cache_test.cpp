@@ -248,6 +248,34 @@ TEST(BlockCache, ReadMissDoesNotWaitBehindWriteBack) {
   ASSERT_FALSE(s.cache->Flush());
 }
 
+TEST(BlockCache, WhileAReadWaitsOnlyAQuarterOfTheUploadsRun) {
+  CacheConfig cfg = Config(milliseconds(0));
+  cfg.threads = 8;  // a quarter: 2
+  Stack s(cfg);
+  ASSERT_FALSE(s.mem->Write(50, Block(50)));
+  s.gate->CloseReads();
+  std::vector<std::uint8_t> out(kGeom.block_size);
+  auto read = std::async(std::launch::async, [&] { return s.cache->Read(50, out); });
+  s.gate->WaitForReading(1);  // a reader waits for its block
+  s.gate->Close();
+  for (BlockNum b = 0; b < 6; ++b) ASSERT_FALSE(s.cache->Write(b, Block(b)));
+  // Six uploads are due and eight workers idle, but only two may start.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (s.Stats().find("uploads held back 0 times") != std::string::npos || s.gate->waiting() < 2) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << s.Stats();
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(s.gate->waiting(), 2) << s.Stats();
+  // Once the read is served, the others go.
+  s.gate->OpenReads();
+  ASSERT_FALSE(read.get());
+  EXPECT_EQ(out, Block(50));
+  s.gate->WaitForWaiting(6);
+  s.gate->Open();
+  ASSERT_FALSE(s.cache->Flush());
+  for (BlockNum b = 0; b < 6; ++b) EXPECT_EQ(s.Stored(b), Block(b));
+}
+
 TEST(BlockCache, PartialWriteToUncachedBlockFetchesOnce) {
   Stack s(Config());
   ASSERT_FALSE(s.mem->Write(8, Block(8)));

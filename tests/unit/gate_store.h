@@ -1,5 +1,6 @@
 // A test layer that holds every Write()/Zero() at a gate until the test
 // opens it, so a test can stop uploads at a known point without sleeping.
+// Reads have a gate of their own (open unless CloseReads()).
 #pragma once
 
 #include <condition_variable>
@@ -33,6 +34,22 @@ class GateStore : public ForwardingStore {
     std::lock_guard lock(mu_);
     return waiting_;
   }
+  void CloseReads() {
+    std::lock_guard lock(mu_);
+    reads_open_ = false;
+  }
+  void OpenReads() {
+    {
+      std::lock_guard lock(mu_);
+      reads_open_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Waits until `n` reads are held at the closed read gate.
+  void WaitForReading(int n) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return reading_ >= n; });
+  }
 
  private:
   void Pass() {
@@ -50,7 +67,17 @@ class GateStore : public ForwardingStore {
     Pass();
     return ForwardingStore::DoZero(b);
   }
-  // Reads pass freely; so do revalidations (to the store below).
+  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out) override {
+    {
+      std::unique_lock lock(mu_);
+      ++reading_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return reads_open_; });
+      --reading_;
+    }
+    return ForwardingStore::DoRead(b, out);
+  }
+  // Revalidations pass freely (to the store below).
   std::error_code DoRevalidate(BlockNum b, const BlockMd5& md5, std::span<std::uint8_t> out,
                                bool* fresh) override {
     return next().Revalidate(b, md5, out, fresh);
@@ -58,8 +85,8 @@ class GateStore : public ForwardingStore {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool open_ = true;
-  int waiting_ = 0;
+  bool open_ = true, reads_open_ = true;
+  int waiting_ = 0, reading_ = 0;
 };
 
 }  // namespace s3bd::test

@@ -39,6 +39,9 @@
 //  - Reads that miss fetch the block themselves, on the reading thread: they
 //    never queue behind write-back. Several readers of one missing block
 //    share one fetch. A partial write to an uncached block fetches it once.
+//  - Reads first: while any reader waits for a fetch, at most a quarter of
+//    the upload workers (at least 2) start uploads; the rest wait until no
+//    reader does. Upload workers also run at a lower CPU priority (nice).
 //  - The write delay counts from the moment a block became dirty, not from
 //    its last write, so a block rewritten all the time is still uploaded.
 //  - Hot blocks: a block written again while it uploads, or within its own
@@ -183,6 +186,8 @@ class BlockCache : public ForwardingStore {
   void Enqueue(Entry* e, Clock::time_point eligible);
   // The write delay of a block at `heat`.
   Clock::duration DelayFor(unsigned heat) const;
+  // Uploads that may run while a reader waits for a block.
+  std::size_t ReadPriorityUploads() const;
   void LruAdd(Entry* e);
   void LruRemove(Entry* e);
   void Evict(Entry* e);
@@ -228,6 +233,8 @@ class BlockCache : public ForwardingStore {
   std::uint64_t attempts_ = 0;  // upload attempts started so far
   int flushing_ = 0;
   int urgent_ = 0;  // writers waiting (back-pressure, slots): uploads start at once
+  int demand_loads_ = 0;             // blocks being fetched for a reader (not read-ahead)
+  std::size_t uploads_in_flight_ = 0;
   bool stop_ = false;
   // Uploaded blocks to mark CLEAN in the cache file: (block, file_seq).
   std::vector<std::pair<BlockNum, std::uint64_t>> to_mark_;
@@ -238,7 +245,7 @@ class BlockCache : public ForwardingStore {
   // Counters (guarded by mu_).
   std::uint64_t hits_ = 0, misses_ = 0, prefetch_issued_ = 0, prefetch_hits_ = 0;
   std::uint64_t uploads_ = 0, upload_failures_ = 0, reuploads_ = 0, evictions_ = 0;
-  std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0, heated_ = 0;
+  std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0, heated_ = 0, held_for_reads_ = 0;
   std::uint64_t recovered_dirty_ = 0, revalidated_same_ = 0, revalidated_changed_ = 0, slot_waits_ = 0;
   std::uint64_t mark_failures_ = 0, memory_only_loads_ = 0;
 
