@@ -36,7 +36,7 @@ BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& conf
                                  Blocks(config.max_dirty ? config.max_dirty : config.cache_size,
                                         geometry().block_size))),
       zero_block_(std::make_shared<Buffer>(geometry().block_size, 0)),
-      buffers_(geometry().block_size, std::max(16u, config.threads)),
+      buffers_(geometry().block_size, 8),
       // A window beyond a quarter of the cache would evict what a reader
       // read moments ago (and will likely read again) to make room.
       detector_(static_cast<unsigned>(std::min<std::size_t>(config.read_ahead, std::max<std::size_t>(1, capacity_blocks_ / 4))),
