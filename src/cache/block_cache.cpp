@@ -18,6 +18,8 @@ namespace s3bd {
 namespace {
 
 constexpr int kUploadNice = 10;
+// How long after a reader's fetch uploads stay limited (reads first).
+constexpr std::chrono::milliseconds kReadsQuiet{100};
 
 std::size_t Blocks(std::uint64_t bytes, std::uint64_t block_size) {
   return static_cast<std::size_t>(std::max<std::uint64_t>(1, bytes / block_size));
@@ -191,7 +193,10 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
   lock.lock();
   e->loading = false;
   state_cv_.notify_all();
-  if (counted && --demand_loads_ == 0) work_cv_.notify_all();  // uploads held back may go
+  if (counted) {
+    reads_recent_until_ = Clock::now() + kReadsQuiet;
+    if (--demand_loads_ == 0) work_cv_.notify_all();  // held-back uploads wait for the quiet time
+  }
   if (ec) {
     --e->pins;
     LruAdd(e);  // a RECOVERED entry goes back to the LRU
@@ -535,9 +540,18 @@ void BlockCache::UploadWorker() {
     // Reads first: while a reader waits for a block, no more than a few
     // uploads run, so that the reader's request is not queued behind
     // (or starved of CPU by) a full set of uploads.
-    if (demand_loads_ > 0 && uploads_in_flight_ >= ReadPriorityUploads()) {
+    // A reader that reads one block after another leaves gaps between its
+    // fetches: the limit holds until kReadsQuiet after the last one.
+    // This holds for flushes and writers under back-pressure too: they
+    // wait for throughput, the reader for one block.
+    if (uploads_in_flight_ >= ReadPriorityUploads() &&
+        (demand_loads_ > 0 || Clock::now() < reads_recent_until_)) {
       ++held_for_reads_;
-      work_cv_.wait(lock);
+      if (demand_loads_ > 0) {
+        work_cv_.wait(lock);
+      } else {
+        work_cv_.wait_until(lock, reads_recent_until_);
+      }
       continue;
     }
     const auto first = upload_queue_.begin();

@@ -39,9 +39,10 @@
 //  - Reads that miss fetch the block themselves, on the reading thread: they
 //    never queue behind write-back. Several readers of one missing block
 //    share one fetch. A partial write to an uncached block fetches it once.
-//  - Reads first: while any reader waits for a fetch, at most a quarter of
-//    the upload workers (at least 2) start uploads; the rest wait until no
-//    reader does. Upload workers also run at a lower CPU priority (nice).
+//  - Reads first: while any reader waits for a fetch, and for 100 ms after
+//    the last one, at most a quarter of the upload workers (at least 2)
+//    start uploads (even if a flush or a writer waits for uploads). Upload
+//    workers also run at a lower CPU priority (nice).
 //  - The write delay counts from the moment a block became dirty, not from
 //    its last write, so a block rewritten all the time is still uploaded.
 //  - Hot blocks: a block written again while it uploads, or within its own
@@ -234,6 +235,7 @@ class BlockCache : public ForwardingStore {
   int flushing_ = 0;
   int urgent_ = 0;  // writers waiting (back-pressure, slots): uploads start at once
   int demand_loads_ = 0;             // blocks being fetched for a reader (not read-ahead)
+  Clock::time_point reads_recent_until_{};  // reads first: until then, too
   std::size_t uploads_in_flight_ = 0;
   bool stop_ = false;
   // Uploaded blocks to mark CLEAN in the cache file: (block, file_seq).
