@@ -732,6 +732,12 @@ own_cpu_s() {  # reaped children (times, run by the main shell into $1) + the ru
   awk -v srv="$srv" 'function s(t,  m) { m = t; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", t); sub(/s$/, "", t); return m * 60 + t }
     { tot += s($1) + s($2) } END { printf "%.2f", tot + srv }' "$1"
 }
+# Start from the same memory state every time: after builds the page cache
+# fills RAM, and writing the read copies (in /dev/shm) then runs the kernel's
+# reclaim, which once halved W2 for every daemon and the FUSE ceiling alike.
+sync
+echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || log "note: cannot drop the page cache"
+echo 1 >/proc/sys/vm/compact_memory 2>/dev/null || true
 BUSY0=$(machine_busy_s) T_START=$EPOCHREALTIME
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "settings: latency ${LATENCY} ms, volume ${SIZE_MIB} MiB, block ${BLOCK_MIB} MiB, cache ${CACHE_MIB} MiB, daemons: ${DAEMONS[*]}, workloads:$WORKLOADS; load $LOAD_BEFORE"
