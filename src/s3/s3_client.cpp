@@ -429,7 +429,7 @@ std::error_code S3Client::Get(Call& call, const std::string& key, const std::str
     call.headers.emplace_back("If-None-Match", "\"" + *if_none_match + "\"");
     call.not_modified_ok = true;
   }
-  // Verify what arrived: with the CRC-32 that s3bd's PUT stored with the
+  // Verify what arrived: with the CRC-32C that s3bd's PUT stored with the
   // object, or else (objects written by other tools, e.g. s3backer) with the
   // ETag, which for a simple object is the MD5 of its content.
   call.check = [&](const HttpResponse& resp, bool* retry, std::string* why) -> std::error_code {
@@ -439,10 +439,10 @@ std::error_code S3Client::Get(Call& call, const std::string& key, const std::str
       return make_error_code(s3bd::Errc::kCorruptBlock);
     };
     const ByteView body = resp.Body();
-    if (const std::string* crc = resp.Header(kCrc32MetaHeader)) {
+    if (const std::string* crc = resp.Header(kCrc32cMetaHeader)) {
       const std::optional<std::uint32_t> want = ParseCrc32Hex(*crc);
-      if (!want) return corrupt(fmt::format("malformed {} header '{}'", kCrc32MetaHeader, OneLine(*crc, 32)));
-      if (Crc32(body) != *want) return corrupt("the data received does not match its CRC-32");
+      if (!want) return corrupt(fmt::format("malformed {} header '{}'", kCrc32cMetaHeader, OneLine(*crc, 32)));
+      if (Crc32c(body) != *want) return corrupt("the data received does not match its CRC-32C");
       return {};
     }
     const std::string etag = CleanEtag(resp.Header("etag"));
@@ -467,7 +467,7 @@ std::error_code S3Client::PutObject(const std::string& key, std::span<const std:
   call.body = body;
   call.headers.emplace_back("Content-Type", "application/octet-stream");
   // Stored with the object as user metadata, for GET to verify cheaply.
-  call.headers.emplace_back(std::string(kCrc32MetaHeader), Crc32Hex(Crc32(body)));
+  call.headers.emplace_back(std::string(kCrc32cMetaHeader), Crc32Hex(Crc32c(body)));
   if (!config_.acl.empty()) call.headers.emplace_back("x-amz-acl", config_.acl);
   if (!config_.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
   if (!config_.sse.empty()) call.headers.emplace_back("x-amz-server-side-encryption", config_.sse);

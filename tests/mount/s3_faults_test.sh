@@ -3,7 +3,7 @@
 # with 503 SlowDown, resets 5% of connections and jitters its latency: it
 # completes, the daemon exits 0, and everything verifies after a remount
 # during which reads also see corrupted and truncated bodies (detected
-# through the CRC-32 stored with each object, or the transfer's
+# through the CRC-32C stored with each object, or the transfer's
 # Content-Length, and retried: never returned).
 # Replay with S3BD_FAULT_SEED=<seed printed below>.
 source "$(dirname "$0")/lib.sh"

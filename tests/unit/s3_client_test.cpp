@@ -1,6 +1,6 @@
 // The HTTP and S3 clients against a scripted in-process HTTP server: retries
 // and backoff really happen (requests are counted, pauses timed), errors get
-// their one-line class messages, checksum (CRC-32 or ETag) mismatches are
+// their one-line class messages, checksum (CRC-32C or ETag) mismatches are
 // retried, listings follow continuation tokens, DeleteObjects is batched with
 // Content-MD5, addressing and signing headers, and no secret ever reaches an
 // error text or a log line. With the in-process test S3 server: the CRC-32
@@ -37,9 +37,9 @@ std::vector<std::uint8_t> Bytes(std::size_t n, std::uint64_t seed = 1) { return 
 
 std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
-const std::string kCrcHeader(s3::kCrc32MetaHeader);
+const std::string kCrcHeader(s3::kCrc32cMetaHeader);
 
-std::string CrcHex(const std::vector<std::uint8_t>& data) { return s3::Crc32Hex(s3::Crc32(data)); }
+std::string CrcHex(const std::vector<std::uint8_t>& data) { return s3::Crc32Hex(s3::Crc32c(data)); }
 
 // The SigV2 Authorization header of a recorded request, computed afresh from
 // the headers it arrived with.
@@ -332,7 +332,7 @@ TEST_F(S3ClientTest, TimeoutIsRetriedThenReported) {
 }
 
 // SigV4 signs the payload's SHA-256, which the server checks: no MD5 is
-// computed, no Content-MD5 sent; the CRC-32 goes along as signed metadata.
+// computed, no Content-MD5 sent; the CRC-32C goes along as signed metadata.
 TEST_F(S3ClientTest, PutSendsCrc32AndChosenHeaders) {
   const auto data = Bytes(8192);
   server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
@@ -361,7 +361,7 @@ TEST_F(S3ClientTest, PutSendsCrc32AndChosenHeaders) {
   // Every x-amz header is signed.
   const std::string auth = r.Header("Authorization");
   EXPECT_NE(auth.find("x-amz-acl;"), std::string::npos) << auth;
-  EXPECT_NE(auth.find(";x-amz-meta-s3bd-crc32;"), std::string::npos) << auth;
+  EXPECT_NE(auth.find(";x-amz-meta-s3bd-crc32c;"), std::string::npos) << auth;
   EXPECT_EQ(auth.find("content-md5"), std::string::npos) << auth;
 }
 
@@ -376,7 +376,7 @@ TEST_F(S3ClientTest, SigV4PutDoesNotCompareTheEtag) {
   EXPECT_EQ(c->stats().retries(), 0u);
 }
 
-// The CRC-32 header is computed from the data (not a constant): two bodies,
+// The CRC-32C header is computed from the data (not a constant): two bodies,
 // two values, each the CRC of what was sent.
 TEST_F(S3ClientTest, PutCrc32FollowsTheData) {
   auto c = Client();
@@ -390,7 +390,7 @@ TEST_F(S3ClientTest, PutCrc32FollowsTheData) {
   EXPECT_EQ(reqs[1].Header(kCrcHeader), CrcHex(Bytes(4096, 2)));
   EXPECT_NE(reqs[0].Header(kCrcHeader), reqs[1].Header(kCrcHeader));
   EXPECT_EQ(reqs[2].Header(kCrcHeader), "00000000");
-  for (const auto& r : reqs) EXPECT_EQ(r.Header(kCrcHeader), s3::Crc32Hex(s3::Crc32(r.body)));
+  for (const auto& r : reqs) EXPECT_EQ(r.Header(kCrcHeader), s3::Crc32Hex(s3::Crc32c(r.body)));
 }
 
 // Without a payload hash (SigV2) the ETag returned must be the data's MD5.
@@ -441,7 +441,7 @@ TEST_F(S3ClientTest, SseKmsSkipsTheEtagCheck) {
   EXPECT_EQ(server_.requests()[0].Header("Content-MD5"), s3::Md5Base64(Bytes(100))) << "the server still checks";
 }
 
-// An object without the CRC-32 header (written by another tool, e.g.
+// An object without the CRC-32C header (written by another tool, e.g.
 // s3backer) is verified against its ETag.
 TEST_F(S3ClientTest, CorruptGetIsRetried) {
   const auto data = Bytes(4096);
@@ -460,7 +460,7 @@ TEST_F(S3ClientTest, CorruptGetIsRetried) {
   EXPECT_EQ(server_.count(), 2u);
 }
 
-// With the CRC-32 header the body is checked against it, even where the ETag
+// With the CRC-32C header the body is checked against it, even where the ETag
 // could not tell (here it is not an MD5, like a multipart upload's).
 TEST_F(S3ClientTest, CorruptGetIsCaughtByTheCrc32) {
   const auto data = Bytes(4096);
@@ -481,13 +481,13 @@ TEST_F(S3ClientTest, CorruptGetIsCaughtByTheCrc32) {
   EXPECT_EQ(c->stats().retries(), 1u);
 }
 
-// The CRC-32 takes precedence over the ETag: a wrong value fails the GET even
+// The CRC-32C takes precedence over the ETag: a wrong value fails the GET even
 // though the ETag matches, after the retry budget, as a corrupt block.
 TEST_F(S3ClientTest, WrongCrc32HeaderIsDetected) {
   const auto data = Bytes(4096);
   server_.SetHandler([&](const RecordedRequest&, httplib::Response& res) {
     res.set_header("ETag", Quoted(s3::Md5Hex(data)));
-    res.set_header(kCrcHeader, s3::Crc32Hex(s3::Crc32(data) ^ 1));
+    res.set_header(kCrcHeader, s3::Crc32Hex(s3::Crc32c(data) ^ 1));
     res.set_content(std::string(data.begin(), data.end()), "application/octet-stream");
   });
   auto cfg = test::TestClientConfig(server_.url());
@@ -496,7 +496,7 @@ TEST_F(S3ClientTest, WrongCrc32HeaderIsDetected) {
   std::string body, detail;
   bool found = false;
   EXPECT_EQ(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail), make_error_code(Errc::kCorruptBlock));
-  EXPECT_NE(detail.find("GET s3://bkt/prefix/k: the data received does not match its CRC-32"), std::string::npos)
+  EXPECT_NE(detail.find("GET s3://bkt/prefix/k: the data received does not match its CRC-32C"), std::string::npos)
       << detail;
   EXPECT_GE(server_.count(), 3u) << "retried";
   EXPECT_EQ(c->stats().errors(s3::S3Stats::kChecksum), 1u);
@@ -518,7 +518,7 @@ TEST_F(S3ClientTest, MalformedCrc32HeaderIsCorrupt) {
     bool found = false;
     EXPECT_EQ(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail), make_error_code(Errc::kCorruptBlock))
         << bad;
-    EXPECT_NE(detail.find("malformed x-amz-meta-s3bd-crc32 header"), std::string::npos) << detail;
+    EXPECT_NE(detail.find("malformed x-amz-meta-s3bd-crc32c header"), std::string::npos) << detail;
     EXPECT_GE(server_.count(), 2u) << "retried like a mismatch: " << bad;
   }
 }
@@ -553,7 +553,7 @@ TEST_F(S3ClientTest, GetIntoACallersBuffer) {
     }
     std::string body(data.begin(), data.end());
     if (r.path == "/bkt/prefix/short") body.resize(100);
-    res.set_header(kCrcHeader, s3::Crc32Hex(s3::Crc32(body)));
+    res.set_header(kCrcHeader, s3::Crc32Hex(s3::Crc32c(body)));
     if (r.path == "/bkt/prefix/corrupt-once" && calls == 1) body[5] ^= 1;  // after its CRC-32
     res.set_content(body, "application/octet-stream");
   });
@@ -835,7 +835,7 @@ std::optional<std::string> StoredHeader(const std::string& key, const std::strin
   return std::nullopt;
 }
 
-// Through the test S3 server: the CRC-32 is stored with the object and comes
+// Through the test S3 server: the CRC-32C is stored with the object and comes
 // back on GET; the ETag is still the server's MD5 of the data, so a
 // conditional GET with the MD5 (the cache file's revalidation) gets a 304.
 TEST(S3ClientOnTestServer, Crc32MetadataRoundTripAndConditionalGet) {
@@ -866,7 +866,7 @@ TEST(S3ClientOnTestServer, Crc32MetadataRoundTripAndConditionalGet) {
 }
 
 // The server's "corrupt" fault flips a byte of the body but sends the stored
-// headers: the CRC-32 catches it. Its "truncate" fault is caught by the
+// headers: the CRC-32C catches it. Its "truncate" fault is caught by the
 // transfer itself (Content-Length). Neither body is ever returned.
 TEST(S3ClientOnTestServer, InjectedCorruptionAndTruncationAreCaught) {
   FaultsOffAtExit restore;
@@ -884,7 +884,7 @@ TEST(S3ClientOnTestServer, InjectedCorruptionAndTruncationAreCaught) {
   std::string body;
   bool found = false;
   EXPECT_EQ(c.GetObject(prefix + "blk", &body, &found, 1 << 20, &detail), make_error_code(Errc::kCorruptBlock));
-  EXPECT_NE(detail.find("does not match its CRC-32"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("does not match its CRC-32C"), std::string::npos) << detail;
   EXPECT_GE(InjectedFaults(s3server::Fault::Corrupt), corrupted + 2) << "retried";
   EXPECT_EQ(c.stats().errors(s3::S3Stats::kChecksum), 1u);
 
@@ -896,7 +896,7 @@ TEST(S3ClientOnTestServer, InjectedCorruptionAndTruncationAreCaught) {
   EXPECT_EQ(body, std::string(data.begin(), data.end()));
 }
 
-// An object written without the CRC-32 header (a plain PUT, as s3backer
+// An object written without the CRC-32C header (a plain PUT, as s3backer
 // does; the test server checks no signature) is still verified, by MD5
 // against its ETag.
 TEST(S3ClientOnTestServer, ObjectWithoutCrc32IsVerifiedByMd5) {

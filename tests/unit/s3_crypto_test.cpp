@@ -76,15 +76,34 @@ TEST(S3Crypto, Md5Rfc1321) {
   EXPECT_EQ(Md5Base64(std::string_view("abc")), "kAFQmDzST7DWlj99KOF/cg==");
 }
 
-TEST(S3Crypto, Crc32CheckValue) {
-  // The standard check value of CRC-32 (ISO-HDLC, zlib's crc32()).
-  EXPECT_EQ(Crc32(std::string_view("123456789")), 0xcbf43926u);
-  EXPECT_EQ(Crc32(std::string_view("")), 0u);
-  EXPECT_EQ(Crc32(std::string_view("The quick brown fox jumps over the lazy dog")), 0x414fa339u);
+TEST(S3Crypto, Crc32cCheckValues) {
+  // The standard check value of CRC-32C (Castagnoli), and RFC 3720's
+  // (iSCSI) test patterns: 32 bytes of zeros, of ones, ascending.
+  EXPECT_EQ(Crc32c(std::string_view("123456789")), 0xe3069283u);
+  EXPECT_EQ(Crc32c(std::string_view("")), 0u);
+  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8a9136aau);
+  EXPECT_EQ(Crc32c(std::string(32, '\xff')), 0x62a8ab43u);
+  std::string ascending(32, '\0');
+  for (int i = 0; i < 32; ++i) ascending[static_cast<std::size_t>(i)] = static_cast<char>(i);
+  EXPECT_EQ(Crc32c(ascending), 0x46dd794eu);
   // The span overload on block data agrees with the string one.
   const std::vector<std::uint8_t> block(65536, 0);
-  EXPECT_EQ(Crc32(ByteView(block)), Crc32(std::string(65536, '\0')));
-  EXPECT_NE(Crc32(ByteView(block)), 0u);
+  EXPECT_EQ(Crc32c(ByteView(block)), Crc32c(std::string(65536, '\0')));
+  EXPECT_NE(Crc32c(ByteView(block)), 0u);
+}
+
+TEST(S3Crypto, Crc32cHardwareAndTableAgree) {
+  // Every length 0..64 (the tails of the 8-byte loop) and a 1 MiB block, at
+  // odd offsets.
+  std::vector<std::uint8_t> data(1 << 20);
+  std::uint32_t x = 12345;
+  for (auto& b : data) b = static_cast<std::uint8_t>((x = x * 1103515245u + 12345u) >> 24);
+  for (std::size_t n = 0; n <= 64; ++n) {
+    const ByteView v(data.data() + 3, n);
+    EXPECT_EQ(Crc32c(v), Crc32cPortable(v)) << n;
+  }
+  EXPECT_EQ(Crc32c(ByteView(data)), Crc32cPortable(ByteView(data)));
+  EXPECT_EQ(Crc32c(ByteView(data.data() + 1, data.size() - 1)), Crc32cPortable(ByteView(data.data() + 1, data.size() - 1)));
 }
 
 TEST(S3Crypto, Crc32HexIsBigEndianLowercase) {
@@ -92,7 +111,7 @@ TEST(S3Crypto, Crc32HexIsBigEndianLowercase) {
   EXPECT_EQ(Crc32Hex(0x0000abcdu), "0000abcd");
   EXPECT_EQ(Crc32Hex(0u), "00000000");
   EXPECT_EQ(Crc32Hex(0xffffffffu), "ffffffff");
-  EXPECT_EQ(Crc32Hex(Crc32(std::string_view("123456789"))), "cbf43926");
+  EXPECT_EQ(Crc32Hex(Crc32c(std::string_view("123456789"))), "e3069283");
 }
 
 TEST(S3Crypto, ParseCrc32Hex) {

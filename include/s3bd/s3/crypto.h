@@ -1,8 +1,8 @@
 // Hashes, MACs and encodings needed to talk to S3, on top of OpenSSL's EVP
 // and HMAC interfaces: SHA-256 (payload hashes, SigV4), HMAC-SHA256 (SigV4),
 // HMAC-SHA1 (SigV2), MD5 (Content-MD5 headers and ETag checks), lowercase
-// hex and standard base64; and CRC-32 (zlib) for the per-object checksum
-// s3bd stores in x-amz-meta-s3bd-crc32.
+// hex and standard base64; and CRC-32C for the per-object checksum s3bd
+// stores in x-amz-meta-s3bd-crc32c.
 //
 // Contract: pure functions, thread-safe, no exceptions. Byte input is taken
 // either as a std::string_view (text, or binary held in a std::string) or as
@@ -62,11 +62,14 @@ inline std::string Md5Hex(std::string_view data) { return Md5Hex(AsBytes(data));
 std::string Md5Base64(ByteView data);
 inline std::string Md5Base64(std::string_view data) { return Md5Base64(AsBytes(data)); }
 
-// CRC-32 as zlib's crc32() computes it (reflected polynomial 0xEDB88320,
-// initial and final XOR 0xFFFFFFFF; also the CRC of S3's
-// x-amz-checksum-crc32). Crc32("123456789") == 0xcbf43926.
-std::uint32_t Crc32(ByteView data);
-inline std::uint32_t Crc32(std::string_view data) { return Crc32(AsBytes(data)); }
+// CRC-32C (Castagnoli: reflected polynomial 0x82F63B78, initial and final
+// XOR 0xFFFFFFFF; also the CRC of S3's x-amz-checksum-crc32c), with the
+// SSE 4.2 instruction where the CPU has it. Crc32c("123456789") ==
+// 0xe3069283. Crc32cPortable() is the table-driven version used elsewhere
+// (exposed so that tests can compare the two).
+std::uint32_t Crc32c(ByteView data);
+inline std::uint32_t Crc32c(std::string_view data) { return Crc32c(AsBytes(data)); }
+std::uint32_t Crc32cPortable(ByteView data);
 // A CRC-32 value as 8 lowercase hex digits, most significant first.
 std::string Crc32Hex(std::uint32_t crc);
 // The value of 8 hex digits (either case), or std::nullopt for anything

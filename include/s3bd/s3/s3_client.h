@@ -6,13 +6,13 @@
 // (SigV4 by default, SigV2 or unsigned when configured) and sent with
 // HttpClient.
 //
-// Integrity: PutObject stores the CRC-32 of the body as user metadata
-// (kCrc32MetaHeader). Under SigV4 the signed payload hash
+// Integrity: PutObject stores the CRC-32C of the body as user metadata
+// (kCrc32cMetaHeader). Under SigV4 the signed payload hash
 // (x-amz-content-sha256, which the server checks) protects the upload, so no
 // MD5 is computed; under SigV2 or anonymous access the PUT carries
 // Content-MD5 and the ETag returned must be the body's MD5 (not with
 // SSE-KMS, whose ETag is not an MD5). A GET body is checked against the
-// object's CRC-32 header when it has one (a malformed value counts as a
+// object's CRC-32C header when it has one (a malformed value counts as a
 // mismatch), else against its ETag when that is an MD5 (a simple object,
 // without SSE-KMS or SSE-C). A HEAD or a 304 has no body to check.
 //
@@ -26,7 +26,7 @@
 //   s3bd::Errc::kNoSuchVolume     "bucket bkt does not exist"
 //   s3bd::Errc::kStoreUnavailable "endpoint unreachable: URL (...)", "... timed out",
 //                                 or a 5xx/throttling reply after the budget
-//   s3bd::Errc::kCorruptBlock     checksum (CRC-32 or ETag) mismatch after the budget
+//   s3bd::Errc::kCorruptBlock     checksum (CRC-32C or ETag) mismatch after the budget
 //   s3::Errc::kHttpStatus / kBadResponse / kResponseTooLarge: anything else
 // A GET or HEAD of a missing key (404 NoSuchKey) is not an error: *found is
 // false. (A HEAD response has no body, so HEAD cannot tell a missing bucket
@@ -63,9 +63,9 @@
 
 namespace s3bd::s3 {
 
-// The user metadata header in which PutObject stores the CRC-32 of an
+// The user metadata header in which PutObject stores the CRC-32C of an
 // object's data (crypto.h Crc32Hex: 8 lowercase hex digits).
-inline constexpr std::string_view kCrc32MetaHeader = "x-amz-meta-s3bd-crc32";
+inline constexpr std::string_view kCrc32cMetaHeader = "x-amz-meta-s3bd-crc32c";
 
 enum class Addressing { kPath, kVirtualHost };
 enum class AuthMode { kSigV4, kSigV2, kAnonymous };

@@ -8,10 +8,10 @@
 // Behaviour:
 //  - Read: GET; a missing object (404) reads as zeros. The body must be
 //    exactly one block and match its checksum (the client checks: the
-//    CRC-32 stored with the object, else the ETag when it is an MD5).
+//    CRC-32C stored with the object, else the ETag when it is an MD5).
 //  - Revalidate (a cache file's copy): GET with If-None-Match: "MD5";
 //    304 Not Modified means the copy is current and moves no data.
-//  - Write: PUT with the data's CRC-32 as metadata; the upload is checked
+//  - Write: PUT with the data's CRC-32C as metadata; the upload is checked
 //    by the signed payload hash (SigV4) or by Content-MD5 and the ETag
 //    returned (SigV2; see s3_client.h). Success is returned only once S3
 //    acknowledged the object, so a block whose PUT ultimately fails (after
