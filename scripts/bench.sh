@@ -16,7 +16,7 @@
 #   --size SIZE     volume size, e.g. 1G, 512M (default 1G; 64M with --quick)
 #   --cache SIZE    cache memory of each daemon (default 256M; 16M with --quick,
 #                   so that the cache stays a quarter of the volume)
-#   --warm SIZE     region W6 reads twice (default 3/4 of the cache)
+#   --warm SIZE     region W6 reads once cold and three times warm (default 3/4 of the cache)
 #   --out DIR       where results go (default bench-results/ in the repository)
 #   --rebuild       run scripts/build.sh even if the binaries exist
 #

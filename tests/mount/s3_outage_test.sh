@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A 30-second outage of the S3 server during writes: writes keep being
+# A 60-second outage of the S3 server (S3BD_OUTAGE_SECONDS changes it) during writes: writes keep being
 # accepted into the cache, nothing is lost, and everything is uploaded once
 # the server is back; an fsync during the outage waits or fails with EIO
 # (never reports success while the data is not stored).
@@ -8,7 +8,7 @@ source "$(dirname "$0")/test_s3server_lib.sh"
 require_fuse
 trap 'cleanup; stop_test_s3server' EXIT
 
-OUTAGE=${S3BD_OUTAGE_SECONDS:-30}
+OUTAGE=${S3BD_OUTAGE_SECONDS:-60}
 start_test_s3server --latency-ms 2
 opts=(--endpoint "$S3_ENDPOINT" --path-style --max-retry-time 5 --cache-size 128M --write-delay 0)
 mnt=$WORK/mnt
@@ -18,7 +18,8 @@ head -c 48M /dev/urandom >"$WORK/data"
 start_fg s3://bucket/outage "$mnt" --size 256M "${opts[@]}"
 s3ctl "outage?seconds=$OUTAGE"
 t0=$SECONDS
-# Accepted into the cache while the server is down (48 MiB < max dirty 64 MiB).
+# Accepted into the cache while the server is down (48 MiB < --max-dirty, by
+# default the whole 128 MiB cache).
 dd if="$WORK/data" of="$mnt/file" bs=1M conv=notrunc status=none
 ((SECONDS - t0 < OUTAGE)) || fail "writes were not accepted during the outage"
 dirty=$(grep -oE 'dirty blocks +[0-9]+' "$mnt/stats" | grep -oE '[0-9]+$')
