@@ -14,67 +14,65 @@ class GateStore : public ForwardingStore {
  public:
   explicit GateStore(std::unique_ptr<BlockStore> next) : ForwardingStore("gate", std::move(next)) {}
 
-  void Close() {
-    std::lock_guard lock(mu_);
-    open_ = false;
-  }
-  void Open() {
-    {
-      std::lock_guard lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
+  void Close() { writes_.Close(); }
+  void Open() { writes_.Open(); }
   // Waits until `n` writes are held at the closed gate.
-  void WaitForWaiting(int n) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return waiting_ >= n; });
-  }
-  int waiting() {
-    std::lock_guard lock(mu_);
-    return waiting_;
-  }
-  void CloseReads() {
-    std::lock_guard lock(mu_);
-    reads_open_ = false;
-  }
-  void OpenReads() {
-    {
-      std::lock_guard lock(mu_);
-      reads_open_ = true;
-    }
-    cv_.notify_all();
-  }
+  void WaitForWaiting(int n) { writes_.WaitFor(n); }
+  int waiting() { return writes_.Held(); }
+
+  void CloseReads() { reads_.Close(); }
+  void OpenReads() { reads_.Open(); }
   // Waits until `n` reads are held at the closed read gate.
-  void WaitForReading(int n) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return reading_ >= n; });
-  }
+  void WaitForReading(int n) { reads_.WaitFor(n); }
 
  private:
-  void Pass() {
-    std::unique_lock lock(mu_);
-    ++waiting_;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-    --waiting_;
-  }
+  // One gate: callers of Pass() wait while it is closed.
+  class Gate {
+   public:
+    void Close() {
+      std::lock_guard lock(mu_);
+      open_ = false;
+    }
+    void Open() {
+      {
+        std::lock_guard lock(mu_);
+        open_ = true;
+      }
+      cv_.notify_all();
+    }
+    void WaitFor(int n) {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return held_ >= n; });
+    }
+    int Held() {
+      std::lock_guard lock(mu_);
+      return held_;
+    }
+    void Pass() {
+      std::unique_lock lock(mu_);
+      ++held_;
+      cv_.notify_all();
+      cv_.wait(lock, [&] { return open_; });
+      --held_;
+    }
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool open_ = true;
+    int held_ = 0;
+  };
+
   std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d) override {
-    Pass();
+    writes_.Pass();
     return ForwardingStore::DoWrite(b, d);
   }
   std::error_code DoZero(BlockNum b) override {
-    Pass();
+    writes_.Pass();
     return ForwardingStore::DoZero(b);
   }
   std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out) override {
-    {
-      std::unique_lock lock(mu_);
-      ++reading_;
-      cv_.notify_all();
-      cv_.wait(lock, [&] { return reads_open_; });
-      --reading_;
-    }
+    reads_.Pass();
     return ForwardingStore::DoRead(b, out);
   }
   // Revalidations pass freely (to the store below).
@@ -83,10 +81,7 @@ class GateStore : public ForwardingStore {
     return next().Revalidate(b, md5, out, fresh);
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = true, reads_open_ = true;
-  int waiting_ = 0, reading_ = 0;
+  Gate writes_, reads_;
 };
 
 }  // namespace s3bd::test
