@@ -16,6 +16,9 @@ before=$(count_blocks "$store")
 rm "$fs/big"
 sync  # ext4 frees the blocks when the journal commits
 fstrim -v "$fs"
+# Discards are writes of zeros to the cache: s3bd sync waits until they
+# are stored (the blocks deleted).
+"$S3BD" sync "$mnt" -q
 after=$(count_blocks "$store")
 echo "block files: $before before fstrim, $after after"
 ((before - after >= 90)) || fail "fstrim freed only $((before - after)) block files"
