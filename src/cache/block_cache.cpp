@@ -46,7 +46,9 @@ BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& conf
   if (file_) Recover();
   const unsigned uploaders = std::max(1u, config.threads);
   for (unsigned i = 0; i < uploaders; ++i) workers_.emplace_back([this] { UploadWorker(); });
-  const unsigned prefetchers = config.read_ahead ? std::clamp(config.read_ahead, 2u, 16u) : 0;
+  // One fetch in flight per block of the window: with fewer, a full window
+  // waits for round trips in turn (16 threads cap W2 near 16 MiB per 22 ms).
+  const unsigned prefetchers = config.read_ahead ? std::clamp(detector_.max_window(), 2u, 64u) : 0;
   for (unsigned i = 0; i < prefetchers; ++i) workers_.emplace_back([this] { PrefetchWorker(); });
 }
 
