@@ -18,6 +18,8 @@ namespace s3bd {
 namespace {
 
 constexpr int kUploadNice = 10;
+// Heat levels beyond this change nothing (the delay is long capped by then).
+constexpr unsigned kMaxHeat = 64;
 // How long after a reader's fetch uploads stay limited (reads first).
 constexpr std::chrono::milliseconds kReadsQuiet{100};
 
@@ -335,8 +337,9 @@ BlockCache::Clock::duration BlockCache::DelayFor(unsigned heat) const {
   const Clock::duration base = config_.write_delay;
   const Clock::duration cap = std::max<Clock::duration>(base, config_.write_delay_max);
   if (base.count() == 0) return base;  // --write-delay 0: always at once
-  if (heat >= 31) return cap;
-  return std::min<Clock::duration>(cap, base * (std::int64_t{1} << heat));
+  Clock::duration d = base;
+  for (unsigned i = 0; i < heat && d < cap; ++i) d *= 2;  // never past 2 x cap: no overflow
+  return std::min(d, cap);
 }
 
 void BlockCache::MarkDirty(std::unique_lock<std::mutex>&, Entry* e) {
@@ -355,7 +358,7 @@ void BlockCache::MarkDirty(std::unique_lock<std::mutex>&, Entry* e) {
   LruRemove(e);
   // Hot blocks: written again within its delay after the last upload.
   if (e->stored_at != Clock::time_point{} && now - e->stored_at < DelayFor(e->heat)) {
-    ++e->heat;
+    e->heat = std::min(e->heat + 1, kMaxHeat);
     ++heated_;
   } else {
     e->heat = 0;
@@ -611,7 +614,7 @@ void BlockCache::UploadWorker() {
         // Rewritten during the upload: store the newer data too.
         ++reuploads_;
         e->dirty_seq = seq + 1;
-        ++e->heat;
+        e->heat = std::min(e->heat + 1, kMaxHeat);
         ++heated_;
         Enqueue(e, Clock::now() + DelayFor(e->heat));
       }
