@@ -11,7 +11,6 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -21,6 +20,7 @@
 #include <thread>
 
 #include "fake_disk.h"
+#include "gate.h"
 #include "gate_store.h"
 #include "s3bd/cache/block_cache.h"
 #include "s3bd/s3/crypto.h"
@@ -51,25 +51,12 @@ class Bottom : public BlockStore {
     return written_;
   }
   // Reads wait while held; WaitForReads(n): until n reads wait.
-  void HoldReads(bool hold) {
-    std::lock_guard lock(mu_);
-    hold_reads_ = hold;
-    cv_.notify_all();
-  }
-  void WaitForReads(int n) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return reads_waiting_ >= n; });
-  }
+  void HoldReads(bool hold) { hold ? reads_.Close() : reads_.Open(); }
+  void WaitForReads(int n) { reads_.WaitFor(n); }
 
  private:
   std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out) override {
-    {
-      std::unique_lock lock(mu_);
-      ++reads_waiting_;
-      cv_.notify_all();
-      cv_.wait(lock, [&] { return !hold_reads_; });
-      --reads_waiting_;
-    }
+    reads_.Pass();
     return store_.Read(b, out);
   }
   std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d) override {
@@ -97,10 +84,8 @@ class Bottom : public BlockStore {
   }
 
   BlockStore& store_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool hold_reads_ = false;
-  int reads_waiting_ = 0;
+  std::mutex mu_;  // guards written_
+  test::Gate reads_;
   std::vector<BlockNum> written_;
 };
 

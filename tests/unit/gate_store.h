@@ -3,9 +3,7 @@
 // Reads have a gate of their own (open unless CloseReads()).
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
-
+#include "gate.h"
 #include "s3bd/core/block_store.h"
 
 namespace s3bd::test {
@@ -26,43 +24,6 @@ class GateStore : public ForwardingStore {
   void WaitForReading(int n) { reads_.WaitFor(n); }
 
  private:
-  // One gate: callers of Pass() wait while it is closed.
-  class Gate {
-   public:
-    void Close() {
-      std::lock_guard lock(mu_);
-      open_ = false;
-    }
-    void Open() {
-      {
-        std::lock_guard lock(mu_);
-        open_ = true;
-      }
-      cv_.notify_all();
-    }
-    void WaitFor(int n) {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return held_ >= n; });
-    }
-    int Held() {
-      std::lock_guard lock(mu_);
-      return held_;
-    }
-    void Pass() {
-      std::unique_lock lock(mu_);
-      ++held_;
-      cv_.notify_all();
-      cv_.wait(lock, [&] { return open_; });
-      --held_;
-    }
-
-   private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool open_ = true;
-    int held_ = 0;
-  };
-
   std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d) override {
     writes_.Pass();
     return ForwardingStore::DoWrite(b, d);
