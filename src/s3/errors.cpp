@@ -24,7 +24,6 @@ class S3Category : public std::error_category {
       case Errc::kCredentialsIncomplete: return "incomplete credentials";
       case Errc::kNoSuchProfile: return "no such credentials profile";
       case Errc::kNoSuchAccessKey: return "access key id not found in credentials file";
-      case Errc::kEtagMismatch: return "ETag returned by the S3 server does not match the data";
       case Errc::kHttpStatus: return "unexpected HTTP status from the S3 server";
       case Errc::kBadResponse: return "unexpected response from the S3 server";
       case Errc::kResponseTooLarge: return "response from the S3 server too large";

@@ -29,7 +29,6 @@ enum class Errc {
   kNoSuchProfile,           // the requested profile does not exist
   kNoSuchAccessKey,         // the requested access key id is not in the file
   // S3 requests (s3_client.h).
-  kEtagMismatch,            // the ETag returned does not match the data's MD5
   kHttpStatus,              // an HTTP status the operation does not expect
   kBadResponse,             // a response that cannot be understood
   kResponseTooLarge,        // a response body over the operation's limit
