@@ -325,10 +325,14 @@ std::error_code BlockCache::ReserveForWrite(std::unique_lock<std::mutex>& lock, 
 }
 
 void BlockCache::Enqueue(Entry* e, Clock::time_point eligible) {
-  e->eligible = eligible;
   e->queued = true;
   upload_queue_.emplace(eligible, e);
   work_cv_.notify_one();
+}
+
+void BlockCache::HeatUp(Entry* e) {
+  e->heat = std::min(e->heat + 1, kMaxHeat);
+  ++heated_;
 }
 
 std::size_t BlockCache::ReadPriorityUploads() const { return std::max(2u, config_.threads / 4); }
@@ -358,8 +362,7 @@ void BlockCache::MarkDirty(std::unique_lock<std::mutex>&, Entry* e) {
   LruRemove(e);
   // Hot blocks: written again within its delay after the last upload.
   if (e->stored_at != Clock::time_point{} && now - e->stored_at < DelayFor(e->heat)) {
-    e->heat = std::min(e->heat + 1, kMaxHeat);
-    ++heated_;
+    HeatUp(e);
   } else {
     e->heat = 0;
   }
@@ -614,8 +617,7 @@ void BlockCache::UploadWorker() {
         // Rewritten during the upload: store the newer data too.
         ++reuploads_;
         e->dirty_seq = seq + 1;
-        e->heat = std::min(e->heat + 1, kMaxHeat);
-        ++heated_;
+        HeatUp(e);
         Enqueue(e, Clock::now() + DelayFor(e->heat));
       }
     } else {

@@ -153,7 +153,7 @@ class BlockCache : public ForwardingStore {
     std::uint64_t write_seq = 0;   // sequence number of the last write
     std::uint64_t dirty_seq = 0;   // oldest write not yet stored (when dirty)
     std::uint64_t failed_attempt = 0;  // attempt number of its last failed upload, 0 if none
-    Clock::time_point dirty_since{}, eligible{};
+    Clock::time_point dirty_since{};
     Clock::time_point stored_at{};  // end of its last successful upload
     unsigned heat = 0;              // hot-block level (see the rules above)
     int pins = 0;
@@ -185,6 +185,8 @@ class BlockCache : public ForwardingStore {
                         bool whole_block, std::shared_ptr<Buffer> replacement);
   void MarkDirty(std::unique_lock<std::mutex>& lock, Entry* e);
   void Enqueue(Entry* e, Clock::time_point eligible);
+  // One heat level up for a hot block (see the rules above).
+  void HeatUp(Entry* e);
   // The write delay of a block at `heat`.
   Clock::duration DelayFor(unsigned heat) const;
   // Uploads that may run while a reader waits for a block.
