@@ -75,7 +75,7 @@ BlockCache::~BlockCache() {
     if (file_->failed() && stored_all) file_->Discard();
     file_.reset();
   } else if (dirty) {
-    spdlog::error("cache closed with {} blocks not stored", dirty);
+    spdlog::error("cache closed with {} blocks not stored; without a cache file they are lost", dirty);
   }
 }
 

@@ -28,7 +28,7 @@ struct MountArgs {
   std::string endpoint, region, auth_version, credentials_file, access_key_id, profile, ca_file;
   std::string timeout, max_retry_time, connections, storage_class, sse, sse_kms_key_id, acl;
   bool path_style = false, virtual_host = false, anonymous = false, insecure = false;
-  bool hash_prefix = false, list_blocks = false;
+  bool hash_prefix = false, list_blocks = false, hard = false;
   CacheArgs cache;  // block cache and consistency guard
 };
 
@@ -64,6 +64,10 @@ void AddS3Options(CLI::App* mount, MountArgs& a) {
   mount->add_option("--timeout", a.timeout, "Seconds one HTTP request may take (default: 30)")->group(g);
   mount->add_option("--max-retry-time", a.max_retry_time,
                     "Seconds to keep retrying a failing request before giving up (default: 60)")
+      ->group(g);
+  mount->add_flag("--hard", a.hard,
+                  "Once mounted, I/O waits through an outage of the server until it answers, instead of "
+                  "failing with EIO after --max-retry-time (as NFS hard mounts)")
       ->group(g);
   mount->add_option("--connections", a.connections, "Parallel HTTP requests, 1 to 256 (default: 64)")->group(g);
   mount->add_option("--storage-class", a.storage_class,
@@ -142,7 +146,7 @@ void ConvertS3(const MountArgs& a, StoreConfig& store) {
                    !a.ca_file.empty() || !a.timeout.empty() || !a.max_retry_time.empty() ||
                    !a.connections.empty() || !a.storage_class.empty() || !a.sse.empty() ||
                    !a.sse_kms_key_id.empty() || !a.acl.empty() || a.path_style || a.virtual_host ||
-                   a.anonymous || a.insecure || a.hash_prefix || a.list_blocks;
+                   a.anonymous || a.insecure || a.hash_prefix || a.list_blocks || a.hard;
   store.is_s3 = a.store.rfind("s3://", 0) == 0;
   if (!store.is_s3) {
     if (any) throw StartupError("S3 options such as --endpoint apply only to s3:// stores");
@@ -224,6 +228,7 @@ void ConvertS3(const MountArgs& a, StoreConfig& store) {
   }
   s3.hash_prefix = a.hash_prefix;
   s3.list_blocks = a.list_blocks;
+  s3.hard = a.hard;
 }
 
 // Turns the raw strings into configs; throws StartupError.

@@ -9,7 +9,9 @@
 //      /dev/null, logs to syslog) and serves requests;
 //   4. on unmount (fusermount3 -u, umount) or SIGINT/SIGTERM/SIGHUP it
 //      uploads everything (also with --durable-cache); the exit status is
-//      1 if that failed.
+//      1 if that failed. From the moment it is asked to stop, failing
+//      requests give up within one --max-retry-time (even with --hard), so
+//      a stop ends; what was not stored stays in the cache file, if any.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,6 +21,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -107,11 +110,24 @@ int RunMount(StoreConfig store, MountConfig mount) {
     Volume volume(*stack.top);
     FuseFrontend frontend(volume, mount, store.read_only);
     frontend.sync_to_store = [&stack] { return FlushToStore(stack); };
+    // Stopping: requests to an unreachable store (also with --hard) give up
+    // within one retry budget from now, however many blocks are waiting.
+    std::once_flag stopping;
+    const auto give_up = [&] {
+      std::call_once(stopping, [&] {
+        RetryLimit limit;
+        limit.give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(store.s3.max_retry_time_s);
+        stack.top->SetRetryLimit(limit);
+      });
+    };
+    frontend.on_stop_signal = give_up;
     frontend.Mount();
     CommitGeometry(stack);
+    if (store.s3.hard) stack.top->SetRetryLimit(RetryLimit{.until_answered = true, .give_up_at = {}});
     if (!mount.foreground) Detach(notify_fd, mount.log_level);
     spdlog::info("{} mounted on {}", store.url, mount.mountpoint);
     frontend.Run();
+    give_up();
     if (store.read_only) {
       spdlog::info("{} unmounted", mount.mountpoint);
       return 0;

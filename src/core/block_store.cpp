@@ -187,6 +187,7 @@ std::error_code ForwardingStore::DoFlush() { return next_->Flush(); }
 std::error_code ForwardingStore::DoListNonZero(const std::function<void(BlockNum)>& fn) {
   return next_->ListNonZero(fn);
 }
+void ForwardingStore::DoSetRetryLimit(const RetryLimit& limit) { next_->SetRetryLimit(limit); }
 
 bool IsAllZero(std::span<const std::uint8_t> data) {
   // Compare word-sized chunks: a block of real data fails on its first word.

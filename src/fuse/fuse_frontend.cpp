@@ -1,6 +1,7 @@
 // FUSE front end; see the header for the behaviour of each file.
 #include "s3bd/fuse/fuse_frontend.h"
 
+#include <fcntl.h>
 #include <fuse3/fuse.h>
 #include <linux/falloc.h>
 #include <sys/statvfs.h>
@@ -12,6 +13,7 @@
 #include <ctime>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +24,23 @@
 namespace s3bd {
 
 namespace {
+
+// Stop signals: libfuse's handler ends the FUSE loop, but the loop waits
+// for the requests it is serving, which may be waiting for the store. Ours
+// runs first, tells a watcher thread through a pipe (write(2) is
+// async-signal-safe), and then calls libfuse's.
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+int g_stop_pipe = -1;                     // write end, while Run() runs
+struct sigaction g_fuse_action[NSIG];     // libfuse's handlers
+
+void OnStopSignal(int sig) {
+  const int saved = errno;
+  const char c = 1;
+  if (g_stop_pipe >= 0) (void)!::write(g_stop_pipe, &c, 1);
+  errno = saved;
+  const struct sigaction& a = g_fuse_action[sig];
+  if (!(a.sa_flags & SA_SIGINFO) && a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN) a.sa_handler(sig);
+}
 
 FuseFrontend& Self() { return *static_cast<FuseFrontend*>(fuse_get_context()->private_data); }
 
@@ -382,12 +401,33 @@ void FuseFrontend::Run() {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (fuse_set_signal_handlers(se) != 0) throw StartupError("cannot install signal handlers");
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw StartupError("pipe: " + std::string(std::strerror(errno)));
+  std::thread watcher([this, fd = pipe_fds[0]] {
+    char c;
+    ssize_t n;
+    while ((n = ::read(fd, &c, 1)) < 0 && errno == EINTR) {
+    }
+    if (n == 1 && on_stop_signal) on_stop_signal();  // n == 0: Run() is ending
+    ::close(fd);
+  });
+  g_stop_pipe = pipe_fds[1];
+  for (int sig : kStopSignals) {
+    struct sigaction ours {};
+    ours.sa_handler = OnStopSignal;
+    sigemptyset(&ours.sa_mask);
+    ::sigaction(sig, &ours, &g_fuse_action[sig]);
+  }
   struct fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, 64);
   fuse_loop_cfg_set_idle_threads(cfg, 8);
   const int rc = fuse_loop_mt(fuse_, cfg);
   fuse_loop_cfg_destroy(cfg);
+  for (int sig : kStopSignals) ::sigaction(sig, &g_fuse_action[sig], nullptr);
   fuse_remove_signal_handlers(se);
+  g_stop_pipe = -1;
+  ::close(pipe_fds[1]);
+  watcher.join();
   if (rc != 0) spdlog::debug("FUSE loop ended with {}", rc);
   fuse_unmount(fuse_);
   mounted_ = false;

@@ -106,17 +106,30 @@ size_t WriteHeader(char* data, size_t size, size_t nitems, void* userdata) {
   return line.size();
 }
 
-TransportError MapCurlCode(CURLcode rc) {
+// `detail` is libcurl's message: a failed TLS handshake is a protocol error
+// that will not heal when OpenSSL itself refused what the server sent
+// ("error:0A00010B:SSL routines::wrong version number": a plain-HTTP
+// server); a reset or timeout during the handshake may heal.
+TransportError MapCurlCode(CURLcode rc, std::string_view detail) {
   switch (rc) {
     case CURLE_OK: return TransportError::kNone;
     case CURLE_OPERATION_TIMEDOUT: return TransportError::kTimeout;
     case CURLE_COULDNT_CONNECT: return TransportError::kConnectFailed;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY: return TransportError::kDnsFailure;
-    case CURLE_SSL_CONNECT_ERROR: return TransportError::kTlsHandshake;
+    case CURLE_SSL_CONNECT_ERROR:
+      return detail.find("SSL routines") != std::string_view::npos ? TransportError::kTlsProtocol
+                                                                     : TransportError::kTlsHandshake;
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED: return TransportError::kTlsProtocol;
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_ISSUER_ERROR: return TransportError::kTlsCertificate;
     case CURLE_SEND_ERROR: return TransportError::kSendFailed;
     case CURLE_RECV_ERROR:
@@ -210,7 +223,9 @@ void HttpClient::Perform(const HttpRequest& request, HttpResponse* out) {
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
+  auto timeout = options_.request_timeout;
+  if (request.timeout.count() > 0 && request.timeout < timeout) timeout = request.timeout;
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_limit);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.low_speed_time.count()));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -255,10 +270,10 @@ void HttpClient::Perform(const HttpRequest& request, HttpResponse* out) {
   if (rc == CURLE_OK) {
     out->status = static_cast<int>(status);
   } else {
-    out->transport = out->too_large ? TransportError::kOther : MapCurlCode(rc);
     out->transport_detail = out->too_large ? std::string("response body too large")
                             : errbuf[0]   ? std::string(errbuf)
                                           : std::string(curl_easy_strerror(rc));
+    out->transport = out->too_large ? TransportError::kOther : MapCurlCode(rc, out->transport_detail);
     out->status = 0;
   }
   // curl_easy_reset() does not clear these; they point into this frame.

@@ -72,6 +72,7 @@ RetryClass ClassifyTransport(TransportError error) {
     case TransportError::kOther:
       return RetryClass::kRetry;
     case TransportError::kTlsCertificate:
+    case TransportError::kTlsProtocol:
     case TransportError::kCancelled:
     case TransportError::kInvalidRequest:
       return RetryClass::kFatal;

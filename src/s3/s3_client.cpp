@@ -111,8 +111,9 @@ const char* S3Stats::KindName(Kind k) {
 }
 
 const char* S3Stats::ErrorClassName(ErrorClass e) {
-  static const char* const kNames[] = {"access-denied", "no-such-bucket", "unreachable", "timeout",
-                                       "server-error",  "throttled",      "checksum-mismatch", "other"};
+  static const char* const kNames[] = {"access-denied", "no-such-bucket", "unreachable",
+                                       "timeout",       "server-error",   "throttled",
+                                       "checksum-mismatch", "tls",        "other"};
   return kNames[e];
 }
 
@@ -168,7 +169,13 @@ void S3Stats::Print(std::ostream& os) const {
   os << fmt::format("  latency avg {:.2f} ms p99 {:.2f} ms\n",
                     total ? static_cast<double>(latency_us_.load()) / 1000.0 / static_cast<double>(total) : 0.0,
                     static_cast<double>(P99().count()) / 1000.0);
-  os << fmt::format("  retries {}\n", retries_.load());
+  os << fmt::format("  retries {}", retries_.load());
+  for (int e = 0; e < kNumErrorClasses; ++e) {
+    if (const std::uint64_t n = retries_by_class_[e].load()) {
+      os << fmt::format(" {}={}", ErrorClassName(static_cast<ErrorClass>(e)), n);
+    }
+  }
+  os << "\n";
   os << "  errors";
   for (int e = 0; e < kNumErrorClasses; ++e) {
     os << fmt::format(" {}={}", ErrorClassName(static_cast<ErrorClass>(e)), errors_[e].load());
@@ -202,7 +209,36 @@ struct S3Client::Call {
 };
 
 S3Client::S3Client(S3ClientConfig config, std::shared_ptr<CredentialProvider> credentials)
-    : config_(std::move(config)), credentials_(std::move(credentials)), http_(config_.http) {}
+    : config_(std::move(config)),
+      credentials_(std::move(credentials)),
+      http_(config_.http),
+      outage_(config_.endpoint) {
+  outage_.SetPlan(RetryPlan(limit_));
+}
+
+RetryLimit S3Client::retry_limit() const {
+  std::lock_guard lock(limit_mu_);
+  return limit_;
+}
+
+void S3Client::SetRetryLimit(const RetryLimit& limit) {
+  {
+    std::lock_guard lock(limit_mu_);
+    limit_ = limit;
+  }
+  outage_.SetPlan(RetryPlan(limit));
+  pause_cv_.notify_all();
+}
+
+std::string S3Client::RetryPlan(const RetryLimit& limit) const {
+  if (limit.give_up_at) {
+    const auto left = std::max(Clock::duration::zero(), *limit.give_up_at - Clock::now());
+    return fmt::format("s3bd is stopping: retrying for at most {} more", Seconds(left));
+  }
+  if (limit.until_answered) return "I/O waits until the server answers (--hard)";
+  return fmt::format("retrying each request for up to {} s before it fails",
+                     std::chrono::duration_cast<std::chrono::seconds>(config_.retry.budget).count());
+}
 
 std::string S3Client::Location() const {
   std::string prefix = config_.prefix;
@@ -276,11 +312,22 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
   const auto start = Clock::now();
   Backoff backoff(config_.retry);
   const std::string what = call.key.empty() ? Location() : ObjectUrlForLog(call.key);
+  bool waiting = false;  // counted in the outage monitor's waiting requests
+  const auto finish = [&](std::error_code ec) {
+    if (waiting) outage_.Waiting(-1);
+    return ec;
+  };
   for (unsigned attempt = 1;; ++attempt) {
     HttpRequest request;
     if (auto ec = Sign(call, &request, detail)) {
       stats_.CountError(S3Stats::kOtherError);
-      return ec;
+      return finish(ec);
+    }
+    const RetryLimit limit = retry_limit();
+    if (attempt > 1 && limit.give_up_at) {
+      // A stopping daemon: no retry may outlast the deadline.
+      request.timeout = std::max(std::chrono::milliseconds(1),
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(*limit.give_up_at - Clock::now()));
     }
     HttpResponse& resp = call.response;
     http_.Perform(request, &resp);
@@ -291,9 +338,11 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
     std::string why;
     S3Stats::ErrorClass error_class = S3Stats::kOtherError;
     bool retry = false;
+    bool outage = false;  // a failure of the server, not of this request
     if (resp.transport != TransportError::kNone) {
       const RetryClass rc = ClassifyTransport(resp.transport);
       retry = IsRetryable(rc);
+      outage = retry;
       ec = make_error_code(s3bd::Errc::kStoreUnavailable);
       switch (resp.transport) {
         case TransportError::kTimeout:
@@ -301,23 +350,30 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
           why = fmt::format("request to {} timed out ({})", config_.endpoint, resp.transport_detail);
           break;
         case TransportError::kTlsCertificate:
+          error_class = S3Stats::kTls;
           why = fmt::format("TLS certificate of {} not accepted: {} (use --ca-file, or --insecure)",
                             config_.endpoint, resp.transport_detail);
+          break;
+        case TransportError::kTlsProtocol:
+          error_class = S3Stats::kTls;
+          why = fmt::format("TLS handshake with {} failed: {} (does it serve https?)", config_.endpoint,
+                            resp.transport_detail);
           break;
         default:
           if (resp.too_large) {
             ec = Errc::kResponseTooLarge;
             why = fmt::format("{} {}: response too large", call.method, what);
-            retry = false;
+            retry = outage = false;
           } else {
             error_class = S3Stats::kUnreachable;
             why = fmt::format("endpoint unreachable: {} ({})", config_.endpoint, resp.transport_detail);
           }
       }
     } else if (resp.status >= 200 && resp.status < 300) {
-      if (!call.check) return {};
+      outage_.Succeeded();
+      if (!call.check) return finish({});
       ec = call.check(resp, &retry, &why);
-      if (!ec) return {};
+      if (!ec) return finish({});
       if (ec == make_error_code(s3bd::Errc::kCorruptBlock)) error_class = S3Stats::kChecksum;
     } else {
       S3ErrorInfo info;
@@ -326,16 +382,18 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
         if (!ParseErrorDocument(resp.body, &parsed)) info = parsed;
       }
       const std::string& code = info.code;
+      const RetryClass rc = ClassifyHttp(resp.status, code);
+      retry = IsRetryable(rc);
+      outage = retry;
+      if (!outage) outage_.Succeeded();  // the server answered
       if (resp.status == 304 && call.not_modified_ok) {
         call.not_modified = true;
-        return {};
+        return finish({});
       }
       if (resp.status == 404 && code != "NoSuchBucket" && call.missing_ok) {
         call.found = false;
-        return {};
+        return finish({});
       }
-      const RetryClass rc = ClassifyHttp(resp.status, code);
-      retry = IsRetryable(rc);
       const std::string status_text =
           code.empty() ? fmt::format("HTTP {}", resp.status) : fmt::format("HTTP {} {}", resp.status, code);
       if (retry) {
@@ -371,18 +429,46 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
     }
 
     if (retry) {
-      const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-      if (auto pause = backoff.NextPause(elapsed)) {
-        stats_.CountRetry();
+      if (outage) outage_.Failed(why);
+      const auto now = Clock::now();
+      const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - start);
+      std::optional<std::chrono::milliseconds> pause;
+      if (limit.until_answered && outage) {
+        // No budget: the pause grows to its cap and stays there.
+        pause = backoff.NextPause(std::chrono::milliseconds(0)).value_or(config_.retry.max_pause);
+      } else {
+        pause = backoff.NextPause(elapsed);
+      }
+      if (pause && limit.give_up_at) {
+        if (now >= *limit.give_up_at) {
+          pause.reset();
+        } else {
+          pause = std::min(*pause, std::chrono::ceil<std::chrono::milliseconds>(*limit.give_up_at - now));
+        }
+      }
+      if (pause) {
+        stats_.CountRetry(error_class);
         spdlog::debug("{} {}: {}; retry {} in {} ms", call.method, what, why, attempt, pause->count());
-        std::this_thread::sleep_for(*pause);
+        if (outage && !waiting) {
+          waiting = true;
+          outage_.Waiting(+1);
+        }
+        // Cut short when the retry limit changes (e.g. a stop): the next
+        // attempt then runs under the new limit.
+        std::unique_lock lock(limit_mu_);
+        pause_cv_.wait_for(lock, *pause, [&] {
+          return limit_.until_answered != limit.until_answered || limit_.give_up_at != limit.give_up_at;
+        });
         continue;
       }
-      why += fmt::format(" (gave up after {} attempts in {})", attempt, Seconds(Clock::now() - start));
+      why += limit.give_up_at && now >= *limit.give_up_at
+                 ? fmt::format(" (gave up after {} attempts in {}: s3bd is stopping)", attempt,
+                               Seconds(now - start))
+                 : fmt::format(" (gave up after {} attempts in {})", attempt, Seconds(now - start));
     }
     stats_.CountError(error_class);
     if (detail) *detail = why;
-    return ec;
+    return finish(ec);
   }
 }
 

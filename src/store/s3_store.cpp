@@ -301,6 +301,7 @@ std::shared_ptr<s3::S3Client> OpenS3Client(const StoreConfig& config) {
 void S3Store::PrintOwnStats(std::ostream& os) const {
   os << "  " << client_->Location() << "\n";
   client_->stats().Print(os);
+  client_->outage().Print(os);
   if (map_loaded_.load()) os << fmt::format("  block map: {} reads answered without a request\n",
                                             map_skipped_reads_.load());
 }

@@ -33,6 +33,12 @@ expect_error() {
   set -e
   after=$(s3_snapshot)
   [[ $status != 0 ]] || fail "s3bd $* succeeded"
+  if [[ -n ${OUTAGE_WARNING:-} ]]; then
+    # A server that cannot be reached is announced first, while retrying.
+    head -1 "$WORK/err" | grep -qE "^s3bd: warning: requests to .* are failing: " ||
+      fail "s3bd $*: no outage warning first: $(cat "$WORK/err")"
+    sed -i 1d "$WORK/err"
+  fi
   [[ $(wc -l <"$WORK/err") == 1 ]] || fail "s3bd $*: expected one line of error, got: $(cat "$WORK/err")"
   grep -qE -- "$pattern" "$WORK/err" || fail "s3bd $*: error does not match '$pattern': $(cat "$WORK/err")"
   [[ $before == "$after" ]] || fail "s3bd $*: the bucket changed"
@@ -71,7 +77,7 @@ AWS_PROFILE=nosuch expect_error "profile 'nosuch' not found" -- mount "$new" "$m
 # The bucket and the endpoint.
 expect_error "^s3bd: error: bucket nosuchbucket does not exist$" -- mount s3://nosuchbucket/x "$mnt" "${ep[@]}" --size 1G
 closed=http://127.0.0.1:$(closed_port)
-expect_error "^s3bd: error: endpoint unreachable: $closed \(.*\) \(gave up after [0-9]+ attempts" -- \
+OUTAGE_WARNING=1 expect_error "^s3bd: error: endpoint unreachable: $closed \(.*\) \(gave up after [0-9]+ attempts" -- \
   mount "$new" "$mnt" --endpoint "$closed" --size 1G --max-retry-time 1
 expect_error "disagrees with the store's size 64 MiB" -- mount s3://bucket/existing "$mnt" "${ep[@]}" --size 128M
 

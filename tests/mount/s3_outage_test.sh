@@ -41,8 +41,16 @@ deadline=$((SECONDS + OUTAGE + 120))
 until "$S3BD" sync "$mnt" -q 2>/dev/null; do
   ((SECONDS < deadline)) || fail "data still not uploaded long after the outage"
 done
+grep -qE 'retries [0-9]+ .*server-error=[1-9]' "$mnt/stats" || fail "retries not counted by class: $(grep retries "$mnt/stats")"
 stop_fg "$mnt"
 [[ $DAEMON_STATUS == 0 ]] || fail "daemon exit status $DAEMON_STATUS"
+# The outage was announced when it began and when it ended, once each
+# (a 60 s outage: at most one repeat line).
+grep -qE "^s3bd: warning: requests to $S3_ENDPOINT are failing: S3 server error" "$WORK/daemon.log" ||
+  fail "the outage was not announced: $(head -5 "$WORK/daemon.log")"
+grep -qE "^s3bd: warning: requests to $S3_ENDPOINT succeed again after [0-9.]+ s" "$WORK/daemon.log" ||
+  fail "the end of the outage was not announced"
+(($(grep -c "requests to $S3_ENDPOINT" "$WORK/daemon.log") <= 4)) || fail "outage lines not rate-limited"
 # A fresh mount (empty cache) reads back exactly what was written.
 start_fg s3://bucket/outage "$mnt" "${opts[@]}"
 cmp -n $((48 << 20)) "$mnt/file" "$WORK/data" || fail "data lost across the outage"

@@ -48,7 +48,7 @@ TEST(S3RetryClassify, TransportErrors) {
     // A transport error wins over whatever status was recorded.
     EXPECT_EQ(Classify(e, 200), RetryClass::kRetry);
   }
-  for (TransportError e : {TransportError::kTlsCertificate, TransportError::kCancelled,
+  for (TransportError e : {TransportError::kTlsCertificate, TransportError::kTlsProtocol, TransportError::kCancelled,
                            TransportError::kInvalidRequest}) {
     EXPECT_EQ(ClassifyTransport(e), RetryClass::kFatal) << static_cast<int>(e);
   }

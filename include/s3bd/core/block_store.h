@@ -39,6 +39,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "s3bd/core/retry_limit.h"
+
 namespace s3bd {
 
 using BlockNum = std::uint64_t;
@@ -103,6 +105,11 @@ class BlockStore {
   // unspecified). A block not reported is guaranteed to read as zeros.
   std::error_code ListNonZero(const std::function<void(BlockNum)>& fn);
 
+  // Sets how long the stores below retry failing requests (RetryLimit).
+  // Forwarded down the stack by every layer; a store that retries (S3)
+  // applies it, also to requests already retrying. Thread-safe.
+  void SetRetryLimit(const RetryLimit& limit) { DoSetRetryLimit(limit); }
+
   // Appends a human-readable stats section for this layer and every layer
   // below it.
   void PrintStats(std::ostream& os) const;
@@ -126,6 +133,8 @@ class BlockStore {
   // Default: Read() through this layer.
   virtual std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
                                        bool* fresh);
+  // Default: nothing to limit (local stores do not retry).
+  virtual void DoSetRetryLimit(const RetryLimit&) {}
 
   std::error_code CheckBlock(BlockNum block, std::size_t len) const;
 
@@ -152,6 +161,7 @@ class ForwardingStore : public BlockStore {
   std::error_code DoZero(BlockNum block) override;
   std::error_code DoFlush() override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+  void DoSetRetryLimit(const RetryLimit& limit) override;
 
  private:
   std::unique_ptr<BlockStore> next_;

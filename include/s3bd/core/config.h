@@ -41,6 +41,7 @@ struct S3Config {
   std::string acl = "private";       // --acl
   bool hash_prefix = false;          // --hash-prefix
   bool list_blocks = false;          // --list-blocks
+  bool hard = false;                 // --hard: once mounted, retry until the server answers
 };
 
 struct StoreConfig {

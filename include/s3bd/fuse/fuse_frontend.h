@@ -60,6 +60,10 @@ class FuseFrontend {
   std::atomic<std::uint64_t> fuse_errors{0};
   // What kSyncToStoreIoctl runs; set before Mount(). Unset: Volume::Flush.
   std::function<std::error_code()> sync_to_store;
+  // Called once, on a thread of its own, as soon as SIGINT, SIGTERM or
+  // SIGHUP asks the daemon to stop: before the requests still being served
+  // have ended (so it can make them give up). Set before Run().
+  std::function<void()> on_stop_signal;
 
  private:
   Volume& volume_;

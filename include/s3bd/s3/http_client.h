@@ -63,6 +63,9 @@ struct HttpRequest {
   // than max_response) aborts the request as too large. Other responses'
   // bodies (error documents) still go to HttpResponse::body.
   std::span<std::uint8_t> body_out;
+  // If positive, this attempt's whole-transfer timeout, when shorter than
+  // the client's request_timeout.
+  std::chrono::milliseconds timeout{0};
 };
 
 struct HttpResponse {

@@ -10,7 +10,8 @@
 //    RequestTimeout / InternalError / OperationAborted, timeouts, connection
 //    failures and resets, DNS failures, TLS handshake failures;
 //  - kFatal: everything else: 400, 403, 404, other 4xx, 3xx redirects,
-//    501, certificate errors, cancelled or locally invalid requests.
+//    501, TLS certificate and TLS protocol errors, cancelled or locally
+//    invalid requests.
 //
 // Schedule: pause n (n = 0, 1, ...) has the ceiling
 // min(max_pause, initial * 2^n) (200 ms, 400 ms, 800 ms ... 10 s by
@@ -45,6 +46,8 @@ enum class TransportError {
   kDnsFailure,       // host name did not resolve
   kTlsHandshake,     // TLS handshake failed (not a certificate problem)
   kTlsCertificate,   // certificate verification failed: a configuration problem
+  kTlsProtocol,      // the server's TLS was refused (e.g. not TLS at all, no common
+                     // protocol or cipher): a configuration problem
   kSendFailed,       // error sending the request
   kReceiveFailed,    // error receiving the response, or a truncated body
   kCancelled,        // we aborted the request (shutdown)

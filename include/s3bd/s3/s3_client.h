@@ -19,7 +19,13 @@
 // Retries (retry.h): transport failures, 5xx, 429 and throttling codes are
 // retried with exponential backoff and full jitter until the budget
 // (--max-retry-time) is used up; a checksum mismatch (above) is retried the
-// same way. Everything else (403, 404 NoSuchBucket, other 4xx) fails at once.
+// same way. Everything else (403, 404 NoSuchBucket, other 4xx, TLS
+// certificate and TLS protocol failures, which do not heal) fails at once.
+// SetRetryLimit() changes the budget of failures that may heal while the
+// client runs: until the server answers (--hard), or until a deadline (a
+// stopping daemon); requests pausing between attempts see the change at
+// once. Each retry is counted by its error class, and an OutageMonitor
+// (outage.h) logs when requests start failing and when they work again.
 //
 // Errors: std::error_code plus a one-line detail (never a secret):
 //   s3bd::Errc::kAccessDenied     "access denied to s3://bkt/prefix: check the credentials (...)"
@@ -43,6 +49,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -56,8 +63,10 @@
 #include <vector>
 
 #include "s3bd/core/meta_store.h"
+#include "s3bd/core/retry_limit.h"
 #include "s3bd/s3/credentials.h"
 #include "s3bd/s3/http_client.h"
+#include "s3bd/s3/outage.h"
 #include "s3bd/s3/retry.h"
 #include "s3bd/s3/xml.h"
 
@@ -117,20 +126,24 @@ class CredentialProvider {
 class S3Stats {
  public:
   enum Kind { kGet, kPut, kDelete, kHead, kList, kDeleteMulti, kNumKinds };
-  enum ErrorClass { kAccess, kNoBucket, kUnreachable, kTimeout, kServer, kThrottled, kChecksum, kOtherError,
-                    kNumErrorClasses };
+  enum ErrorClass { kAccess, kNoBucket, kUnreachable, kTimeout, kServer, kThrottled, kChecksum, kTls,
+                    kOtherError, kNumErrorClasses };
   static const char* KindName(Kind k);
   static const char* ErrorClassName(ErrorClass e);
 
   void CountAttempt(Kind k, std::uint64_t bytes_up, std::uint64_t bytes_down,
                     std::chrono::microseconds latency, bool reused);
-  void CountRetry() { retries_++; }
+  void CountRetry(ErrorClass e) {
+    retries_++;
+    retries_by_class_[e]++;
+  }
   void CountError(ErrorClass e) { errors_[e]++; }
   void Print(std::ostream& os) const;
 
   std::uint64_t requests(Kind k) const { return requests_[k].load(); }
   std::uint64_t total_requests() const;
   std::uint64_t retries() const { return retries_.load(); }
+  std::uint64_t retries(ErrorClass e) const { return retries_by_class_[e].load(); }
   std::uint64_t errors(ErrorClass e) const { return errors_[e].load(); }
   std::uint64_t reused() const { return reused_.load(); }
   // Latency below which 99% of the attempts finished (bucket upper bound).
@@ -143,6 +156,7 @@ class S3Stats {
 
   std::array<std::atomic<std::uint64_t>, kNumKinds> requests_{};
   std::array<std::atomic<std::uint64_t>, kNumErrorClasses> errors_{};
+  std::array<std::atomic<std::uint64_t>, kNumErrorClasses> retries_by_class_{};
   std::array<std::atomic<std::uint64_t>, kBuckets> latency_{};
   std::atomic<std::uint64_t> bytes_up_{0}, bytes_down_{0}, latency_us_{0}, reused_{0}, retries_{0};
 };
@@ -190,6 +204,10 @@ class S3Client : public MetaStore {
   std::string Location() const;
   const S3ClientConfig& config() const { return config_; }
   const S3Stats& stats() const { return stats_; }
+  const OutageMonitor& outage() const { return outage_; }
+
+  // See "Retries" above. Thread-safe.
+  void SetRetryLimit(const RetryLimit& limit);
 
  private:
   struct Call;
@@ -200,11 +218,20 @@ class S3Client : public MetaStore {
                       bool* not_modified, std::string* detail);
   std::error_code Sign(Call& call, HttpRequest* request, std::string* detail);
   std::string ObjectUrlForLog(const std::string& key) const;
+  RetryLimit retry_limit() const;
+  // What failing requests do now, for the outage lines.
+  std::string RetryPlan(const RetryLimit& limit) const;
 
   const S3ClientConfig config_;
   const std::shared_ptr<CredentialProvider> credentials_;
   HttpClient http_;
   S3Stats stats_;
+  OutageMonitor outage_;
+  // Guards limit_; pause_cv_ wakes requests pausing between attempts when
+  // it changes.
+  mutable std::mutex limit_mu_;
+  std::condition_variable pause_cv_;
+  RetryLimit limit_;
   mutable std::mutex meta_mu_;
   std::string last_meta_error_;
 };

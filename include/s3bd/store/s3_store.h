@@ -81,6 +81,7 @@ class S3Store : public BlockStore {
   std::error_code DoZero(BlockNum block) override;
   std::error_code DoFlush() override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+  void DoSetRetryLimit(const RetryLimit& limit) override { client_->SetRetryLimit(limit); }
   // A conditional GET: If-None-Match with the MD5, 304 means unchanged.
   std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
                                bool* fresh) override;
