@@ -72,8 +72,10 @@ void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& gu
   if (!a.cache_file.empty()) {
     if (cache.cache_size == 0) throw StartupError("--cache-file needs a cache: --cache-size must not be 0");
     if (a.cache_file.back() == '/') throw StartupError("--cache-file must name a file, not a directory");
-    // The daemon changes to / once detached: keep the path absolute.
-    cache.cache_file = std::filesystem::absolute(a.cache_file).lexically_normal().string();
+    // The daemon changes to / once detached: keep the path absolute. Not
+    // lexically normalised: "link/../x" is for the kernel to resolve, as for
+    // any other program (normalised, it would name another file).
+    cache.cache_file = std::filesystem::absolute(a.cache_file).string();
   }
   cache.durable = a.durable_cache;
   guard.md5_cache_size = a.md5_cache_size;

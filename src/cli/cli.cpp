@@ -12,6 +12,7 @@
 #include "s3bd/cli/cache_options.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
+#include "s3bd/core/stack.h"
 
 namespace s3bd {
 
@@ -231,9 +232,11 @@ void ConvertS3(const MountArgs& a, StoreConfig& store) {
   s3.hard = a.hard;
 }
 
-// Turns the raw strings into configs; throws StartupError.
+// Turns the raw strings into configs; throws StartupError. A malformed
+// STORE is bad usage like any malformed value, so it is resolved here.
 void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   store.url = a.store;
+  ResolveStoreUrl(store);
   if (!a.size.empty()) store.size = ParseSize(a.size, "--size");
   if (!a.block_size.empty()) store.block_size = ParseSize(a.block_size, "--block-size");
   store.force = a.force;

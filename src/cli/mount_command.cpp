@@ -100,7 +100,6 @@ int RunMount(StoreConfig store, MountConfig mount) {
   int notify_fd = -1;
   try {
     SetupLogging(mount.log_level, /*to_syslog=*/false);
-    ResolveStoreUrl(store);
     CheckMountpoint(mount);
     if (!mount.foreground) {
       const int parent_status = ForkAndWait(notify_fd);

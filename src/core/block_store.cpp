@@ -86,23 +86,29 @@ std::error_code BlockStore::Zero(BlockNum block) {
   return t.Done(DoZero(block));
 }
 
+// A partial read or write is one read or write of this layer, counted with
+// the bytes it moves; a whole block goes through Read()/Write().
 std::error_code BlockStore::ReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) {
   if (block >= geometry_.num_blocks || offset > geometry_.block_size ||
       out.size() > geometry_.block_size - offset) {
-    return std::make_error_code(std::errc::invalid_argument);
+    Timed t(reads_, 0);
+    return t.Done(std::make_error_code(std::errc::invalid_argument));
   }
   if (offset == 0 && out.size() == geometry_.block_size) return Read(block, out);
-  return DoReadPart(block, offset, out);
+  Timed t(reads_, out.size());
+  return t.Done(DoReadPart(block, offset, out));
 }
 
 std::error_code BlockStore::WritePart(BlockNum block, std::size_t offset,
                                       std::span<const std::uint8_t> data) {
   if (block >= geometry_.num_blocks || offset > geometry_.block_size ||
       data.size() > geometry_.block_size - offset) {
-    return std::make_error_code(std::errc::invalid_argument);
+    Timed t(writes_, 0);
+    return t.Done(std::make_error_code(std::errc::invalid_argument));
   }
   if (offset == 0 && data.size() == geometry_.block_size) return Write(block, data);
-  return DoWritePart(block, offset, data);
+  Timed t(writes_, data.size());
+  return t.Done(DoWritePart(block, offset, data));
 }
 
 namespace {
@@ -120,9 +126,13 @@ std::span<std::uint8_t> Scratch(std::size_t block_size) {
 
 }  // namespace
 
+// The defaults work on whole blocks through this layer's own DoRead()/
+// DoWrite()/DoZero(), not the counting public methods: the partial operation
+// was counted once already. A patched block that is all zeros becomes a
+// DoZero(), as Write() would make it.
 std::error_code BlockStore::DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) {
   auto scratch = Scratch(geometry_.block_size);
-  if (auto ec = Read(block, scratch)) return ec;
+  if (auto ec = DoRead(block, scratch)) return ec;
   std::memcpy(out.data(), scratch.data() + offset, out.size());
   return {};
 }
@@ -130,9 +140,10 @@ std::error_code BlockStore::DoReadPart(BlockNum block, std::size_t offset, std::
 std::error_code BlockStore::DoWritePart(BlockNum block, std::size_t offset,
                                         std::span<const std::uint8_t> data) {
   auto scratch = Scratch(geometry_.block_size);
-  if (auto ec = Read(block, scratch)) return ec;
+  if (auto ec = DoRead(block, scratch)) return ec;
   std::memcpy(scratch.data() + offset, data.data(), data.size());
-  return Write(block, scratch);
+  if (IsAllZero(scratch)) return DoZero(block);
+  return DoWrite(block, scratch);
 }
 
 std::error_code BlockStore::Revalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
@@ -145,7 +156,8 @@ std::error_code BlockStore::Revalidate(BlockNum block, const BlockMd5& md5, std:
 
 std::error_code BlockStore::DoRevalidate(BlockNum block, const BlockMd5&, std::span<std::uint8_t> out,
                                          bool* fresh) {
-  if (auto ec = Read(block, out)) return ec;
+  // Counted as this layer's revalidation only, not also as a read.
+  if (auto ec = DoRead(block, out)) return ec;
   *fresh = true;
   return {};
 }

@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -60,6 +61,23 @@ void ResolveS3Url(StoreConfig& config) {
     throw StartupError(fmt::format("invalid store URL '{}': the prefix must not start with '/'", config.url));
   }
   if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+  // Keys are opaque to S3, but HTTP libraries, proxies and some servers
+  // rewrite "." and ".." path segments ("a/../../other/x" is another bucket's
+  // object to them), and an empty segment is nearly always a typo naming a
+  // different volume: none of them is a prefix.
+  for (std::size_t start = 0; start < prefix.size();) {
+    const std::size_t end = prefix.find('/', start);
+    const std::string_view segment = std::string_view(prefix).substr(start, end - start);
+    if (segment == "." || segment == "..") {
+      throw StartupError(
+          fmt::format("invalid store URL '{}': the prefix must not contain '.' or '..' segments", config.url));
+    }
+    if (segment.empty()) {
+      throw StartupError(
+          fmt::format("invalid store URL '{}': the prefix must not contain empty segments ('//')", config.url));
+    }
+    start = end + 1;
+  }
   for (unsigned char c : prefix) {
     if (c < 0x20 || c == 0x7f) {
       throw StartupError(fmt::format("invalid store URL '{}': control character in the prefix", config.url));

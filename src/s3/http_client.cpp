@@ -216,6 +216,11 @@ void HttpClient::Perform(const HttpRequest& request, HttpResponse* out) {
   headers = curl_slist_append(headers, "Accept:");
 
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  // The path goes out byte for byte: S3 keys are opaque, and removing "." and
+  // ".." segments (curl's default) would send a request for another key, even
+  // of another bucket ("/bkt/a/../../other/x"), under a signature of the path
+  // as given.
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);

@@ -54,10 +54,24 @@ std::error_code ReadAll(int fd, void* data, std::size_t len) {
   return {};
 }
 
+// A listing of the directory open as `dirfd` (not of whatever its path
+// names by now), or nullptr with errno set.
+DIR* OpenListing(int dirfd) {
+  const int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+  }
+  return d;
+}
+
 // Removes temp files left by a crash. Only called while holding the
 // exclusive lock, so no other process can be writing them.
-void RemoveStaleTemps(int dirfd, const std::string& path) {
-  DIR* d = ::opendir(path.c_str());
+void RemoveStaleTemps(int dirfd) {
+  DIR* d = OpenListing(dirfd);
   if (!d) return;
   while (struct dirent* e = ::readdir(d)) {
     if (std::strncmp(e->d_name, kTmpPrefix, std::strlen(kTmpPrefix)) == 0) {
@@ -121,7 +135,7 @@ std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_on
     }
     throw StartupError(fmt::format("cannot lock store {}: {}", path, std::strerror(err)));
   }
-  if (!read_only) RemoveStaleTemps(fd, path);
+  if (!read_only) RemoveStaleTemps(fd);
   return std::shared_ptr<Directory>(new Directory(path, fd, read_only));
 }
 
@@ -212,7 +226,7 @@ std::error_code DirectoryStore::DoFlush() {
 }
 
 std::error_code DirectoryStore::DoListNonZero(const std::function<void(BlockNum)>& fn) {
-  DIR* d = ::opendir(dir_->path().c_str());
+  DIR* d = OpenListing(dir_->fd());
   if (!d) return LastError();
   std::vector<BlockNum> found;
   errno = 0;

@@ -29,6 +29,28 @@ for f in "$mnt/file" "$ref"; do
 done
 cmp "$mnt/file" "$ref" || fail "content differs before remount"
 
+# The cache counts the partial-block operations it serves: 64 direct 4 KiB
+# reads inside 64 KiB blocks are 64 reads of 4 KiB each and 64 lookups.
+# cache_stat FIELD: from the [cache] section, "read" or "write" (ops and
+# bytes) or "lookups" (hits + misses).
+cache_stat() {
+  awk -v f="$1" '/^\[/ { on = ($0 == "[cache]") } !on { next }
+    f == "read" && $1 == "read" { print $2, $4 } f == "write" && $1 == "write" { print $2, $4 }
+    f == "lookups" && $1 == "hits" { print $4 + $6 }' "$mnt/stats"
+}
+read -r reads0 read_bytes0 < <(cache_stat read)
+lookups0=$(cache_stat lookups)
+dd if="$mnt/file" of=/dev/null bs=4096 count=64 skip=100 iflag=direct status=none
+read -r reads1 read_bytes1 < <(cache_stat read)
+lookups1=$(cache_stat lookups)
+[[ $((reads1 - reads0)) == 64 && $((read_bytes1 - read_bytes0)) == $((64 * 4096)) ]] ||
+  fail "64 reads of 4 KiB counted as $((reads1 - reads0)) reads of $((read_bytes1 - read_bytes0)) bytes: $(cat "$mnt/stats")"
+[[ $((lookups1 - lookups0)) == 64 ]] || fail "64 reads made $((lookups1 - lookups0)) lookups: $(cat "$mnt/stats")"
+# Every read and every partial write is one lookup; whole-block writes are none.
+read -r writes _ < <(cache_stat write)
+((writes > 150 && reads1 <= lookups1 && lookups1 <= reads1 + writes)) ||
+  fail "cache reads $reads1, writes $writes, hits + misses $lookups1 disagree: $(cat "$mnt/stats")"
+
 # Writes at and past the end fail; reads at the end are empty.
 if dd if=/dev/zero of="$mnt/file" bs=1 count=1 seek=16777216 conv=notrunc status=none 2>"$WORK/err"; then
   fail "a write past the end succeeded"

@@ -21,7 +21,8 @@ unmount_bg s3://bucket/existing "$mnt"
 cases=0
 RUN=(env)  # a prefix for the s3bd command line (environment changes)
 # expect_error PATTERN -- ARGS...: s3bd ARGS must fail with exactly one line
-# on stderr matching PATTERN, change nothing in the bucket, leave no mount.
+# on stderr matching PATTERN, change nothing in the bucket, leave no mount;
+# with STATUS set, with that exit status.
 expect_error() {
   local pattern=$1
   shift 2
@@ -39,6 +40,7 @@ expect_error() {
       fail "s3bd $*: no outage warning first: $(cat "$WORK/err")"
     sed -i 1d "$WORK/err"
   fi
+  [[ -z ${STATUS:-} || $status == "$STATUS" ]] || fail "s3bd $*: exit status $status, expected $STATUS"
   [[ $(wc -l <"$WORK/err") == 1 ]] || fail "s3bd $*: expected one line of error, got: $(cat "$WORK/err")"
   grep -qE -- "$pattern" "$WORK/err" || fail "s3bd $*: error does not match '$pattern': $(cat "$WORK/err")"
   [[ $before == "$after" ]] || fail "s3bd $*: the bucket changed"
@@ -81,12 +83,19 @@ OUTAGE_WARNING=1 expect_error "^s3bd: error: endpoint unreachable: $closed \(.*\
   mount "$new" "$mnt" --endpoint "$closed" --size 1G --max-retry-time 1
 expect_error "disagrees with the store's size 64 MiB" -- mount s3://bucket/existing "$mnt" "${ep[@]}" --size 128M
 
-# Malformed URLs.
-expect_error "invalid store URL 's3://': use s3://BUCKET" -- mount s3:// "$mnt" "${ep[@]}" --size 1G
-expect_error "bucket name 'Bucket' must be 3 to 63 lowercase" -- mount s3://Bucket/x "$mnt" "${ep[@]}" --size 1G
-expect_error "bucket name 'b' must be" -- mount s3://b "$mnt" "${ep[@]}" --size 1G
-expect_error "prefix must not start with '/'" -- mount s3://bucket//x "$mnt" "${ep[@]}" --size 1G
-expect_error "unknown scheme 's4'" -- mount s4://bucket/x "$mnt" --size 1G
+# Malformed URLs: usage errors (exit 2).
+STATUS=2 expect_error "invalid store URL 's3://': use s3://BUCKET" -- mount s3:// "$mnt" "${ep[@]}" --size 1G
+STATUS=2 expect_error "bucket name 'Bucket' must be 3 to 63 lowercase" -- mount s3://Bucket/x "$mnt" "${ep[@]}" --size 1G
+STATUS=2 expect_error "bucket name 'b' must be" -- mount s3://b "$mnt" "${ep[@]}" --size 1G
+STATUS=2 expect_error "prefix must not start with '/'" -- mount s3://bucket//x "$mnt" "${ep[@]}" --size 1G
+STATUS=2 expect_error "unknown scheme 's4'" -- mount s4://bucket/x "$mnt" --size 1G
+# '.' and '..' segments: refused as usage errors (exit 2) before any request.
+for url in s3://bucket/a/../../other/evil s3://bucket/../etc s3://bucket/./x; do
+  STATUS=2 expect_error "^s3bd: error: invalid store URL '$(sed 's/[.]/[.]/g' <<<"$url")': the prefix must not contain '[.]' or '[.][.]' segments$" -- \
+    mount "$url" "$mnt" "${ep[@]}" --size 1G
+done
+STATUS=2 expect_error "^s3bd: error: invalid store URL 's3://bucket/a//b': the prefix must not contain empty segments \('//'\)$" -- \
+  mount s3://bucket/a//b "$mnt" "${ep[@]}" --size 1G
 
 # Option values.
 expect_error "invalid --endpoint 'ftp://x'" -- mount "$new" "$mnt" --endpoint ftp://x --size 1G

@@ -101,5 +101,22 @@ TEST(DirectoryStore, ListIgnoresForeignFiles) {
   EXPECT_EQ(seen, std::vector<BlockNum>{17});
 }
 
+// Every access goes through the directory opened (and locked) at start,
+// never through its path again: listing a store whose path now names another
+// directory still lists the store.
+TEST(DirectoryStore, ListUsesTheOpenedDirectoryNotItsPath) {
+  test::TempDir dir;
+  const std::string store_path = dir.path() + "/store";
+  fs::create_directory(store_path);
+  DirectoryStore store(Directory::Open(store_path, false), kGeom);
+  ASSERT_FALSE(store.Write(5, test::RandomBytes(4096, 4)));
+  fs::rename(store_path, dir.path() + "/moved");
+  fs::create_directory(store_path);
+  std::ofstream(store_path + "/00000007") << "another directory's file";
+  std::vector<BlockNum> seen;
+  ASSERT_FALSE(store.ListNonZero([&](BlockNum b) { seen.push_back(b); }));
+  EXPECT_EQ(seen, std::vector<BlockNum>{5});
+}
+
 }  // namespace
 }  // namespace s3bd

@@ -122,6 +122,43 @@ TEST_F(S3ClientTest, VirtualHostAddressing) {
   EXPECT_EQ(reqs[0].Header("Host"), "bkt.localhost:" + std::to_string(server_.port()));
 }
 
+// Object keys are opaque to S3: "." and ".." segments (which UriEncode keeps,
+// '.' being unreserved) must reach the server byte for byte, in the target
+// that was signed, or a key could escape its bucket ("/bkt/a/../../other/x"
+// would become "/other/x").
+TEST_F(S3ClientTest, DotSegmentsInKeysAreSentAsIs) {
+  const std::string key = "prefix/a/../../other/./evil";
+  server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) {
+    res.set_header("ETag", Quoted(s3::Md5Hex(s3::AsBytes(r.body))));
+  });
+  for (s3::AuthMode auth : {s3::AuthMode::kSigV4, s3::AuthMode::kSigV2}) {
+    server_.Clear();
+    auto cfg = test::TestClientConfig(server_.url());
+    cfg.auth = auth;
+    auto c = Client(cfg);
+    std::string detail;
+    ASSERT_FALSE(c->PutObject(key, Bytes(100), &detail)) << detail;
+    const auto reqs = server_.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].target, "/bkt/" + key);
+    EXPECT_EQ(reqs[0].path, "/bkt/" + key);
+    if (auth == s3::AuthMode::kSigV2) {
+      EXPECT_EQ(reqs[0].Header("Authorization"), RecomputeSigV2(reqs[0], "bkt", key));
+    }
+  }
+  // Virtual-hosted: the key alone is the path.
+  server_.Clear();
+  auto cfg = test::TestClientConfig("http://localhost:" + std::to_string(server_.port()));
+  cfg.addressing = s3::Addressing::kVirtualHost;
+  auto c = Client(cfg);
+  std::string body, detail;
+  bool found = false;
+  ASSERT_FALSE(c->GetObject("../x", &body, &found, 1 << 20, &detail)) << detail;
+  const auto reqs = server_.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].target, "/../x");
+}
+
 TEST_F(S3ClientTest, AnonymousRequestsAreUnsigned) {
   auto cfg = test::TestClientConfig(server_.url());
   cfg.auth = s3::AuthMode::kAnonymous;
@@ -777,6 +814,24 @@ TEST(HttpClientTest, BodyOutIsBoundedByItsSize) {
   EXPECT_EQ(resp.status, 500);
   EXPECT_EQ(resp.body, std::string(100, 'x'));
   EXPECT_EQ(resp.Body().size(), 100u);
+}
+
+// The HTTP layer sends the path of the URL it is given unchanged: no dot
+// segment is removed, whoever built the URL.
+TEST(HttpClientTest, PathIsSentAsIs) {
+  test::ScriptedHttpServer server;
+  s3::HttpClient http(s3::HttpClientOptions{});
+  for (const std::string path : {"/bkt/a/../../other/evil", "/bkt/./x", "/../etc", "/a/b/..", "/a//b/."}) {
+    server.Clear();
+    s3::HttpRequest req;
+    req.url = server.url() + path + "?list-type=2";
+    s3::HttpResponse resp;
+    http.Perform(req, &resp);
+    EXPECT_EQ(resp.status, 200) << path << ": " << resp.transport_detail;
+    const auto reqs = server.requests();
+    ASSERT_EQ(reqs.size(), 1u) << path;
+    EXPECT_EQ(reqs[0].target, path + "?list-type=2");
+  }
 }
 
 TEST(HttpClientTest, ReusesConnectionsAndBoundsParallelism) {

@@ -180,6 +180,17 @@ TEST(SigV2Structure, DeleteObjectsAndResponseOverrides) {
   EXPECT_FALSE(IsSigV2Subresource("list-type"));
 }
 
+// Keys are opaque: dot segments stay in the signed resource and the target.
+TEST(SigV2Structure, DotSegmentsAreKept) {
+  SigV2Request req;
+  req.method = "PUT";
+  req.bucket = "b";
+  req.key = "a/../../other/./evil";
+  EXPECT_EQ(SigV2CanonicalResource(req), "/b/a/../../other/./evil");
+  EXPECT_EQ(SigV2RequestTarget(req, false), "/b/a/../../other/./evil");
+  EXPECT_EQ(SigV2RequestTarget(req, true), "/a/../../other/./evil");
+}
+
 TEST(SigV2Structure, ServiceLevelResource) {
   SigV2Request req;
   req.method = "GET";

@@ -521,6 +521,24 @@ TEST(SigV4Sign, SessionTokenIsSigned) {
   EXPECT_NE(auth_a, auth_b);
 }
 
+// S3 signs the path as sent, without removing dot segments (unlike other
+// services): a key with "." or ".." segments is signed byte for byte, and
+// signing the normalised path would give another signature.
+TEST(SigV4Sign, DotSegmentsAreSignedAsGiven) {
+  SigV4Request req = SimpleRequest();
+  req.path = "/bucket/a/../../other/./evil";
+  std::string auth;
+  ASSERT_FALSE(SignRequest(req, ExampleCredentials(), ExampleScope(), &auth));
+  const std::string canonical = CanonicalRequest(req);
+  EXPECT_EQ(canonical.rfind("PUT\n/bucket/a/../../other/./evil\n\n", 0), 0u) << canonical;
+  EXPECT_EQ(RequestTarget(req), "/bucket/a/../../other/./evil");
+  SigV4Request normalised = SimpleRequest();
+  normalised.path = "/other/evil";
+  std::string auth_normalised;
+  ASSERT_FALSE(SignRequest(normalised, ExampleCredentials(), ExampleScope(), &auth_normalised));
+  EXPECT_NE(auth, auth_normalised);
+}
+
 TEST(SigV4Sign, UnsignedPayloadIsAccepted) {
   SigV4Request req = SimpleRequest();
   req.payload_sha256 = std::string(kUnsignedPayload);

@@ -4,6 +4,7 @@
 // server faults survived by retries, a PUT that fails for good is never
 // reported written, and nothing is written before CommitGeometry. Also
 // STORE URL parsing, which needs no server.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -36,6 +37,7 @@ TEST(S3StoreUrl, BucketAndPrefix) {
       {"s3://my.bucket-1/vol1", "my.bucket-1", "vol1/"},
       {"s3://bkt/a/b/", "bkt", "a/b/"},
       {"s3://bkt/with space/ünïcode+=&~", "bkt", "with space/ünïcode+=&~/"},
+      {"s3://bkt/a.b/..c/x../...", "bkt", "a.b/..c/x../.../"},  // dots inside names are fine
   };
   for (const Case& c : cases) {
     StoreConfig config;
@@ -57,6 +59,35 @@ TEST(S3StoreUrl, MalformedUrlsAreRejected) {
       ADD_FAILURE() << url << " was accepted";
     } catch (const StartupError& e) {
       EXPECT_NE(std::string(e.what()).find("invalid store URL"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A "." or ".." segment (or an empty one) would name keys that HTTP tools,
+// proxies and some servers rewrite (a/../../other/x is bucket "other"'s x
+// to them); the prefix is refused before anything is sent.
+TEST(S3StoreUrl, DotAndEmptySegmentsAreRejected) {
+  for (const char* url : {"s3://bkt/a/../../other/evil", "s3://bkt/../etc", "s3://bkt/./x", "s3://bkt/a/./b",
+                          "s3://bkt/a/..", "s3://bkt/a/../", "s3://bkt/.", "s3://bkt/..", "s3://bkt/a/."}) {
+    StoreConfig config;
+    config.url = url;
+    try {
+      ResolveStoreUrl(config);
+      ADD_FAILURE() << url << " was accepted";
+    } catch (const StartupError& e) {
+      EXPECT_EQ(std::string(e.what()),
+                fmt::format("invalid store URL '{}': the prefix must not contain '.' or '..' segments", url));
+    }
+  }
+  for (const char* url : {"s3://bkt/a//b", "s3://bkt/a//"}) {
+    StoreConfig config;
+    config.url = url;
+    try {
+      ResolveStoreUrl(config);
+      ADD_FAILURE() << url << " was accepted";
+    } catch (const StartupError& e) {
+      EXPECT_EQ(std::string(e.what()),
+                fmt::format("invalid store URL '{}': the prefix must not contain empty segments ('//')", url));
     }
   }
 }

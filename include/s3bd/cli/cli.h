@@ -11,7 +11,8 @@ namespace s3bd {
 
 int RunCli(int argc, char** argv);
 
-// Mounts and serves until unmounted; see mount_command.cpp.
+// Mounts and serves until unmounted; see mount_command.cpp. `store` has been
+// through ResolveStoreUrl() (RunCli's conversion of the arguments does it).
 int RunMount(StoreConfig store, MountConfig mount);
 
 // `s3bd sync` / `s3bd stats` on a running mount; see admin_commands.cpp.

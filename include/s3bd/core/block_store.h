@@ -25,6 +25,14 @@
 // in range, buffer of exactly one block), count operations, bytes, errors and
 // latency for this layer's stats, and then call the private virtual Do*()
 // methods that each layer implements.
+//
+// Counting: every operation is counted exactly once, by the layer it was
+// sent to. ReadPart()/WritePart() count in the read/write counters with the
+// bytes asked for (a whole block through them counts as Read()/Write()); a
+// Write() of all zeros counts as a zero. Work a layer does internally on its
+// own behalf (the default read-modify-write, the default revalidation) calls
+// its Do*() methods and is not counted again; calls to the layer below are
+// counted there.
 #pragma once
 
 #include <array>
@@ -84,9 +92,10 @@ class BlockStore {
   // ReadPart fills `out`; WritePart replaces those bytes and keeps the rest.
   // REQUIRES for WritePart: the caller holds the block's write lock (no other
   // writer of this block runs concurrently). By default they read-modify-
-  // write the whole block through Read()/Write(); a layer that can do better
-  // (the block cache patches its copy in place) overrides DoReadPart/
-  // DoWritePart.
+  // write the whole block through this layer's DoRead()/DoWrite() (DoZero()
+  // if the result is all zeros); a layer that can do better (the block cache
+  // patches its copy in place) overrides DoReadPart/DoWritePart. Counted as
+  // one read or write of `out.size()`/`data.size()` bytes.
   std::error_code ReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out);
   std::error_code WritePart(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data);
   // Whether a copy of the block cached earlier (e.g. in a cache file, across
@@ -126,11 +135,12 @@ class BlockStore {
   virtual std::error_code DoZero(BlockNum block) = 0;
   virtual std::error_code DoFlush() = 0;
   virtual std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) = 0;
-  // Defaults: whole-block Read() (and Write()) through this layer.
+  // Defaults: whole-block DoRead() (and DoWrite()/DoZero()) of this layer,
+  // uncounted (the public method counted the operation).
   virtual std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out);
   virtual std::error_code DoWritePart(BlockNum block, std::size_t offset,
                                       std::span<const std::uint8_t> data);
-  // Default: Read() through this layer.
+  // Default: DoRead() of this layer (counted as the revalidation only).
   virtual std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
                                        bool* fresh);
   // Default: nothing to limit (local stores do not retry).
@@ -145,8 +155,8 @@ class BlockStore {
 
 // A layer that forwards every operation to the next store down; a layer
 // derives from it and overrides only what it changes. ReadPart/WritePart are
-// deliberately not forwarded: they go through this layer's own Read/Write, so
-// a layer that transforms blocks (a codec) sees every byte.
+// deliberately not forwarded: they go through this layer's own DoRead/DoWrite,
+// so a layer that transforms blocks (a codec) sees every byte.
 class ForwardingStore : public BlockStore {
  public:
   ForwardingStore(std::string name, std::unique_ptr<BlockStore> next);

@@ -35,7 +35,9 @@ void CommitGeometry(Stack& stack);
 
 // Turns STORE (a path or file:///path) into config.directory, or
 // s3://BUCKET[/PREFIX] into config.s3's bucket and prefix; throws
-// StartupError for a malformed or unsupported URL.
+// StartupError for a malformed or unsupported URL, e.g. a prefix with a
+// ".", ".." or empty segment. Opens nothing; the CLI calls it while
+// checking the arguments, so a bad URL is a usage error.
 void ResolveStoreUrl(StoreConfig& config);
 
 }  // namespace s3bd
