@@ -58,20 +58,20 @@ void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& gu
   cache.cache_size = a.cache_size == "0" ? 0 : ParseSize(a.cache_size, "--cache-size");
   cache.max_dirty = a.max_dirty.empty() ? 0 : ParseSize(a.max_dirty, "--max-dirty");
   if (cache.cache_size > 0 && cache.max_dirty > cache.cache_size) {
-    throw StartupError("--max-dirty must not exceed --cache-size");
+    throw UsageError("--max-dirty must not exceed --cache-size");
   }
   cache.threads = a.threads;
   cache.write_delay = std::chrono::milliseconds(a.write_delay_ms);
   if (a.write_delay_max_ms && *a.write_delay_max_ms < a.write_delay_ms) {
-    throw StartupError("--write-delay-max must not be less than --write-delay");
+    throw UsageError("--write-delay-max must not be less than --write-delay");
   }
   cache.write_delay_max = std::chrono::milliseconds(a.write_delay_max_ms.value_or(std::max(5000u, a.write_delay_ms)));
   cache.read_ahead = a.read_ahead;
   cache.read_ahead_trigger = a.read_ahead_trigger;
-  if (a.durable_cache && a.cache_file.empty()) throw StartupError("--durable-cache needs --cache-file");
+  if (a.durable_cache && a.cache_file.empty()) throw UsageError("--durable-cache needs --cache-file");
   if (!a.cache_file.empty()) {
-    if (cache.cache_size == 0) throw StartupError("--cache-file needs a cache: --cache-size must not be 0");
-    if (a.cache_file.back() == '/') throw StartupError("--cache-file must name a file, not a directory");
+    if (cache.cache_size == 0) throw UsageError("--cache-file needs a cache: --cache-size must not be 0");
+    if (a.cache_file.back() == '/') throw UsageError("--cache-file must name a file, not a directory");
     // The daemon changes to / once detached: keep the path absolute.
     cache.cache_file = std::filesystem::absolute(a.cache_file).lexically_normal().string();
   }
@@ -80,7 +80,7 @@ void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& gu
   guard.md5_cache_time = std::chrono::milliseconds(a.md5_cache_time_ms);
   guard.min_write_delay = std::chrono::milliseconds(a.min_write_delay_ms);
   if (guard.md5_cache_size > 0 && a.md5_cache_time_ms == 0) {
-    throw StartupError("--md5-cache-time must be positive when --md5-cache-size is set");
+    throw UsageError("--md5-cache-time must be positive when --md5-cache-size is set");
   }
 }
 

@@ -126,7 +126,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
   } catch (const StartupError& e) {
     // Still attached to the caller's stderr: start-up errors happen before Detach().
     std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return 1;
+    return ExitStatus(e);
   } catch (const std::exception& e) {
     spdlog::critical("unexpected error: {}", e.what());
     return 1;

@@ -34,7 +34,7 @@ bool IsPowerOfTwo(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 void CheckBlockSize(std::uint64_t bs) {
   if (!IsPowerOfTwo(bs) || bs < kMinBlockSize || bs > kMaxBlockSize) {
-    throw StartupError(fmt::format(
+    throw UsageError(fmt::format(
         "invalid block size {}: must be a power of two between 4K and 64M", bs));
   }
 }
@@ -43,7 +43,7 @@ void CheckBlockSize(std::uint64_t bs) {
 
 std::uint64_t ParseSize(const std::string& text, const std::string& what) {
   const auto bad = [&](const std::string& why) {
-    return StartupError(fmt::format("invalid {} '{}': {}", what, text, why));
+    return UsageError(fmt::format("invalid {} '{}': {}", what, text, why));
   };
   std::size_t i = 0;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
@@ -151,7 +151,7 @@ GeometryDecision DecideGeometry(const std::optional<Geometry>& stored,
     if (!size) throw StartupError("the store holds no volume yet: give its size with --size (e.g. --size 1G)");
     const std::uint64_t bs = block_size.value_or(kDefaultBlockSize);
     if (*size % bs != 0) {
-      throw StartupError(fmt::format("size {} is not a whole number of {} blocks",
+      throw UsageError(fmt::format("size {} is not a whole number of {} blocks",
                                      FormatSize(*size), FormatSize(bs)));
     }
     d.geometry = Geometry{bs, *size / bs};

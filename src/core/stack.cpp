@@ -46,13 +46,13 @@ void ResolveS3Url(StoreConfig& config) {
   const std::string bucket = rest.substr(0, slash);
   std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
   if (bucket.empty()) {
-    throw StartupError(fmt::format("invalid store URL '{}': use s3://BUCKET[/PREFIX]", config.url));
+    throw UsageError(fmt::format("invalid store URL '{}': use s3://BUCKET[/PREFIX]", config.url));
   }
   const bool chars_ok = bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") == std::string::npos;
   const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (!chars_ok || bucket.size() < 3 || bucket.size() > 63 || !alnum(bucket.front()) || !alnum(bucket.back()) ||
       bucket.find("..") != std::string::npos) {
-    throw StartupError(fmt::format(
+    throw UsageError(fmt::format(
         "invalid store URL '{}': bucket name '{}' must be 3 to 63 lowercase letters, digits, dots and hyphens",
         config.url, bucket));
   }
@@ -134,21 +134,21 @@ std::string StoreIdentity(const StoreConfig& config) {
 
 void ResolveStoreUrl(StoreConfig& config) {
   std::string path = config.url;
-  if (path.empty()) throw StartupError("STORE must not be empty");
+  if (path.empty()) throw UsageError("STORE must not be empty");
   const auto scheme_end = path.find("://");
   if (scheme_end != std::string::npos) {
     const std::string scheme = path.substr(0, scheme_end);
     if (scheme == "file") {
       path = path.substr(scheme_end + 3);
       if (path.empty() || path[0] != '/') {
-        throw StartupError(fmt::format("invalid store URL '{}': use file:///absolute/path", config.url));
+        throw UsageError(fmt::format("invalid store URL '{}': use file:///absolute/path", config.url));
       }
     } else if (scheme == "s3") {
       ResolveS3Url(config);
       return;
     } else {
-      throw StartupError(fmt::format("invalid store URL '{}': unknown scheme '{}' (use a path, file:///path or s3://BUCKET)",
-                                     config.url, scheme));
+      throw UsageError(fmt::format("invalid store URL '{}': unknown scheme '{}' (use a path, file:///path or s3://BUCKET)",
+                                   config.url, scheme));
     }
   }
   char resolved[PATH_MAX];

@@ -15,7 +15,7 @@ namespace s3bd {
 inline constexpr const char* kVolumeMetaKey = "s3bd-volume";
 
 // "1G", "512M", "4096", "64K", "1T", "2GiB" (binary suffixes, case-insensitive).
-// Throws StartupError naming `what` on anything else, zero, or overflow.
+// Throws UsageError naming `what` on anything else, zero, or overflow.
 std::uint64_t ParseSize(const std::string& text, const std::string& what);
 // 1073741824 -> "1 GiB"; sizes that are not a whole unit print in bytes.
 std::string FormatSize(std::uint64_t bytes);
@@ -39,7 +39,9 @@ struct GeometryDecision {
 
 // Decides the geometry of a mount. `stored` is the store's metadata, if any.
 // Throws StartupError with a one-line explanation when the request is
-// invalid or disagrees with the store (see the rules in geometry.cpp).
+// invalid (UsageError: a bad --block-size or, for a new volume, a --size
+// that is not a whole number of blocks) or disagrees with the store (see
+// the rules in geometry.cpp).
 GeometryDecision DecideGeometry(const std::optional<Geometry>& stored,
                                 std::optional<std::uint64_t> size,
                                 std::optional<std::uint64_t> block_size, bool force,
