@@ -1,15 +1,61 @@
 // Cache and guard options; see the header.
 #include "s3bd/cli/cache_options.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
+#include "s3bd/core/config.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 
 namespace s3bd {
+
+namespace {
+
+// Physical memory in bytes; 0 if unknown.
+std::uint64_t PhysicalMemory() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) : 0;
+}
+
+// 25128521728 -> "23.4 GiB".
+std::string FormatApprox(std::uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes);
+  unsigned u = 0;
+  while (u < 6 && v >= 1024) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, kUnits[u]);
+}
+
+// The block size is not known yet (an existing volume's comes from the
+// store; stack.cpp checks against it): here only what no block size can
+// fix, a cache below kMinCacheBlocks of the smallest blocks, or one larger
+// than this machine's memory.
+void CheckCacheSize(std::uint64_t size) {
+  if (size == 0) return;
+  if (size < kMinCacheBlocks * kMinBlockSize) {
+    throw UsageError(fmt::format(
+        "--cache-size {} is too small: the cache needs at least {} blocks ({} with 4K blocks, {} with the "
+        "default 1M blocks), or 0 for none",
+        FormatSize(size), kMinCacheBlocks, FormatSize(kMinCacheBlocks * kMinBlockSize),
+        FormatSize(kMinCacheBlocks * kDefaultBlockSize)));
+  }
+  const std::uint64_t ram = PhysicalMemory();
+  if (ram > 0 && size > ram) {
+    throw UsageError(fmt::format("--cache-size {} is more than this machine's memory ({}); give a smaller one",
+                                 FormatSize(size), FormatApprox(ram)));
+  }
+}
+
+}  // namespace
 
 void AddCacheOptions(CLI::App& mount, CacheArgs& a) {
   const std::string g = "Cache";
@@ -56,6 +102,7 @@ void AddCacheOptions(CLI::App& mount, CacheArgs& a) {
 
 void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& guard) {
   cache.cache_size = a.cache_size == "0" ? 0 : ParseSize(a.cache_size, "--cache-size");
+  CheckCacheSize(cache.cache_size);
   cache.max_dirty = a.max_dirty.empty() ? 0 : ParseSize(a.max_dirty, "--max-dirty");
   if (cache.cache_size > 0 && cache.max_dirty > cache.cache_size) {
     throw UsageError("--max-dirty must not exceed --cache-size");

@@ -130,6 +130,20 @@ std::string StoreIdentity(const StoreConfig& config) {
                      config.s3.endpoint.empty() ? "AWS" : config.s3.endpoint);
 }
 
+// --cache-size against the volume's block size, known only now. A block size
+// from the command line (a new volume) makes it a usage error; one from the
+// store, a disagreement with the store.
+void CheckCacheSize(const StoreConfig& config, const Geometry& g, bool block_size_from_store) {
+  const std::uint64_t least = kMinCacheBlocks * g.block_size;
+  if (config.cache.cache_size == 0 || config.cache.cache_size >= least) return;
+  const std::string why = fmt::format(
+      "--cache-size {} is too small for {} blocks{}: the cache needs at least {} blocks ({}), or 0 for none",
+      FormatSize(config.cache.cache_size), FormatSize(g.block_size),
+      block_size_from_store ? " (the store's block size)" : "", kMinCacheBlocks, FormatSize(least));
+  if (block_size_from_store) throw StartupError(why);
+  throw UsageError(why);
+}
+
 }  // namespace
 
 void ResolveStoreUrl(StoreConfig& config) {
@@ -174,6 +188,7 @@ Stack BuildStack(const StoreConfig& config) {
 
   const GeometryDecision d =
       DecideGeometry(stored, config.size, config.block_size, config.force, config.read_only);
+  CheckCacheSize(config, d.geometry, stored.has_value());
 
   if (d.shrinking) {
     // Shrinking is only safe if nothing is stored past the new end.
