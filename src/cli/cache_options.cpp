@@ -1,15 +1,61 @@
 // Cache and guard options; see the header.
 #include "s3bd/cli/cache_options.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
+#include "s3bd/core/config.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 
 namespace s3bd {
+
+namespace {
+
+// Physical memory in bytes; 0 if unknown.
+std::uint64_t PhysicalMemory() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) : 0;
+}
+
+// 25128521728 -> "23.4 GiB".
+std::string FormatApprox(std::uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes);
+  unsigned u = 0;
+  while (u < 6 && v >= 1024) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, kUnits[u]);
+}
+
+// The block size is not known yet (an existing volume's comes from the
+// store; stack.cpp checks against it): here only what no block size can
+// fix, a cache below kMinCacheBlocks of the smallest blocks, or one larger
+// than this machine's memory.
+void CheckCacheSize(std::uint64_t size) {
+  if (size == 0) return;
+  if (size < kMinCacheBlocks * kMinBlockSize) {
+    throw UsageError(fmt::format(
+        "--cache-size {} is too small: the cache needs at least {} blocks ({} with 4K blocks, {} with the "
+        "default 1M blocks), or 0 for none",
+        FormatSize(size), kMinCacheBlocks, FormatSize(kMinCacheBlocks * kMinBlockSize),
+        FormatSize(kMinCacheBlocks * kDefaultBlockSize)));
+  }
+  const std::uint64_t ram = PhysicalMemory();
+  if (ram > 0 && size > ram) {
+    throw UsageError(fmt::format("--cache-size {} is more than this machine's memory ({}); give a smaller one",
+                                 FormatSize(size), FormatApprox(ram)));
+  }
+}
+
+}  // namespace
 
 void AddCacheOptions(CLI::App& mount, CacheArgs& a) {
   const std::string g = "Cache";
@@ -56,22 +102,23 @@ void AddCacheOptions(CLI::App& mount, CacheArgs& a) {
 
 void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& guard) {
   cache.cache_size = a.cache_size == "0" ? 0 : ParseSize(a.cache_size, "--cache-size");
+  CheckCacheSize(cache.cache_size);
   cache.max_dirty = a.max_dirty.empty() ? 0 : ParseSize(a.max_dirty, "--max-dirty");
   if (cache.cache_size > 0 && cache.max_dirty > cache.cache_size) {
-    throw StartupError("--max-dirty must not exceed --cache-size");
+    throw UsageError("--max-dirty must not exceed --cache-size");
   }
   cache.threads = a.threads;
   cache.write_delay = std::chrono::milliseconds(a.write_delay_ms);
   if (a.write_delay_max_ms && *a.write_delay_max_ms < a.write_delay_ms) {
-    throw StartupError("--write-delay-max must not be less than --write-delay");
+    throw UsageError("--write-delay-max must not be less than --write-delay");
   }
   cache.write_delay_max = std::chrono::milliseconds(a.write_delay_max_ms.value_or(std::max(5000u, a.write_delay_ms)));
   cache.read_ahead = a.read_ahead;
   cache.read_ahead_trigger = a.read_ahead_trigger;
-  if (a.durable_cache && a.cache_file.empty()) throw StartupError("--durable-cache needs --cache-file");
+  if (a.durable_cache && a.cache_file.empty()) throw UsageError("--durable-cache needs --cache-file");
   if (!a.cache_file.empty()) {
-    if (cache.cache_size == 0) throw StartupError("--cache-file needs a cache: --cache-size must not be 0");
-    if (a.cache_file.back() == '/') throw StartupError("--cache-file must name a file, not a directory");
+    if (cache.cache_size == 0) throw UsageError("--cache-file needs a cache: --cache-size must not be 0");
+    if (a.cache_file.back() == '/') throw UsageError("--cache-file must name a file, not a directory");
     // The daemon changes to / once detached: keep the path absolute. Not
     // lexically normalised: "link/../x" is for the kernel to resolve, as for
     // any other program (normalised, it would name another file).
@@ -82,7 +129,7 @@ void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& gu
   guard.md5_cache_time = std::chrono::milliseconds(a.md5_cache_time_ms);
   guard.min_write_delay = std::chrono::milliseconds(a.min_write_delay_ms);
   if (guard.md5_cache_size > 0 && a.md5_cache_time_ms == 0) {
-    throw StartupError("--md5-cache-time must be positive when --md5-cache-size is set");
+    throw UsageError("--md5-cache-time must be positive when --md5-cache-size is set");
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -17,8 +18,6 @@
 namespace s3bd {
 
 namespace {
-
-constexpr int kExitUsage = 2;
 
 struct MountArgs {
   std::string store, mountpoint, size, block_size, file_mode = "0600", log_level = "info";
@@ -117,7 +116,7 @@ bool ValidName(const std::string& n) {
   return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.size() < 256;
 }
 
-// A whole number in [lo, hi] for `option`; throws StartupError.
+// A whole number in [lo, hi] for `option`; throws UsageError.
 unsigned ParseUnsigned(const std::string& text, const char* option, unsigned lo, unsigned hi) {
   std::size_t used = 0;
   unsigned long v = 0;
@@ -127,7 +126,7 @@ unsigned ParseUnsigned(const std::string& text, const char* option, unsigned lo,
     used = 0;
   }
   if (text.empty() || used != text.size() || text[0] == '-' || v < lo || v > hi) {
-    throw StartupError(fmt::format("invalid {} '{}': expected a whole number from {} to {}", option, text, lo, hi));
+    throw UsageError(fmt::format("invalid {} '{}': expected a whole number from {} to {}", option, text, lo, hi));
   }
   return static_cast<unsigned>(v);
 }
@@ -139,7 +138,7 @@ bool IsOneOf(const std::string& v, std::initializer_list<const char*> allowed) {
   return false;
 }
 
-// The S3 options; throws StartupError. With a non-S3 store none may be given.
+// The S3 options; throws UsageError. With a non-S3 store none may be given.
 void ConvertS3(const MountArgs& a, StoreConfig& store) {
   S3Config& s3 = store.s3;
   const bool any = !a.endpoint.empty() || !a.region.empty() || !a.auth_version.empty() ||
@@ -150,7 +149,7 @@ void ConvertS3(const MountArgs& a, StoreConfig& store) {
                    a.anonymous || a.insecure || a.hash_prefix || a.list_blocks || a.hard;
   store.is_s3 = a.store.rfind("s3://", 0) == 0;
   if (!store.is_s3) {
-    if (any) throw StartupError("S3 options such as --endpoint apply only to s3:// stores");
+    if (any) throw UsageError("S3 options such as --endpoint apply only to s3:// stores");
     return;
   }
   if (!a.endpoint.empty()) {
@@ -161,37 +160,37 @@ void ConvertS3(const MountArgs& a, StoreConfig& store) {
     const std::string host = scheme_end == std::string::npos ? "" : e.substr(scheme_end + 3);
     const bool host_ok = !host.empty() && host.find_first_of("/?#@ \t\r\n") == std::string::npos;
     if ((scheme != "http" && scheme != "https") || !host_ok) {
-      throw StartupError(fmt::format("invalid --endpoint '{}': expected http://HOST[:PORT] or https://HOST[:PORT]",
+      throw UsageError(fmt::format("invalid --endpoint '{}': expected http://HOST[:PORT] or https://HOST[:PORT]",
                                      a.endpoint));
     }
     s3.endpoint = e;
   }
   if (!a.region.empty()) {
     const bool ok = a.region.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
-    if (!ok || a.region.size() > 64) throw StartupError(fmt::format("invalid --region '{}'", a.region));
+    if (!ok || a.region.size() > 64) throw UsageError(fmt::format("invalid --region '{}'", a.region));
     s3.region = a.region;
   }
-  if (a.path_style && a.virtual_host) throw StartupError("--path-style and --virtual-host exclude each other");
+  if (a.path_style && a.virtual_host) throw UsageError("--path-style and --virtual-host exclude each other");
   if (a.path_style) s3.addressing = S3Config::Addressing::kPath;
   if (a.virtual_host) s3.addressing = S3Config::Addressing::kVirtualHost;
   if (!a.auth_version.empty()) {
     if (a.auth_version != "2" && a.auth_version != "4") {
-      throw StartupError(fmt::format("invalid --auth-version '{}': expected 2 or 4", a.auth_version));
+      throw UsageError(fmt::format("invalid --auth-version '{}': expected 2 or 4", a.auth_version));
     }
     s3.auth_version = a.auth_version == "2" ? 2 : 4;
   }
   s3.anonymous = a.anonymous;
   if (a.anonymous) {
     if (!a.credentials_file.empty() || !a.profile.empty() || !a.access_key_id.empty() || !a.auth_version.empty()) {
-      throw StartupError("--anonymous excludes --credentials-file, --access-key-id, --profile and --auth-version");
+      throw UsageError("--anonymous excludes --credentials-file, --access-key-id, --profile and --auth-version");
     }
-    if (!a.read_only) throw StartupError("--anonymous needs --read-only (unsigned requests cannot write)");
+    if (!a.read_only) throw UsageError("--anonymous needs --read-only (unsigned requests cannot write)");
   }
   if (!a.access_key_id.empty() && a.credentials_file.empty()) {
-    throw StartupError("--access-key-id selects an entry of --credentials-file, which is missing");
+    throw UsageError("--access-key-id selects an entry of --credentials-file, which is missing");
   }
   if (!a.credentials_file.empty() && !a.profile.empty()) {
-    throw StartupError("--credentials-file and --profile exclude each other");
+    throw UsageError("--credentials-file and --profile exclude each other");
   }
   s3.credentials_file = a.credentials_file;
   s3.access_key_id = a.access_key_id;
@@ -203,24 +202,24 @@ void ConvertS3(const MountArgs& a, StoreConfig& store) {
   if (!a.connections.empty()) s3.connections = ParseUnsigned(a.connections, "--connections", 1, 256);
   if (!a.storage_class.empty()) {
     if (a.storage_class.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_") != std::string::npos) {
-      throw StartupError(fmt::format("invalid --storage-class '{}': expected e.g. STANDARD or STANDARD_IA",
+      throw UsageError(fmt::format("invalid --storage-class '{}': expected e.g. STANDARD or STANDARD_IA",
                                      a.storage_class));
     }
     s3.storage_class = a.storage_class;
   }
   if (!a.sse.empty() && !IsOneOf(a.sse, {"AES256", "aws:kms"})) {
-    throw StartupError(fmt::format("invalid --sse '{}': expected AES256 or aws:kms", a.sse));
+    throw UsageError(fmt::format("invalid --sse '{}': expected AES256 or aws:kms", a.sse));
   }
   s3.sse = a.sse;
-  if (!a.sse_kms_key_id.empty() && a.sse != "aws:kms") throw StartupError("--sse-kms-key-id needs --sse aws:kms");
+  if (!a.sse_kms_key_id.empty() && a.sse != "aws:kms") throw UsageError("--sse-kms-key-id needs --sse aws:kms");
   if (a.sse_kms_key_id.find_first_of(" \t\r\n") != std::string::npos) {
-    throw StartupError("invalid --sse-kms-key-id");
+    throw UsageError("invalid --sse-kms-key-id");
   }
   s3.sse_kms_key_id = a.sse_kms_key_id;
   if (!a.acl.empty()) {
     if (!IsOneOf(a.acl, {"private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read",
                          "bucket-owner-read", "bucket-owner-full-control"})) {
-      throw StartupError(fmt::format(
+      throw UsageError(fmt::format(
           "invalid --acl '{}': expected private, public-read, public-read-write, authenticated-read, "
           "aws-exec-read, bucket-owner-read or bucket-owner-full-control",
           a.acl));
@@ -232,7 +231,7 @@ void ConvertS3(const MountArgs& a, StoreConfig& store) {
   s3.hard = a.hard;
 }
 
-// Turns the raw strings into configs; throws StartupError. A malformed
+// Turns the raw strings into configs; throws UsageError. A malformed
 // STORE is bad usage like any malformed value, so it is resolved here.
 void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   store.url = a.store;
@@ -244,9 +243,9 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   ConvertS3(a, store);
   ConvertCacheOptions(a.cache, store.cache, store.guard);
   mount.mountpoint = a.mountpoint;
-  if (!ValidName(a.file_name)) throw StartupError("invalid --file-name '" + a.file_name + "'");
-  if (!ValidName(a.stats_name)) throw StartupError("invalid --stats-file '" + a.stats_name + "'");
-  if (a.file_name == a.stats_name) throw StartupError("--file-name and --stats-file must differ");
+  if (!ValidName(a.file_name)) throw UsageError("invalid --file-name '" + a.file_name + "'");
+  if (!ValidName(a.stats_name)) throw UsageError("invalid --stats-file '" + a.stats_name + "'");
+  if (a.file_name == a.stats_name) throw UsageError("--file-name and --stats-file must differ");
   mount.file_name = a.file_name;
   mount.stats_name = a.stats_name;
   std::size_t used = 0;
@@ -257,12 +256,32 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
     used = 0;
   }
   if (used != a.file_mode.size() || mode > 07777) {
-    throw StartupError("invalid --file-mode '" + a.file_mode + "': expected octal like 0600");
+    throw UsageError("invalid --file-mode '" + a.file_mode + "': expected octal like 0600");
   }
   mount.file_mode = static_cast<mode_t>(mode);
   mount.foreground = a.foreground;
   mount.fuse_options = a.fuse_options;
   mount.log_level = a.log_level;
+}
+
+// One line for a parse error, pointing to the help of the command it is
+// about: `s3bd mount --help` for an error inside `s3bd mount ...`.
+void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    if (sub->parsed()) {
+      std::fprintf(stderr, "s3bd: error: %s (see s3bd %s --help)\n", e.what(), sub->get_name().c_str());
+      return;
+    }
+  }
+  // No command was recognised: the first word is an unknown one, or missing.
+  const std::vector<std::string> rest = app.remaining();
+  if (rest.empty()) {
+    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync or stats (see s3bd --help)\n");
+  } else if (rest.front().rfind('-', 0) == 0) {
+    std::fprintf(stderr, "s3bd: error: unknown option '%s' (see s3bd --help)\n", rest.front().c_str());
+  } else {
+    std::fprintf(stderr, "s3bd: error: unknown command '%s' (see s3bd --help)\n", rest.front().c_str());
+  }
 }
 
 }  // namespace
@@ -285,7 +304,7 @@ int RunCli(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::fprintf(stderr, "s3bd: error: %s (see s3bd --help)\n", e.what());
+    PrintParseError(app, e);
     return kExitUsage;
   }
   if (sync->parsed()) return RunSync(sync_mnt, sync_quiet);
@@ -296,7 +315,7 @@ int RunCli(int argc, char** argv) {
     Convert(margs, store, mount);
   } catch (const StartupError& e) {
     std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return kExitUsage;
+    return ExitStatus(e);
   }
   return RunMount(std::move(store), std::move(mount));
 }

@@ -13,7 +13,7 @@ namespace s3bd {
 void SetupLogging(const std::string& level, bool to_syslog) {
   const auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off") {
-    throw StartupError("unknown log level '" + level + "'");
+    throw UsageError("unknown log level '" + level + "'");
   }
   std::shared_ptr<spdlog::logger> logger;
   if (to_syslog) {

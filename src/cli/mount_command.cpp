@@ -21,7 +21,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -37,6 +41,41 @@ namespace s3bd {
 
 namespace {
 
+// A path of /proc/self/mountinfo: space, tab, newline and backslash are
+// written as octal escapes (\040, \011, \012, \134).
+std::string UnescapeMountinfo(const std::string& s) {
+  std::string out;
+  const auto octal = [](char c) { return c >= '0' && c <= '7'; };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && octal(s[i + 1]) && octal(s[i + 2]) && octal(s[i + 3])) {
+      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// What is mounted on `dir` itself, the topmost mount ("fuse.s3bd s3bd":
+// type and source), if anything.
+std::optional<std::string> MountedOn(const std::string& dir) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::optional<std::string> found;
+  std::string line;
+  // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER-OPTIONS
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, point, field, type, source;
+    if (!(fields >> id >> parent >> dev >> root >> point)) continue;
+    while (fields >> field && field != "-") {
+    }
+    if (!(fields >> type >> source)) continue;
+    if (UnescapeMountinfo(point) == dir) found = type + " " + UnescapeMountinfo(source);
+  }
+  return found;
+}
+
 void CheckMountpoint(MountConfig& mount) {
   struct stat st;
   if (::stat(mount.mountpoint.c_str(), &st) != 0) {
@@ -45,6 +84,12 @@ void CheckMountpoint(MountConfig& mount) {
   if (!S_ISDIR(st.st_mode)) throw StartupError(fmt::format("mount point {} is not a directory", mount.mountpoint));
   char resolved[PATH_MAX];
   if (::realpath(mount.mountpoint.c_str(), resolved) != nullptr) mount.mountpoint = resolved;
+  // FUSE would mount over it (as mount(8) stacks mounts), hiding the first;
+  // on a FUSE mount point (another s3bd, most likely) that is a mistake.
+  if (const auto what = MountedOn(mount.mountpoint); what && what->rfind("fuse", 0) == 0) {
+    throw StartupError(fmt::format("mount point {} is already a mount point ({}); unmount it first",
+                                   mount.mountpoint, *what));
+  }
 }
 
 // Forks. In the parent, waits for the child's report and returns the exit
@@ -141,7 +186,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
   } catch (const StartupError& e) {
     // Still attached to the caller's stderr: start-up errors happen before Detach().
     std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return 1;
+    return ExitStatus(e);
   } catch (const std::exception& e) {
     spdlog::critical("unexpected error: {}", e.what());
     return 1;

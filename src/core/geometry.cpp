@@ -9,6 +9,10 @@
 //    An explicit --size that differs is refused unless --force: growing is
 //    then safe (new blocks read as zeros); shrinking is allowed only if no
 //    block past the new end holds data, which the caller checks.
+//  - No volume is larger than MaxVolumeSize(block size): 8 EiB minus one
+//    block, the largest whole number of blocks that fits in off_t (the
+//    kernel's largest file, MAX_LFS_FILESIZE = 2^63 - 1, is the disk file's
+//    limit, and so a loop device's).
 #include "s3bd/core/geometry.h"
 
 #include <sys/random.h>
@@ -34,23 +38,36 @@ bool IsPowerOfTwo(std::uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
 void CheckBlockSize(std::uint64_t bs) {
   if (!IsPowerOfTwo(bs) || bs < kMinBlockSize || bs > kMaxBlockSize) {
-    throw StartupError(fmt::format(
+    throw UsageError(fmt::format(
         "invalid block size {}: must be a power of two between 4K and 64M", bs));
+  }
+}
+
+// A whole number of blocks is at most MaxVolumeSize (ParseSize already
+// refuses anything above kMaxSize; this guards every other caller).
+void CheckVolumeSize(std::uint64_t size, std::uint64_t bs) {
+  if (size > MaxVolumeSize(bs)) {
+    throw UsageError(fmt::format("size {} is too large: the largest volume of {} blocks is {} bytes (8 EiB - 1 block)",
+                                 size, FormatSize(bs), MaxVolumeSize(bs)));
   }
 }
 
 }  // namespace
 
+std::uint64_t MaxVolumeSize(std::uint64_t block_size) { return kMaxSize / block_size * block_size; }
+
 std::uint64_t ParseSize(const std::string& text, const std::string& what) {
   const auto bad = [&](const std::string& why) {
-    return StartupError(fmt::format("invalid {} '{}': {}", what, text, why));
+    return UsageError(fmt::format("invalid {} '{}': {}", what, text, why));
   };
+  const std::string too_large =
+      fmt::format("too large: at most 8 EiB - 1 byte ({}), the largest file size of Linux", kMaxSize);
   std::size_t i = 0;
   while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
   if (i == 0) throw bad("expected a number with an optional K, M, G, T or P suffix");
   std::uint64_t value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + i, value);
-  if (ec != std::errc() || ptr != text.data() + i) throw bad("number too large");
+  if (ec != std::errc() || ptr != text.data() + i) throw bad(too_large);
   std::string suffix = text.substr(i);
   for (char& c : suffix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   unsigned shift = 0;
@@ -64,14 +81,14 @@ std::uint64_t ParseSize(const std::string& text, const std::string& what) {
     shift = 10 * static_cast<unsigned>(pos + 1);
   } 
   if (value == 0) throw bad("must not be zero");
-  if (value > (std::numeric_limits<std::uint64_t>::max() >> shift)) throw bad("number too large");
+  if (value > (kMaxSize >> shift)) throw bad(too_large);
   return value << shift;
 }
 
 std::string FormatSize(std::uint64_t bytes) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   unsigned u = 0;
-  while (u < 5 && bytes >= 1024 && bytes % 1024 == 0) {
+  while (u < 6 && bytes >= 1024 && bytes % 1024 == 0) {
     bytes /= 1024;
     ++u;
   }
@@ -136,6 +153,7 @@ Geometry DecodeVolumeMeta(const std::string& text, std::string* id) {
       *size % *bs != 0) {
     throw bad("impossible geometry");
   }
+  if (*size > kMaxSize) throw bad(fmt::format("size {} is more than the largest possible, {}", *size, kMaxSize));
   if (id) *id = volume_id;
   return Geometry{*bs, *size / *bs};
 }
@@ -151,11 +169,12 @@ GeometryDecision DecideGeometry(const std::optional<Geometry>& stored,
     if (!size) throw StartupError("the store holds no volume yet: give its size with --size (e.g. --size 1G)");
     const std::uint64_t bs = block_size.value_or(kDefaultBlockSize);
     if (*size % bs != 0) {
-      throw StartupError(fmt::format("size {} is not a whole number of {} blocks",
+      throw UsageError(fmt::format("size {} is not a whole number of {} blocks",
                                      FormatSize(*size), FormatSize(bs)));
     }
     d.geometry = Geometry{bs, *size / bs};
     d.write_meta = true;
+    CheckVolumeSize(*size, bs);
     return d;
   }
   d.geometry = *stored;
@@ -175,6 +194,7 @@ GeometryDecision DecideGeometry(const std::optional<Geometry>& stored,
       throw StartupError(fmt::format("size {} is not a whole number of {} blocks",
                                      FormatSize(*size), FormatSize(stored->block_size)));
     }
+    CheckVolumeSize(*size, stored->block_size);
     d.geometry.num_blocks = *size / stored->block_size;
     d.write_meta = true;
     d.shrinking = *size < stored->size();

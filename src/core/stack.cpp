@@ -47,18 +47,18 @@ void ResolveS3Url(StoreConfig& config) {
   const std::string bucket = rest.substr(0, slash);
   std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
   if (bucket.empty()) {
-    throw StartupError(fmt::format("invalid store URL '{}': use s3://BUCKET[/PREFIX]", config.url));
+    throw UsageError(fmt::format("invalid store URL '{}': use s3://BUCKET[/PREFIX]", config.url));
   }
   const bool chars_ok = bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") == std::string::npos;
   const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (!chars_ok || bucket.size() < 3 || bucket.size() > 63 || !alnum(bucket.front()) || !alnum(bucket.back()) ||
       bucket.find("..") != std::string::npos) {
-    throw StartupError(fmt::format(
+    throw UsageError(fmt::format(
         "invalid store URL '{}': bucket name '{}' must be 3 to 63 lowercase letters, digits, dots and hyphens",
         config.url, bucket));
   }
   if (!prefix.empty() && prefix.front() == '/') {
-    throw StartupError(fmt::format("invalid store URL '{}': the prefix must not start with '/'", config.url));
+    throw UsageError(fmt::format("invalid store URL '{}': the prefix must not start with '/'", config.url));
   }
   if (!prefix.empty() && prefix.back() != '/') prefix += '/';
   // Keys are opaque to S3, but HTTP libraries, proxies and some servers
@@ -69,21 +69,21 @@ void ResolveS3Url(StoreConfig& config) {
     const std::size_t end = prefix.find('/', start);
     const std::string_view segment = std::string_view(prefix).substr(start, end - start);
     if (segment == "." || segment == "..") {
-      throw StartupError(
+      throw UsageError(
           fmt::format("invalid store URL '{}': the prefix must not contain '.' or '..' segments", config.url));
     }
     if (segment.empty()) {
-      throw StartupError(
+      throw UsageError(
           fmt::format("invalid store URL '{}': the prefix must not contain empty segments ('//')", config.url));
     }
     start = end + 1;
   }
   for (unsigned char c : prefix) {
     if (c < 0x20 || c == 0x7f) {
-      throw StartupError(fmt::format("invalid store URL '{}': control character in the prefix", config.url));
+      throw UsageError(fmt::format("invalid store URL '{}': control character in the prefix", config.url));
     }
   }
-  if (prefix.size() > 900) throw StartupError(fmt::format("invalid store URL '{}': prefix too long", config.url));
+  if (prefix.size() > 900) throw UsageError(fmt::format("invalid store URL '{}': prefix too long", config.url));
   config.is_s3 = true;
   config.s3.bucket = bucket;
   config.s3.prefix = prefix;
@@ -148,25 +148,39 @@ std::string StoreIdentity(const StoreConfig& config) {
                      config.s3.endpoint.empty() ? "AWS" : config.s3.endpoint);
 }
 
+// --cache-size against the volume's block size, known only now. A block size
+// from the command line (a new volume) makes it a usage error; one from the
+// store, a disagreement with the store.
+void CheckCacheSize(const StoreConfig& config, const Geometry& g, bool block_size_from_store) {
+  const std::uint64_t least = kMinCacheBlocks * g.block_size;
+  if (config.cache.cache_size == 0 || config.cache.cache_size >= least) return;
+  const std::string why = fmt::format(
+      "--cache-size {} is too small for {} blocks{}: the cache needs at least {} blocks ({}), or 0 for none",
+      FormatSize(config.cache.cache_size), FormatSize(g.block_size),
+      block_size_from_store ? " (the store's block size)" : "", kMinCacheBlocks, FormatSize(least));
+  if (block_size_from_store) throw StartupError(why);
+  throw UsageError(why);
+}
+
 }  // namespace
 
 void ResolveStoreUrl(StoreConfig& config) {
   std::string path = config.url;
-  if (path.empty()) throw StartupError("STORE must not be empty");
+  if (path.empty()) throw UsageError("STORE must not be empty");
   const auto scheme_end = path.find("://");
   if (scheme_end != std::string::npos) {
     const std::string scheme = path.substr(0, scheme_end);
     if (scheme == "file") {
       path = path.substr(scheme_end + 3);
       if (path.empty() || path[0] != '/') {
-        throw StartupError(fmt::format("invalid store URL '{}': use file:///absolute/path", config.url));
+        throw UsageError(fmt::format("invalid store URL '{}': use file:///absolute/path", config.url));
       }
     } else if (scheme == "s3") {
       ResolveS3Url(config);
       return;
     } else {
-      throw StartupError(fmt::format("invalid store URL '{}': unknown scheme '{}' (use a path, file:///path or s3://BUCKET)",
-                                     config.url, scheme));
+      throw UsageError(fmt::format("invalid store URL '{}': unknown scheme '{}' (use a path, file:///path or s3://BUCKET)",
+                                   config.url, scheme));
     }
   }
   char resolved[PATH_MAX];
@@ -192,6 +206,7 @@ Stack BuildStack(const StoreConfig& config) {
 
   const GeometryDecision d =
       DecideGeometry(stored, config.size, config.block_size, config.force, config.read_only);
+  CheckCacheSize(config, d.geometry, stored.has_value());
 
   if (d.shrinking) {
     // Shrinking is only safe if nothing is stored past the new end.

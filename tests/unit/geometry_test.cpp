@@ -3,7 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <vector>
+
 #include "s3bd/core/errors.h"
+#include "s3bd/s3/object_key.h"
+#include "s3bd/store/directory_store.h"
 
 namespace s3bd {
 namespace {
@@ -101,6 +106,107 @@ TEST(DecideGeometry, ExistingVolume) {
   d = DecideGeometry(stored, 512u << 20, std::nullopt, true, false);
   EXPECT_TRUE(d.shrinking);
   EXPECT_THROW(DecideGeometry(stored, 2u << 30, std::nullopt, true, true), StartupError);
+}
+
+// The message of the UsageError that `fn` throws; "" if it throws none, or
+// "StartupError: " and the message for a StartupError that is not one.
+template <typename Fn>
+std::string UsageMessage(Fn&& fn) {
+  try {
+    fn();
+  } catch (const UsageError& e) {
+    return e.what();
+  } catch (const StartupError& e) {
+    return std::string("StartupError: ") + e.what();
+  }
+  return "";
+}
+
+bool IsUsage(const std::string& m) { return !m.empty() && m.rfind("StartupError: ", 0) != 0; }
+
+constexpr std::uint64_t k8EiB = std::uint64_t{1} << 63;
+
+TEST(SizeLimit, MaxVolumeSize) {
+  EXPECT_EQ(kMaxSize, k8EiB - 1);
+  EXPECT_EQ(MaxVolumeSize(4096), k8EiB - 4096);
+  EXPECT_EQ(MaxVolumeSize(1 << 20), k8EiB - (1 << 20));
+  EXPECT_EQ(MaxVolumeSize(64 << 20), k8EiB - (64 << 20));
+}
+
+TEST(SizeLimit, ParseSize) {
+  EXPECT_EQ(ParseSize("8191P", "--size"), 8191ull << 50);
+  EXPECT_EQ(ParseSize("9223372036854775807", "--size"), kMaxSize);
+  for (const char* bad : {"8192P", "16383P", "16384P", "9223372036854775808", "8388608T", "18446744073709551615",
+                          "99999999999999999999"}) {
+    const std::string m = UsageMessage([&] { ParseSize(bad, "--size"); });
+    EXPECT_NE(m.find("--size '" + std::string(bad) + "': too large: at most 8 EiB - 1 byte (9223372036854775807)"),
+              std::string::npos)
+        << bad << ": " << m;
+  }
+  // Every malformed value is a usage error (exit status 2).
+  for (const char* bad : {"0", "x", "1Q", "-1"}) {
+    EXPECT_TRUE(IsUsage(UsageMessage([&] { ParseSize(bad, "--size"); }))) << bad;
+  }
+}
+
+TEST(SizeLimit, DecideGeometry) {
+  for (std::uint64_t bs : {std::uint64_t{4096}, std::uint64_t{1} << 20, std::uint64_t{64} << 20}) {
+    const auto d = DecideGeometry(std::nullopt, MaxVolumeSize(bs), bs, false, false);
+    EXPECT_EQ(d.geometry.size(), MaxVolumeSize(bs));
+    EXPECT_EQ(d.geometry.num_blocks, MaxVolumeSize(bs) / bs);
+    // One block more is 8 EiB: too large, whether new or a resize.
+    EXPECT_NE(UsageMessage([&] { DecideGeometry(std::nullopt, k8EiB, bs, false, false); }).find("too large"),
+              std::string::npos);
+    EXPECT_NE(UsageMessage([&] { DecideGeometry(Geometry{bs, 1}, k8EiB, std::nullopt, true, false); })
+                  .find(std::to_string(MaxVolumeSize(bs))),
+              std::string::npos);
+    EXPECT_EQ(DecideGeometry(Geometry{bs, 1}, MaxVolumeSize(bs), std::nullopt, true, false).geometry.size(),
+              MaxVolumeSize(bs));
+  }
+  // The largest block number still has a name that parses back, in a
+  // directory store and as an S3 key (with and without a hash prefix).
+  const BlockNum last = MaxVolumeSize(4096) / 4096 - 1;
+  BlockNum back = 0;
+  ASSERT_TRUE(ParseBlockName(BlockName(last), back)) << BlockName(last);
+  EXPECT_EQ(back, last);
+  for (bool hash : {false, true}) {
+    const s3::KeyScheme scheme{"p/", hash};
+    EXPECT_EQ(s3::ParseBlockKey(scheme, s3::BlockKey(scheme, last)), last);
+  }
+}
+
+TEST(SizeLimit, VolumeMeta) {
+  const Geometry largest{1 << 20, MaxVolumeSize(1 << 20) >> 20};
+  EXPECT_EQ(DecodeVolumeMeta(EncodeVolumeMeta(largest)).size(), MaxVolumeSize(1 << 20));
+  // Damaged metadata claiming 8 EiB or more (a whole number of blocks).
+  for (const char* bad : {"s3bd-volume 1\nsize 9223372036854775808\nblock-size 1048576\n",
+                          "s3bd-volume 1\nsize 18446744073708503040\nblock-size 1048576\n"}) {
+    try {
+      DecodeVolumeMeta(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const StartupError& e) {
+      EXPECT_NE(std::string(e.what()).find("is damaged: size"), std::string::npos) << e.what();
+      EXPECT_EQ(dynamic_cast<const UsageError*>(&e), nullptr) << "the store's damage is not a usage error";
+    }
+  }
+}
+
+// Which errors are about the command line alone (exit status 2) and which
+// depend on the store (1).
+TEST(DecideGeometry, UsageErrors) {
+  EXPECT_TRUE(IsUsage(UsageMessage([] { DecideGeometry(std::nullopt, 1u << 30, 3000, false, false); })));
+  EXPECT_TRUE(IsUsage(UsageMessage([] { DecideGeometry(std::nullopt, 1, std::nullopt, false, false); })));
+  const Geometry stored{1 << 20, 1024};
+  EXPECT_TRUE(IsUsage(UsageMessage([&] { DecideGeometry(stored, std::nullopt, 3000, false, false); })));
+  for (const auto& fn : std::vector<std::function<void()>>{
+           [] { DecideGeometry(std::nullopt, std::nullopt, std::nullopt, false, false); },
+           [] { DecideGeometry(std::nullopt, 1u << 30, std::nullopt, false, true); },
+           [&] { DecideGeometry(stored, 2u << 30, std::nullopt, false, false); },
+           [&] { DecideGeometry(stored, std::nullopt, 4096, false, false); },
+           [&] { DecideGeometry(stored, (1u << 30) + 4096, std::nullopt, true, false); }}) {
+    const std::string m = UsageMessage(fn);
+    EXPECT_EQ(m.rfind("StartupError: ", 0), 0u) << m;
+  }
 }
 
 }  // namespace

@@ -7,6 +7,11 @@
 
 namespace s3bd {
 
+// The smallest cache, in blocks of the volume: the read-ahead window is at
+// most a quarter of the cache (so it gets one block at least), and a block
+// being read or written needs room beside those uploading and read ahead.
+inline constexpr std::uint64_t kMinCacheBlocks = 4;
+
 struct CacheConfig {
   std::uint64_t cache_size = 256ull << 20;  // bytes of block data kept; 0 = no cache layer
   unsigned threads = 32;                    // parallel uploads

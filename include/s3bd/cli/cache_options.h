@@ -27,7 +27,7 @@ struct CacheArgs {
 };
 
 void AddCacheOptions(CLI::App& mount, CacheArgs& a);
-// Throws StartupError on a bad value.
+// Throws UsageError on a bad value.
 void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& guard);
 
 }  // namespace s3bd

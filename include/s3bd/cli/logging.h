@@ -5,7 +5,7 @@
 
 namespace s3bd {
 
-// Throws StartupError for an unknown level name.
+// Throws UsageError for an unknown level name.
 void SetupLogging(const std::string& level, bool to_syslog);
 
 }  // namespace s3bd

@@ -39,9 +39,27 @@ namespace s3bd {
 
 // Thrown only during start-up (option checks, opening the store, geometry),
 // caught in main and printed as one line; never used in the data path.
+// The exit status is 1 (a runtime failure: the store's state, the system),
+// or 2 for a UsageError; ExitStatus() is the one place that decides.
 class StartupError : public std::runtime_error {
  public:
   explicit StartupError(const std::string& what) : std::runtime_error(what) {}
 };
+
+// A start-up error about the command line's own content, judged without
+// the store: a malformed or out-of-range value, an impossible combination.
+class UsageError : public StartupError {
+ public:
+  using StartupError::StartupError;
+};
+
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// The process exit status for a start-up error: kExitUsage for a UsageError,
+// else kExitFailure.
+inline int ExitStatus(const StartupError& e) {
+  return dynamic_cast<const UsageError*>(&e) ? kExitUsage : kExitFailure;
+}
 
 }  // namespace s3bd

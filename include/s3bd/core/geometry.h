@@ -14,8 +14,14 @@ namespace s3bd {
 // Name of the metadata object holding the geometry.
 inline constexpr const char* kVolumeMetaKey = "s3bd-volume";
 
+// The largest size of anything: 2^63 - 1 bytes, the largest file size of
+// Linux (MAX_LFS_FILESIZE; off_t is signed 64-bit).
+inline constexpr std::uint64_t kMaxSize = (std::uint64_t{1} << 63) - 1;
+// The largest volume of `block_size` blocks: 8 EiB minus one block.
+std::uint64_t MaxVolumeSize(std::uint64_t block_size);
+
 // "1G", "512M", "4096", "64K", "1T", "2GiB" (binary suffixes, case-insensitive).
-// Throws StartupError naming `what` on anything else, zero, or overflow.
+// Throws UsageError naming `what` on anything else, zero, or more than kMaxSize.
 std::uint64_t ParseSize(const std::string& text, const std::string& what);
 // 1073741824 -> "1 GiB"; sizes that are not a whole unit print in bytes.
 std::string FormatSize(std::uint64_t bytes);
@@ -39,7 +45,9 @@ struct GeometryDecision {
 
 // Decides the geometry of a mount. `stored` is the store's metadata, if any.
 // Throws StartupError with a one-line explanation when the request is
-// invalid or disagrees with the store (see the rules in geometry.cpp).
+// invalid (UsageError: a bad --block-size, a --size that is too large or,
+// for a new volume, not a whole number of blocks) or disagrees with the
+// store (see the rules in geometry.cpp).
 GeometryDecision DecideGeometry(const std::optional<Geometry>& stored,
                                 std::optional<std::uint64_t> size,
                                 std::optional<std::uint64_t> block_size, bool force,
