@@ -412,18 +412,25 @@ void FuseFrontend::Run() {
     ::close(fd);
   });
   g_stop_pipe = pipe_fds[1];
+  bool ours_installed[NSIG] = {};
   for (int sig : kStopSignals) {
+    // A signal left ignored (SIGHUP under nohup) does not stop the daemon.
+    ::sigaction(sig, nullptr, &g_fuse_action[sig]);
+    if (g_fuse_action[sig].sa_handler == SIG_IGN) continue;
     struct sigaction ours {};
     ours.sa_handler = OnStopSignal;
     sigemptyset(&ours.sa_mask);
-    ::sigaction(sig, &ours, &g_fuse_action[sig]);
+    ::sigaction(sig, &ours, nullptr);
+    ours_installed[sig] = true;
   }
   struct fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, 64);
   fuse_loop_cfg_set_idle_threads(cfg, 8);
   const int rc = fuse_loop_mt(fuse_, cfg);
   fuse_loop_cfg_destroy(cfg);
-  for (int sig : kStopSignals) ::sigaction(sig, &g_fuse_action[sig], nullptr);
+  for (int sig : kStopSignals) {
+    if (ours_installed[sig]) ::sigaction(sig, &g_fuse_action[sig], nullptr);
+  }
   fuse_remove_signal_handlers(se);
   g_stop_pipe = -1;
   ::close(pipe_fds[1]);

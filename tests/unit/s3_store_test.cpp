@@ -63,32 +63,28 @@ TEST(S3StoreUrl, MalformedUrlsAreRejected) {
   }
 }
 
+// ResolveStoreUrl(url) must refuse it as bad usage with exactly `message`.
+void ExpectRefused(const std::string& url, const std::string& message) {
+  StoreConfig config;
+  config.url = url;
+  try {
+    ResolveStoreUrl(config);
+    ADD_FAILURE() << url << " was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_EQ(std::string(e.what()), message);
+  }
+}
+
 // A "." or ".." segment (or an empty one) would name keys that HTTP tools,
 // proxies and some servers rewrite (a/../../other/x is bucket "other"'s x
 // to them); the prefix is refused before anything is sent.
 TEST(S3StoreUrl, DotAndEmptySegmentsAreRejected) {
   for (const char* url : {"s3://bkt/a/../../other/evil", "s3://bkt/../etc", "s3://bkt/./x", "s3://bkt/a/./b",
                           "s3://bkt/a/..", "s3://bkt/a/../", "s3://bkt/.", "s3://bkt/..", "s3://bkt/a/."}) {
-    StoreConfig config;
-    config.url = url;
-    try {
-      ResolveStoreUrl(config);
-      ADD_FAILURE() << url << " was accepted";
-    } catch (const StartupError& e) {
-      EXPECT_EQ(std::string(e.what()),
-                fmt::format("invalid store URL '{}': the prefix must not contain '.' or '..' segments", url));
-    }
+    ExpectRefused(url, fmt::format("invalid store URL '{}': the prefix must not contain '.' or '..' segments", url));
   }
   for (const char* url : {"s3://bkt/a//b", "s3://bkt/a//"}) {
-    StoreConfig config;
-    config.url = url;
-    try {
-      ResolveStoreUrl(config);
-      ADD_FAILURE() << url << " was accepted";
-    } catch (const StartupError& e) {
-      EXPECT_EQ(std::string(e.what()),
-                fmt::format("invalid store URL '{}': the prefix must not contain empty segments ('//')", url));
-    }
+    ExpectRefused(url, fmt::format("invalid store URL '{}': the prefix must not contain empty segments ('//')", url));
   }
 }
 
