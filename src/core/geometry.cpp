@@ -95,9 +95,10 @@ std::string FormatSize(std::uint64_t bytes) {
   return fmt::format("{} {}", bytes, kUnits[u]);
 }
 
-std::string EncodeVolumeMeta(const Geometry& g, const std::string& id) {
+std::string EncodeVolumeMeta(const Geometry& g, const std::string& id, bool crc32c) {
   std::string text = fmt::format("s3bd-volume 1\nsize {}\nblock-size {}\n", g.size(), g.block_size);
   if (!id.empty()) text += fmt::format("id {}\n", id);
+  if (crc32c) text += "checksum-crc32c 1\n";
   return text;
 }
 
@@ -117,7 +118,7 @@ std::string NewVolumeId() {
   return hex;
 }
 
-Geometry DecodeVolumeMeta(const std::string& text, std::string* id) {
+Geometry DecodeVolumeMeta(const std::string& text, std::string* id, bool* crc32c) {
   const auto bad = [](const std::string& why) {
     return StartupError("the store's volume metadata (" + std::string(kVolumeMetaKey) +
                         ") is damaged: " + why);
@@ -128,6 +129,7 @@ Geometry DecodeVolumeMeta(const std::string& text, std::string* id) {
   if (!std::getline(in, line) || line != "s3bd-volume 1") throw bad("unknown format or version");
   std::optional<std::uint64_t> size, bs;
   std::string volume_id;
+  bool has_crc32c = false;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     const auto sp = line.find(' ');
@@ -146,6 +148,9 @@ Geometry DecodeVolumeMeta(const std::string& text, std::string* id) {
       size = v;
     } else if (key == "block-size") {
       bs = v;
+    } else if (key == "checksum-crc32c") {
+      if (v > 1) throw bad("bad value for checksum-crc32c");
+      has_crc32c = v == 1;
     }  // unknown keys are ignored: newer versions may add some
   }
   if (!size || !bs) throw bad("size or block-size missing");
@@ -155,6 +160,7 @@ Geometry DecodeVolumeMeta(const std::string& text, std::string* id) {
   }
   if (*size > kMaxSize) throw bad(fmt::format("size {} is more than the largest possible, {}", *size, kMaxSize));
   if (id) *id = volume_id;
+  if (crc32c) *crc32c = has_crc32c;
   return Geometry{*bs, *size / *bs};
 }
 

@@ -109,7 +109,9 @@ void ListExistingBlocks(S3Store& store, const std::string& url) {
 // store of a given geometry.
 struct Bottom {
   std::shared_ptr<MetaStore> meta;
-  std::function<std::unique_ptr<BlockStore>(const Geometry&)> make;
+  // The block store of a geometry; `crc32c`: the volume records that every
+  // object carries its CRC-32C.
+  std::function<std::unique_ptr<BlockStore>(const Geometry&, bool crc32c)> make;
   std::function<std::string(std::error_code)> explain;  // a metadata read error, one line
   std::function<void(BlockStore&)> prepare;  // optional, on the store that will be mounted
 };
@@ -119,7 +121,9 @@ Bottom OpenBottom(const StoreConfig& config) {
     auto client = OpenS3Client(config);
     const s3::KeyScheme scheme = S3KeyScheme(config);
     Bottom b{client,
-             [client, scheme](const Geometry& g) { return std::make_unique<S3Store>(client, scheme, g); },
+             [client, scheme](const Geometry& g, bool crc32c) {
+               return std::make_unique<S3Store>(client, scheme, g, crc32c);
+             },
              [client](std::error_code ec) {
                const std::string d = client->last_meta_error();
                return d.empty() ? fmt::format("cannot read volume metadata from {}: {}", client->Location(),
@@ -133,7 +137,7 @@ Bottom OpenBottom(const StoreConfig& config) {
     return b;
   }
   auto dir = Directory::Open(config.directory, config.read_only);
-  return Bottom{dir, [dir](const Geometry& g) { return std::make_unique<DirectoryStore>(dir, g); },
+  return Bottom{dir, [dir](const Geometry& g, bool) { return std::make_unique<DirectoryStore>(dir, g); },
                 [dir](std::error_code ec) {
                   return fmt::format("cannot read volume metadata from {}: {}", dir->path(), ec.message());
                 },
@@ -198,8 +202,9 @@ Stack BuildStack(const StoreConfig& config) {
 
   std::optional<Geometry> stored;
   std::string text, volume_id;
+  bool crc32c = false;
   if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text); !ec) {
-    stored = DecodeVolumeMeta(text, &volume_id);
+    stored = DecodeVolumeMeta(text, &volume_id, &crc32c);
   } else if (ec != std::errc::no_such_file_or_directory) {
     throw StartupError(bottom.explain(ec));
   }
@@ -210,7 +215,7 @@ Stack BuildStack(const StoreConfig& config) {
 
   if (d.shrinking) {
     // Shrinking is only safe if nothing is stored past the new end.
-    auto old_extent = bottom.make(*stored);
+    auto old_extent = bottom.make(*stored, crc32c);
     std::optional<BlockNum> beyond;
     if (auto ec = old_extent->ListNonZero([&](BlockNum b) {
           if (b >= d.geometry.num_blocks) beyond = b;
@@ -223,9 +228,12 @@ Stack BuildStack(const StoreConfig& config) {
     }
   }
 
+  // A new S3 volume records that its objects carry their CRC-32C (every
+  // PUT of s3bd stores it); an older one keeps what it says.
+  if (!stored) crc32c = config.is_s3;
   Stack stack;
   stack.meta = bottom.meta;
-  stack.top = bottom.make(d.geometry);
+  stack.top = bottom.make(d.geometry, crc32c);
   if (bottom.prepare) bottom.prepare(*stack.top);
   if (const char* faults = std::getenv("S3BD_INJECT_FAULTS"); faults && *faults) {
     stack.top = std::make_unique<FaultStore>(std::move(stack.top), FaultSpec::Parse(faults));
@@ -251,7 +259,7 @@ Stack BuildStack(const StoreConfig& config) {
     stack.cache = cache.get();
     stack.top = std::move(cache);
   }
-  if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(d.geometry, volume_id);
+  if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(d.geometry, volume_id, crc32c);
   spdlog::debug("volume {}: {} in {} blocks of {}", config.url, FormatSize(d.geometry.size()),
                d.geometry.num_blocks, FormatSize(d.geometry.block_size));
   return stack;

@@ -477,37 +477,37 @@ std::error_code S3Client::GetObject(const std::string& key, std::string* body, b
   Call call;
   call.max_response = max_size;
   bool not_modified = false;
-  if (auto ec = Get(call, key, nullptr, found, &not_modified, detail)) return ec;
+  if (auto ec = Get(call, key, nullptr, false, found, &not_modified, detail)) return ec;
   body->clear();
   if (*found) *body = std::move(call.response.body);
   return {};
 }
 
 std::error_code S3Client::GetObjectInto(const std::string& key, std::span<std::uint8_t> out, std::size_t* size,
-                                        bool* found, std::string* detail) {
+                                        bool* found, std::string* detail, bool require_crc32c) {
   Call call;
   call.max_response = out.size();
   call.body_out = out;
   bool not_modified = false;
   *size = 0;
-  if (auto ec = Get(call, key, nullptr, found, &not_modified, detail)) return ec;
+  if (auto ec = Get(call, key, nullptr, require_crc32c, found, &not_modified, detail)) return ec;
   if (*found) *size = call.response.Body().size();
   return {};
 }
 
 std::error_code S3Client::GetObjectIfNoneMatch(const std::string& key, const std::string& etag,
                                                std::string* body, bool* found, bool* not_modified,
-                                               std::size_t max_size, std::string* detail) {
+                                               std::size_t max_size, std::string* detail, bool require_crc32c) {
   Call call;
   call.max_response = max_size;
-  if (auto ec = Get(call, key, &etag, found, not_modified, detail)) return ec;
+  if (auto ec = Get(call, key, &etag, require_crc32c, found, not_modified, detail)) return ec;
   body->clear();
   if (*found && !*not_modified) *body = std::move(call.response.body);
   return {};
 }
 
-std::error_code S3Client::Get(Call& call, const std::string& key, const std::string* if_none_match, bool* found,
-                              bool* not_modified, std::string* detail) {
+std::error_code S3Client::Get(Call& call, const std::string& key, const std::string* if_none_match,
+                              bool require_crc32c, bool* found, bool* not_modified, std::string* detail) {
   call.kind = S3Stats::kGet;
   call.key = key;
   call.missing_ok = true;
@@ -531,11 +531,19 @@ std::error_code S3Client::Get(Call& call, const std::string& key, const std::str
       if (Crc32c(body) != *want) return corrupt("the data received does not match its CRC-32C");
       return {};
     }
+    if (require_crc32c) {
+      return corrupt(fmt::format("no {} header (every object of this volume has one)", kCrc32cMetaHeader));
+    }
     const std::string etag = CleanEtag(resp.Header("etag"));
     const std::string* sse = resp.Header("x-amz-server-side-encryption");
-    const bool checkable = IsMd5Hex(etag) && !(sse && *sse == "aws:kms") &&
-                           resp.Header("x-amz-server-side-encryption-customer-algorithm") == nullptr;
-    if (checkable && Md5Hex(body) != etag) return corrupt("the data received does not match its ETag");
+    const bool encrypted = (sse && *sse == "aws:kms") ||
+                           resp.Header("x-amz-server-side-encryption-customer-algorithm") != nullptr;
+    if (encrypted) return {};  // its ETag is not the MD5 of the data: nothing to check it with
+    if (!IsMd5Hex(etag)) {
+      return corrupt(fmt::format("the object arrived without a checksum (no {} header, no MD5 ETag)",
+                                 kCrc32cMetaHeader));
+    }
+    if (Md5Hex(body) != etag) return corrupt("the data received does not match its ETag");
     return {};
   };
   if (auto ec = Execute(call, detail)) return ec;

@@ -19,8 +19,8 @@
 
 namespace s3bd {
 
-S3Store::S3Store(std::shared_ptr<s3::S3Client> client, s3::KeyScheme scheme, Geometry g)
-    : BlockStore("s3", g), client_(std::move(client)), scheme_(std::move(scheme)) {}
+S3Store::S3Store(std::shared_ptr<s3::S3Client> client, s3::KeyScheme scheme, Geometry g, bool require_crc32c)
+    : BlockStore("s3", g), client_(std::move(client)), scheme_(std::move(scheme)), require_crc32c_(require_crc32c) {}
 
 // The end of a block GET whose body (`size` bytes) is already in `out`:
 // checks the object's size, logs a failure, and zeros `out` for a missing
@@ -49,7 +49,8 @@ std::error_code S3Store::DoRead(BlockNum block, std::span<std::uint8_t> out) {
   bool found = false;
   std::size_t size = 0;
   // The body goes straight into `out` (which a failed read may leave changed).
-  std::error_code ec = client_->GetObjectInto(s3::BlockKey(scheme_, block), out, &size, &found, &detail);
+  std::error_code ec = client_->GetObjectInto(s3::BlockKey(scheme_, block), out, &size, &found, &detail,
+                                                   require_crc32c_);
   return FinishGet(block, "read", ec, found, size, detail, out);
 }
 
@@ -64,7 +65,8 @@ std::error_code S3Store::DoRevalidate(BlockNum block, const BlockMd5& md5, std::
   std::string body, detail;
   bool found = false, not_modified = false;
   std::error_code ec = client_->GetObjectIfNoneMatch(s3::BlockKey(scheme_, block), s3::HexEncode(md5), &body,
-                                                     &found, &not_modified, out.size(), &detail);
+                                                     &found, &not_modified, out.size(), &detail,
+                                                     require_crc32c_);
   if (!ec && not_modified) {
     *fresh = false;
     return {};

@@ -16,8 +16,8 @@ namespace s3server {
 namespace {
 
 const char *const kOpNames[kNumOps] = {"get", "put", "delete", "list", "head", "any"};
-const char *const kFaultNames[kNumFaults] = {"http500",  "slowdown", "reset", "hang",
-                                             "truncate", "stale",    "corrupt"};
+const char *const kFaultNames[kNumFaults] = {"http500",  "slowdown", "reset",   "hang",
+                                             "truncate", "stale",    "corrupt", "strip"};
 
 int find_op(const std::string &s) {
   for (size_t i = 0; i < kNumOps; ++i)

@@ -17,7 +17,7 @@
 //                             list, head or any (FAULT alone means any.FAULT)
 //   faults=none               sets every probability to 0
 // FAULT is one of http500, slowdown (503 SlowDown; alias http503), reset,
-// hang, truncate, stale, corrupt.
+// hang, truncate, stale, corrupt, strip.
 #pragma once
 
 #include <array>
@@ -35,8 +35,8 @@ enum class Op { Get, Put, Delete, List, Head, Any };
 constexpr size_t kNumOps = 6;
 const char *op_name(Op op);
 
-enum class Fault { Http500, SlowDown, Reset, Hang, Truncate, Stale, Corrupt };
-constexpr size_t kNumFaults = 7;
+enum class Fault { Http500, SlowDown, Reset, Hang, Truncate, Stale, Corrupt, Strip };
+constexpr size_t kNumFaults = 8;
 const char *fault_name(Fault f);
 
 enum class OutageMode { Http503, Reset };

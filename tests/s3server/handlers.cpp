@@ -248,11 +248,16 @@ void S3Server::get_object(RequestCtx &c) {
   auto &res = c.res;
   const auto &req = c.req;
   std::string etag = "\"" + obj->etag + "\"";
-  res.set_header("ETag", etag);
+  // A hostile proxy: no ETag and no user metadata in the response.
+  const bool strip = c.d.has(Fault::Strip);
+  if (strip) counters_.count(Fault::Strip);
+  if (!strip) res.set_header("ETag", etag);
   res.set_header("Last-Modified", http_date(obj->mtime_ms));
   res.set_header("Accept-Ranges", "bytes");
   if (!obj->content_encoding.empty()) res.set_header("Content-Encoding", obj->content_encoding);
-  for (auto &[name, value] : obj->headers) res.set_header(name, value);
+  for (auto &[name, value] : obj->headers) {
+    if (!strip || name.rfind("x-amz-meta-", 0) != 0) res.set_header(name, value);
+  }
 
   // Conditional requests (RFC 7232 order, as S3 evaluates them).
   int64_t mtime = seconds_floor(obj->mtime_ms);

@@ -52,7 +52,7 @@ Knobs (also changeable at run time, see below):
   --stale-ms MS             stale-read window after PUT/DELETE (default 1000)
   --fault OP.TYPE=RATE      fault probability; OP: get put delete list head any;
                             TYPE: http500 slowdown reset hang truncate stale
-                            corrupt (repeatable)
+                            corrupt strip (repeatable)
   --set KEY=VALUE           any knob by name (repeatable)
 
 Control endpoints (no faults, no latency):

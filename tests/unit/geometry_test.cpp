@@ -66,6 +66,19 @@ TEST(VolumeMeta, VolumeId) {
   }
 }
 
+TEST(VolumeMeta, Crc32cRecord) {
+  const Geometry g{1 << 20, 1024};
+  const std::string text = EncodeVolumeMeta(g, "", true);
+  EXPECT_NE(text.find("\nchecksum-crc32c 1\n"), std::string::npos) << text;
+  bool crc32c = false;
+  EXPECT_EQ(DecodeVolumeMeta(text, nullptr, &crc32c).num_blocks, 1024u);
+  EXPECT_TRUE(crc32c);
+  // Volumes created before the record say nothing: no requirement.
+  EXPECT_EQ(DecodeVolumeMeta(EncodeVolumeMeta(g), nullptr, &crc32c).num_blocks, 1024u);
+  EXPECT_FALSE(crc32c);
+  EXPECT_THROW(DecodeVolumeMeta("s3bd-volume 1\nsize 4096\nblock-size 4096\nchecksum-crc32c 2\n"), StartupError);
+}
+
 TEST(VolumeMeta, RejectsDamage) {
   for (const char* bad :
        {"", "garbage", "s3bd-volume 2\nsize 4096\nblock-size 4096\n", "s3bd-volume 1\nsize 4096\n",

@@ -92,6 +92,7 @@ class S3ClientOutage : public ::testing::Test {
         res.set_content("<Error><Code>ServiceUnavailable</Code></Error>", "application/xml");
       } else {
         res.status = 200;
+        res.set_header("ETag", "\"9dd4e461268c8034f5c8564e155c67a6\"");  // MD5 of "x"
         res.set_content("x", "application/octet-stream");
       }
     });

@@ -82,7 +82,9 @@ inline std::shared_ptr<s3::S3Client> SharedServerClient(const std::string& prefi
 // block map is loaded (--list-blocks).
 inline std::unique_ptr<S3Store> MakeTestS3Store(const Geometry& g, bool listed, bool hash_prefix = false) {
   const std::string prefix = UniquePrefix();
-  auto store = std::make_unique<S3Store>(SharedServerClient(prefix), s3::KeyScheme{prefix, hash_prefix}, g);
+  // Strict, as a new volume is: every block object must carry its CRC-32C.
+  auto store = std::make_unique<S3Store>(SharedServerClient(prefix), s3::KeyScheme{prefix, hash_prefix}, g,
+                                         /*require_crc32c=*/true);
   if (listed) {
     std::string detail;
     if (store->LoadBlockMap({}, &detail)) return nullptr;

@@ -72,6 +72,7 @@ class Serving {
   explicit Serving(Args&&... args) : server_(std::forward<Args>(args)...) {
     server_.Get(".*", [this](const httplib::Request&, httplib::Response& res) {
       ++requests;
+      res.set_header("ETag", "\"5d41402abc4b2a76b9719d911017c592\"");  // MD5 of "hello"
       res.set_content("hello", "application/octet-stream");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");

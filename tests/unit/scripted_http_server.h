@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "s3bd/s3/crypto.h"
+
 namespace s3bd::test {
 
 struct RecordedRequest {
@@ -60,7 +62,10 @@ class ScriptedHttpServer {
       if (h) {
         h(r, res);
       } else {
+        // As S3 answers: a PUT with the ETag (MD5) of what it stored, a
+        // GET of an empty object with that of the empty body.
         res.status = 200;
+        res.set_header("ETag", "\"" + s3::Md5Hex(s3::AsBytes(r.body)) + "\"");
       }
     };
     server_.Get(".*", route);

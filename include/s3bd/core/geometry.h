@@ -32,8 +32,13 @@ std::string FormatSize(std::uint64_t bytes);
 // when a volume is created (NewVolumeId) and never changed; it lets a cache
 // file (--cache-file) recognise its volume. Volumes created before ids
 // existed have none: their metadata has no "id" line and *id is set to "".
-std::string EncodeVolumeMeta(const Geometry& g, const std::string& id = "");
-Geometry DecodeVolumeMeta(const std::string& text, std::string* id = nullptr);
+// `crc32c` ("checksum-crc32c 1") records that every object of the volume
+// carries its CRC-32C (s3bd writes it on every PUT): volumes created from
+// now on say so, and a block that then arrives without one is corrupt.
+// Older volumes say nothing (*crc32c = false); a number, so that older
+// versions of s3bd, which ignore unknown numeric keys, still mount it.
+std::string EncodeVolumeMeta(const Geometry& g, const std::string& id = "", bool crc32c = false);
+Geometry DecodeVolumeMeta(const std::string& text, std::string* id = nullptr, bool* crc32c = nullptr);
 // 128 random bits as 32 lowercase hex digits (from getrandom(2)).
 std::string NewVolumeId();
 

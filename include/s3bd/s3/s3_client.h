@@ -14,7 +14,12 @@
 // SSE-KMS, whose ETag is not an MD5). A GET body is checked against the
 // object's CRC-32C header when it has one (a malformed value counts as a
 // mismatch), else against its ETag when that is an MD5 (a simple object,
-// without SSE-KMS or SSE-C). A HEAD or a 304 has no body to check.
+// without SSE-KMS or SSE-C). A body that can be checked neither way (no
+// CRC-32C header, no MD5 ETag, and no SSE-KMS or SSE-C to explain it: e.g.
+// a proxy stripped the headers) is corrupt, and so is one without a CRC-32C
+// header when the caller says every object has one (`require_crc32c`).
+// Corrupt bodies are retried, then the GET fails with kCorruptBlock. A HEAD
+// or a 304 has no body to check.
 //
 // Retries (retry.h): transport failures, 5xx, 429 and throttling codes are
 // retried with exponential backoff and full jitter until the budget
@@ -174,13 +179,13 @@ class S3Client : public MetaStore {
   // the start of `out` and *size is its length (0 for a missing key). Every
   // attempt writes there, so after an error `out` holds unspecified bytes.
   std::error_code GetObjectInto(const std::string& key, std::span<std::uint8_t> out, std::size_t* size,
-                                bool* found, std::string* detail);
+                                bool* found, std::string* detail, bool require_crc32c = false);
   // A conditional GET (If-None-Match: "etag", lowercase hex MD5): when the
   // object's ETag is still `etag` the server answers 304 and *not_modified
   // is true (no body); otherwise it behaves as GetObject.
   std::error_code GetObjectIfNoneMatch(const std::string& key, const std::string& etag, std::string* body,
                                        bool* found, bool* not_modified, std::size_t max_size,
-                                       std::string* detail);
+                                       std::string* detail, bool require_crc32c = false);
   std::error_code PutObject(const std::string& key, std::span<const std::uint8_t> body,
                             std::string* detail);
   std::error_code DeleteObject(const std::string& key, std::string* detail);
@@ -214,8 +219,8 @@ class S3Client : public MetaStore {
   std::error_code Execute(Call& call, std::string* detail);
   // The GETs' common part; the body is left in call.response (or
   // call.body_out, when set).
-  std::error_code Get(Call& call, const std::string& key, const std::string* if_none_match, bool* found,
-                      bool* not_modified, std::string* detail);
+  std::error_code Get(Call& call, const std::string& key, const std::string* if_none_match, bool require_crc32c,
+                      bool* found, bool* not_modified, std::string* detail);
   std::error_code Sign(Call& call, HttpRequest* request, std::string* detail);
   std::string ObjectUrlForLog(const std::string& key) const;
   RetryLimit retry_limit() const;

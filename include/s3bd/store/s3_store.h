@@ -54,7 +54,9 @@ class S3Store : public BlockStore {
   // Largest volume (in blocks) for which --list-blocks keeps a bitmap (128 MiB).
   static constexpr std::uint64_t kMaxMappedBlocks = std::uint64_t{1} << 30;
 
-  S3Store(std::shared_ptr<s3::S3Client> client, s3::KeyScheme scheme, Geometry g);
+  // `require_crc32c`: every object of the volume carries its CRC-32C (the
+  // volume's metadata says so), so a block without one is corrupt.
+  S3Store(std::shared_ptr<s3::S3Client> client, s3::KeyScheme scheme, Geometry g, bool require_crc32c = false);
 
   // Lists the existing block objects (in parallel) into the block map; see
   // above. `progress` is called about once a second with the number of
@@ -98,6 +100,7 @@ class S3Store : public BlockStore {
 
   std::shared_ptr<s3::S3Client> client_;
   const s3::KeyScheme scheme_;
+  const bool require_crc32c_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> map_;  // one bit per block, if loaded
   std::atomic<bool> map_loaded_{false};
   std::atomic<std::uint64_t> map_skipped_reads_{0};
