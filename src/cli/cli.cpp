@@ -276,7 +276,7 @@ void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
   // No command was recognised: the first word is an unknown one, or missing.
   const std::vector<std::string> rest = app.remaining();
   if (rest.empty()) {
-    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync or stats (see s3bd --help)\n");
+    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats or unlock (see s3bd --help)\n");
   } else if (rest.front().rfind('-', 0) == 0) {
     std::fprintf(stderr, "s3bd: error: unknown option '%s' (see s3bd --help)\n", rest.front().c_str());
   } else {
@@ -300,6 +300,17 @@ int RunCli(int argc, char** argv) {
   sync->add_flag("-q,--quiet", sync_quiet, "No progress bar and no message on success");
   CLI::App* stats = app.add_subcommand("stats", "Print the stats of a mounted volume");
   stats->add_option("MOUNTPOINT", stats_mnt, "Where the volume is mounted")->required();
+  // unlock takes the store and the S3 options of mount.
+  MountArgs uargs;
+  bool unlock_force = false;
+  CLI::App* unlock = app.add_subcommand(
+      "unlock", "Remove the lease left by a read-write mount that did not unmount cleanly, after printing whose it was");
+  unlock->add_option("STORE", uargs.store, "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]")
+      ->required();
+  unlock->add_flag("--force", unlock_force,
+                   "Remove a lease that is still being renewed (its machine is gone; its cache file's unsaved "
+                   "blocks are then never uploaded)");
+  AddS3Options(unlock, uargs);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -309,6 +320,18 @@ int RunCli(int argc, char** argv) {
   }
   if (sync->parsed()) return RunSync(sync_mnt, sync_quiet);
   if (stats->parsed()) return RunStats(stats_mnt);
+  if (unlock->parsed()) {
+    StoreConfig ustore;
+    try {
+      ustore.url = uargs.store;
+      ResolveStoreUrl(ustore);
+      ConvertS3(uargs, ustore);
+    } catch (const StartupError& e) {
+      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+      return ExitStatus(e);
+    }
+    return RunUnlock(ustore, unlock_force);
+  }
   StoreConfig store;
   MountConfig mount;
   try {

@@ -4,12 +4,18 @@
 //   2. unless --foreground, fork: the parent waits on a pipe and exits with
 //      0 once the child reports the mount live, or with the child's exit
 //      status if it fails first (its error went to the shared stderr);
-//   3. the child opens the store, builds the stack, mounts, records the
-//      geometry of a new volume, reports success, detaches (stdio to
-//      /dev/null, logs to syslog) and serves requests;
+//   3. the child opens the store, builds the stack, takes the volume's
+//      lease if read-write (lease.h: refused if another mount holds it; a
+//      read-only mount says so if a writer holds it), opens the stack's
+//      fence, mounts, records the geometry of a new volume, reports
+//      success, detaches (stdio to /dev/null, logs to syslog) and serves
+//      requests while a thread renews the lease (a lost lease fences the
+//      mount: no more uploads, EIO for writes and fsync);
 //   4. on unmount (fusermount3 -u, umount) or SIGINT/SIGTERM/SIGHUP it
-//      uploads everything (also with --durable-cache); the exit status is
-//      1 if that failed. From the moment it is asked to stop, failing
+//      marks the lease `flushing`, uploads everything (also with
+//      --durable-cache), and then deletes the lease, or, if that failed,
+//      marks it `unclean` with the reason; the exit status is 1 if the
+//      upload failed. From the moment it is asked to stop, failing
 //      requests give up within one --max-retry-time (even with --hard), so
 //      a stop ends; what was not stored stays in the cache file, if any.
 #include <fcntl.h>
@@ -18,6 +24,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +44,8 @@
 #include "s3bd/core/errors.h"
 #include "s3bd/core/stack.h"
 #include "s3bd/fuse/fuse_frontend.h"
+#include "s3bd/volume/fenced_store.h"
+#include "s3bd/volume/lease.h"
 #include "s3bd/volume/volume.h"
 
 namespace s3bd {
@@ -138,6 +149,40 @@ void Detach(int notify_fd, const std::string& log_level) {
   SetupLogging(log_level, /*to_syslog=*/true);
 }
 
+// S3BD_TEST_LEASE="TTL,RENEW" (seconds): short lease times for the tests.
+void ApplyTestLeaseTimes(LeaseOptions& o) {
+  const char* v = std::getenv("S3BD_TEST_LEASE");
+  if (!v || !*v) return;
+  unsigned ttl = 0, renew = 0;
+  if (std::sscanf(v, "%u,%u", &ttl, &renew) == 2 && ttl > 0 && renew > 0) {
+    o.ttl = std::chrono::seconds(ttl);
+    o.renew_every = std::chrono::seconds(renew);
+    o.wait_poll = std::chrono::milliseconds(200);
+  }
+}
+
+LeaseOptions MountLeaseOptions(const StoreConfig& store, const Stack& stack) {
+  LeaseOptions o = DefaultLeaseOptions();
+  o.url = store.url;
+  o.cache_file_id = stack.cache_file_id;
+  o.cache_file = stack.cache_file;
+  o.exclusive_already = !store.is_s3;  // the directory's flock
+  ApplyTestLeaseTimes(o);
+  return o;
+}
+
+// A read-only mount beside a writer: one line.
+void SayIfWriterHoldsLease(const StoreConfig& store, Stack& stack) {
+  std::string text, version, why;
+  LeaseRecord r;
+  if (stack.meta->ReadMeta(kLeaseKey, text, &version) || DecodeLease(text, &r, &why)) return;
+  const LeaseOptions o = MountLeaseOptions(store, stack);
+  if (o.now() >= r.expires || r.state == LeaseRecord::State::kUnclean) return;
+  spdlog::warn("{} is mounted read-write by {} (pid {}) since {}: this read-only mount serves what it reads and "
+               "keeps it cached, so it may not see that mount's later writes",
+               store.url, r.host, r.pid, FormatUnixTime(r.started));
+}
+
 }  // namespace
 
 int RunMount(StoreConfig store, MountConfig mount) {
@@ -150,7 +195,39 @@ int RunMount(StoreConfig store, MountConfig mount) {
       const int parent_status = ForkAndWait(notify_fd);
       if (parent_status >= 0) return parent_status;
     }
+    store.fenced = !store.read_only;
     Stack stack = BuildStack(store);
+    std::unique_ptr<Lease> lease;
+    // Until the lease is held the stack's uploads wait at the fence; a mount
+    // that fails before then closes it, so nothing is uploaded.
+    struct CloseFenceOnError {
+      Stack& stack;
+      bool armed = true;
+      ~CloseFenceOnError() {
+        if (armed && stack.fence) stack.fence->Close();
+      }
+    } close_fence{stack};
+    if (store.read_only) {
+      SayIfWriterHoldsLease(store, stack);
+    } else {
+      lease = std::make_unique<Lease>(stack.meta, MountLeaseOptions(store, stack));
+      lease->Acquire();
+      stack.fence->Open();
+    }
+    // A start-up failure after this point leaves the lease as an unmount would.
+    struct EndLeaseOnError {
+      Stack& stack;
+      Lease* lease;
+      bool armed = true;
+      ~EndLeaseOnError() {
+        if (!armed || !lease) return;
+        if (auto ec = FlushToStore(stack)) {
+          lease->MarkUnclean("the mount failed at start-up, and its data could not be flushed: " + ec.message());
+        } else {
+          lease->Release();
+        }
+      }
+    } end_lease{stack, lease.get()};
     Volume volume(*stack.top);
     FuseFrontend frontend(volume, mount, store.read_only);
     frontend.sync_to_store = [&stack] { return FlushToStore(stack); };
@@ -170,15 +247,34 @@ int RunMount(StoreConfig store, MountConfig mount) {
     if (store.s3.hard) stack.top->SetRetryLimit(RetryLimit{.until_answered = true, .give_up_at = {}});
     if (!mount.foreground) Detach(notify_fd, mount.log_level);
     spdlog::info("{} mounted on {}", store.url, mount.mountpoint);
+    if (lease) {
+      lease->StartRenewing([&stack](const std::string& message) {
+        stack.fence->Close();
+        spdlog::error("{}", message);
+      });
+    }
+    end_lease.armed = false;
+    close_fence.armed = false;
     frontend.Run();
     give_up();
     if (store.read_only) {
       spdlog::info("{} unmounted", mount.mountpoint);
       return 0;
     }
+    if (auto ec = lease->MarkFlushing()) {
+      spdlog::warn("{}: could not mark the lease as flushing: {}", store.url, ec.message());
+    }
     if (auto ec = FlushToStore(stack)) {
+      const std::string fenced = lease->state() == Lease::State::kFenced ? lease->fenced_message() : "";
       spdlog::error("{} unmounted, but data could not be flushed to the store: {}", mount.mountpoint,
-                    ec.message());
+                    fenced.empty() ? ec.message() : fenced);
+      if (auto lec = lease->MarkUnclean("the final flush failed: " + ec.message())) {
+        spdlog::error("{}: could not mark the lease unclean: {}", store.url, lec.message());
+      }
+      return 1;
+    }
+    if (auto ec = lease->Release()) {
+      spdlog::error("{}: all data flushed, but the lease could not be released: {}", store.url, ec.message());
       return 1;
     }
     spdlog::info("{} unmounted; all data flushed to the store", mount.mountpoint);

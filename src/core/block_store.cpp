@@ -1,6 +1,7 @@
 // BlockStore base class: argument checks, zero-block routing and per-layer
 // counters around every operation; ForwardingStore: pass-through to next().
 #include "s3bd/core/block_store.h"
+#include "s3bd/core/meta_store.h"
 
 #include <chrono>
 #include <cinttypes>
@@ -219,5 +220,14 @@ bool IsAllZero(std::span<const std::uint8_t> data) {
 }
 
 std::string BlockName(BlockNum block) { return fmt::format("{:08x}", block); }
+
+std::string ContentVersion(const std::string& value) {
+  std::uint64_t h = 14695981039346656037ull;  // FNV-1a
+  for (unsigned char c : value) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", h);
+}
 
 }  // namespace s3bd

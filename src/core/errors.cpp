@@ -19,6 +19,7 @@ class S3bdCategory : public std::error_category {
       case Errc::kAccessDenied: return "access denied by the store";
       case Errc::kNoSuchVolume: return "no such volume";
       case Errc::kBadMetadata: return "volume metadata cannot be parsed";
+      case Errc::kConditionFailed: return "the object changed (precondition failed)";
     }
     return "unknown s3bd error";
   }

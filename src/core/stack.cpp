@@ -4,12 +4,16 @@
 //              or S3Store (s3://BUCKET[/PREFIX]) over s3::S3Client
 //              (src/s3/: signing, retries, HTTP over libcurl)
 //   faults     FaultStore, only when S3BD_INJECT_FAULTS is set (tests)
+//   fence      FencedStore (uploads), read-write mounts: uploads wait until
+//              the lease is held and fail once it is lost   src/volume/
 //   codec      (to come) compression, then authenticated encryption
 //   guard      ConsistencyGuard: MD5 of recent writes, minimum write delay;
 //              only with --md5-cache-size or --min-write-delay    src/guard/
 //   cache      BlockCache: write-back, LRU, read-ahead; unless
 //              --cache-size 0; with --cache-file, over a CacheFile
 //              (opened here: it must know the volume)              src/cache/
+//   fence      FencedStore (writes), read-write mounts: writes and fsync
+//              fail with EIO once the lease is lost
 //   Volume     byte ranges -> blocks (src/volume/), used by the FUSE front end
 //
 // Each layer wraps the one below it; nothing else constructs layers.
@@ -34,6 +38,7 @@
 #include "s3bd/cache/cache_file.h"
 #include "s3bd/guard/consistency_guard.h"
 #include "s3bd/store/s3_store.h"
+#include "s3bd/volume/fenced_store.h"
 
 namespace s3bd {
 
@@ -203,7 +208,7 @@ Stack BuildStack(const StoreConfig& config) {
   std::optional<Geometry> stored;
   std::string text, volume_id;
   bool crc32c = false;
-  if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text); !ec) {
+  if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text, nullptr); !ec) {
     stored = DecodeVolumeMeta(text, &volume_id, &crc32c);
   } else if (ec != std::errc::no_such_file_or_directory) {
     throw StartupError(bottom.explain(ec));
@@ -239,6 +244,10 @@ Stack BuildStack(const StoreConfig& config) {
     stack.top = std::make_unique<FaultStore>(std::move(stack.top), FaultSpec::Parse(faults));
     spdlog::warn("injecting faults: {}", faults);
   }
+  if (config.fenced) {
+    stack.fence = std::make_shared<Fence>();
+    stack.top = std::make_unique<FencedStore>(std::move(stack.top), stack.fence, FencedStore::Role::kUploads);
+  }
   if (config.guard.enabled()) {
     stack.top = std::make_unique<ConsistencyGuard>(std::move(stack.top), config.guard);
   }
@@ -254,15 +263,32 @@ Stack BuildStack(const StoreConfig& config) {
       o.geometry = d.geometry;
       o.slots = std::max<std::uint64_t>(1, config.cache.cache_size / d.geometry.block_size);
       file = CacheFile::Open(o);
+      stack.cache_file_id = fmt::format("{:016x}", file->file_id());
+      stack.cache_file = o.path;
     }
     auto cache = std::make_unique<BlockCache>(std::move(stack.top), config.cache, std::move(file));
     stack.cache = cache.get();
     stack.top = std::move(cache);
   }
+  if (stack.fence) {
+    stack.top = std::make_unique<FencedStore>(std::move(stack.top), stack.fence, FencedStore::Role::kWrites);
+  }
   if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(d.geometry, volume_id, crc32c);
   spdlog::debug("volume {}: {} in {} blocks of {}", config.url, FormatSize(d.geometry.size()),
                d.geometry.num_blocks, FormatSize(d.geometry.block_size));
   return stack;
+}
+
+std::shared_ptr<MetaStore> OpenVolumeMeta(const StoreConfig& config) {
+  Bottom bottom = OpenBottom(config);
+  std::string text;
+  if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text, nullptr)) {
+    if (ec == std::errc::no_such_file_or_directory) {
+      throw StartupError(fmt::format("{} holds no s3bd volume", config.url));
+    }
+    throw StartupError(bottom.explain(ec));
+  }
+  return bottom.meta;
 }
 
 std::error_code FlushToStore(Stack& stack) {
@@ -271,7 +297,7 @@ std::error_code FlushToStore(Stack& stack) {
 
 void CommitGeometry(Stack& stack) {
   if (stack.pending_meta.empty()) return;
-  if (auto ec = stack.meta->WriteMeta(kVolumeMetaKey, stack.pending_meta)) {
+  if (auto ec = stack.meta->WriteMeta(kVolumeMetaKey, stack.pending_meta, MetaCondition::None(), nullptr)) {
     throw StartupError(fmt::format("cannot record the volume geometry in the store: {}", ec.message()));
   }
   stack.pending_meta.clear();

@@ -200,6 +200,7 @@ struct S3Client::Call {
   std::size_t max_response = 1u << 20;
   bool missing_ok = false;  // 404 (other than NoSuchBucket) means "absent"
   bool not_modified_ok = false;  // 304 means "unchanged" (a conditional GET)
+  bool condition_ok = false;  // 412/409 are Errc::kConditionFailed (a conditional PUT/DELETE)
   // Validates a 2xx response; an error with *retry set is retried.
   std::function<std::error_code(const HttpResponse&, bool* retry, std::string* detail)> check;
 
@@ -390,6 +391,12 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
         call.not_modified = true;
         return finish({});
       }
+      if (call.condition_ok &&
+          (resp.status == 412 || (resp.status == 409 && code == "ConditionalRequestConflict") ||
+           (resp.status == 404 && code == "NoSuchKey" && call.method == "PUT"))) {
+        if (detail) *detail = fmt::format("{} {}: the condition did not hold (HTTP {})", call.method, what, resp.status);
+        return finish(make_error_code(s3bd::Errc::kConditionFailed));
+      }
       if (resp.status == 404 && code != "NoSuchBucket" && call.missing_ok) {
         call.found = false;
         return finish({});
@@ -473,12 +480,13 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
 }
 
 std::error_code S3Client::GetObject(const std::string& key, std::string* body, bool* found,
-                                    std::size_t max_size, std::string* detail) {
+                                    std::size_t max_size, std::string* detail, std::string* etag) {
   Call call;
   call.max_response = max_size;
   bool not_modified = false;
   if (auto ec = Get(call, key, nullptr, false, found, &not_modified, detail)) return ec;
   body->clear();
+  if (etag) *etag = *found ? CleanEtag(call.response.Header("etag")) : std::string();
   if (*found) *body = std::move(call.response.body);
   return {};
 }
@@ -552,13 +560,25 @@ std::error_code S3Client::Get(Call& call, const std::string& key, const std::str
   return {};
 }
 
+void S3Client::AddCondition(Call& call, const MetaCondition& cond) const {
+  switch (cond.kind) {
+    case MetaCondition::Kind::kNone: break;
+    case MetaCondition::Kind::kAbsent: call.headers.emplace_back("If-None-Match", "*"); break;
+    case MetaCondition::Kind::kVersion:
+      call.headers.emplace_back("If-Match", bare_if_match_.load() ? cond.version : "\"" + cond.version + "\"");
+      break;
+  }
+  call.condition_ok = cond.kind != MetaCondition::Kind::kNone;
+}
+
 std::error_code S3Client::PutObject(const std::string& key, std::span<const std::uint8_t> body,
-                                    std::string* detail) {
+                                    std::string* detail, const MetaCondition& cond, std::string* etag_out) {
   Call call;
   call.kind = S3Stats::kPut;
   call.method = "PUT";
   call.key = key;
   call.body = body;
+  AddCondition(call, cond);
   call.headers.emplace_back("Content-Type", "application/octet-stream");
   // Stored with the object as user metadata, for GET to verify cheaply.
   call.headers.emplace_back(std::string(kCrc32cMetaHeader), Crc32Hex(Crc32c(body)));
@@ -573,7 +593,9 @@ std::error_code S3Client::PutObject(const std::string& key, std::span<const std:
     // hashes the body it received and rejects the PUT if it differs, so no
     // MD5 is needed (and the ETag returned is not compared).
     call.payload_sha256 = Sha256Hex(body);
-    return Execute(call, detail);
+    auto ec = Execute(call, detail);
+    if (!ec && etag_out) *etag_out = CleanEtag(call.response.Header("etag"));
+    return ec;
   }
   // No payload hash (SigV2, anonymous): Content-MD5 makes the server check
   // the body, and the ETag returned must be its MD5 too, except with SSE-KMS
@@ -593,16 +615,21 @@ std::error_code S3Client::PutObject(const std::string& key, std::span<const std:
     *why = fmt::format("PUT {}: the ETag returned does not match the data sent", ObjectUrlForLog(key));
     return make_error_code(s3bd::Errc::kCorruptBlock);
   };
-  return Execute(call, detail);
+  auto ec = Execute(call, detail);
+  if (!ec && etag_out) *etag_out = CleanEtag(call.response.Header("etag"));
+  return ec;
 }
 
-std::error_code S3Client::DeleteObject(const std::string& key, std::string* detail) {
+std::error_code S3Client::DeleteObject(const std::string& key, std::string* detail, const MetaCondition& cond) {
   Call call;
   call.kind = S3Stats::kDelete;
   call.method = "DELETE";
   call.key = key;
   call.missing_ok = true;
-  return Execute(call, detail);
+  AddCondition(call, cond);
+  auto ec = Execute(call, detail);
+  if (!ec && !call.found && cond.kind == MetaCondition::Kind::kVersion) return make_error_code(s3bd::Errc::kConditionFailed);
+  return ec;
 }
 
 std::error_code S3Client::HeadObject(const std::string& key, bool* found, std::uint64_t* size,
@@ -702,22 +729,76 @@ std::error_code S3Client::DeleteObjects(std::span<const std::string> keys, std::
   return {};
 }
 
-std::error_code S3Client::ReadMeta(const std::string& key, std::string& value) {
+std::error_code S3Client::ReadMeta(const std::string& key, std::string& value, std::string* version) {
   std::string detail;
   bool found = false;
-  std::error_code ec = GetObject(config_.prefix + key, &value, &found, 1u << 20, &detail);
+  std::error_code ec = GetObject(config_.prefix + key, &value, &found, 1u << 20, &detail, version);
   if (!ec && !found) return std::make_error_code(std::errc::no_such_file_or_directory);
   std::lock_guard lock(meta_mu_);
   last_meta_error_ = detail;
   return ec;
 }
 
-std::error_code S3Client::WriteMeta(const std::string& key, const std::string& value) {
+std::error_code S3Client::WriteMeta(const std::string& key, const std::string& value, const MetaCondition& cond,
+                                    std::string* version) {
   std::string detail;
-  std::error_code ec = PutObject(config_.prefix + key, AsBytes(value), &detail);
+  std::error_code ec = PutObject(config_.prefix + key, AsBytes(value), &detail, cond, version);
   std::lock_guard lock(meta_mu_);
   last_meta_error_ = detail;
   return ec;
+}
+
+std::error_code S3Client::DeleteMeta(const std::string& key, const MetaCondition& cond) {
+  std::string detail;
+  std::error_code ec = DeleteObject(config_.prefix + key, &detail, cond);
+  std::lock_guard lock(meta_mu_);
+  last_meta_error_ = detail;
+  return ec;
+}
+
+std::error_code S3Client::ProbeConditions(const std::string& key, bool* enforced) {
+  const std::string k = config_.prefix + key;
+  const auto body = [](const char* text) { return AsBytes(std::string_view(text)); };
+  std::string detail, etag;
+  const auto fail = [&](std::error_code ec) {
+    std::lock_guard lock(meta_mu_);
+    last_meta_error_ = detail;
+    return ec;
+  };
+  const auto failed = [](std::error_code ec) { return ec == make_error_code(s3bd::Errc::kConditionFailed); };
+  *enforced = false;
+  if (auto ec = DeleteObject(k, &detail)) return fail(ec);
+  if (auto ec = PutObject(k, body("s3bd probe 1\n"), &detail, MetaCondition::Absent(), &etag)) return fail(ec);
+  bool ok = true;
+  auto ec = PutObject(k, body("s3bd probe 2\n"), &detail, MetaCondition::Absent(), &etag);
+  if (!ec) ok = false;  // If-None-Match: * ignored
+  else if (!failed(ec)) return fail(ec);
+  std::string current;
+  bool found = false;
+  if (auto e = GetObject(k, &current, &found, 4096, &detail, &etag)) return fail(e);
+  if (ok) {
+    // A wrong ETag must be refused, in either spelling.
+    ec = PutObject(k, body("s3bd probe 3\n"), &detail, MetaCondition::Version("0123456789abcdef0123456789abcdef"));
+    if (!ec) ok = false;
+    else if (!failed(ec)) return fail(ec);
+  }
+  if (ok) {
+    bare_if_match_ = false;
+    ec = PutObject(k, body("s3bd probe 4\n"), &detail, MetaCondition::Version(etag));
+    if (failed(ec)) {
+      bare_if_match_ = true;  // Ceph RGW 16: only the bare ETag matches
+      ec = PutObject(k, body("s3bd probe 4\n"), &detail, MetaCondition::Version(etag));
+      if (failed(ec)) {
+        bare_if_match_ = false;
+        ok = false;
+        ec = {};
+      }
+    }
+    if (ec) return fail(ec);
+  }
+  if (auto e = DeleteObject(k, &detail)) return fail(e);
+  *enforced = ok;
+  return {};
 }
 
 std::string S3Client::last_meta_error() const {

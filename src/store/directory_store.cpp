@@ -158,7 +158,59 @@ std::error_code Directory::SyncDir() {
   return ::fsync(fd_) == 0 ? std::error_code{} : LastError();
 }
 
-std::error_code Directory::ReadMeta(const std::string& key, std::string& value) {
+namespace {
+
+std::error_code CheckCondition(const MetaCondition& cond, std::error_code read, const std::string& current) {
+  const bool exists = !read;
+  if (read && read != std::errc::no_such_file_or_directory) return read;
+  switch (cond.kind) {
+    case MetaCondition::Kind::kNone: return {};
+    case MetaCondition::Kind::kAbsent: return exists ? make_error_code(Errc::kConditionFailed) : std::error_code{};
+    case MetaCondition::Kind::kVersion:
+      return exists && ContentVersion(current) == cond.version ? std::error_code{}
+                                                                : make_error_code(Errc::kConditionFailed);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::error_code Directory::ReadMeta(const std::string& key, std::string& value, std::string* version) {
+  std::lock_guard lock(meta_mu_);
+  if (auto ec = ReadFile(key, value)) return ec;
+  if (version) *version = ContentVersion(value);
+  return {};
+}
+
+std::error_code Directory::WriteMeta(const std::string& key, const std::string& value, const MetaCondition& cond,
+                                     std::string* version) {
+  std::lock_guard lock(meta_mu_);
+  if (cond.kind != MetaCondition::Kind::kNone) {
+    std::string current;
+    if (auto ec = CheckCondition(cond, ReadFile(key, current), current)) return ec;
+  }
+  if (auto ec = ReplaceFile(key, value.data(), value.size())) return ec;
+  if (auto ec = SyncDir()) return ec;
+  if (version) *version = ContentVersion(value);
+  return {};
+}
+
+std::error_code Directory::DeleteMeta(const std::string& key, const MetaCondition& cond) {
+  std::lock_guard lock(meta_mu_);
+  if (cond.kind != MetaCondition::Kind::kNone) {
+    std::string current;
+    if (auto ec = CheckCondition(cond, ReadFile(key, current), current)) return ec;
+  }
+  if (::unlinkat(fd_, key.c_str(), 0) != 0 && errno != ENOENT) return LastError();
+  return SyncDir();
+}
+
+std::error_code Directory::ProbeConditions(const std::string&, bool* enforced) {
+  *enforced = true;
+  return {};
+}
+
+std::error_code Directory::ReadFile(const std::string& key, std::string& value) {
   UniqueFd fd(::openat(fd_, key.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return LastError();
   value.clear();
@@ -176,10 +228,6 @@ std::error_code Directory::ReadMeta(const std::string& key, std::string& value) 
   return {};
 }
 
-std::error_code Directory::WriteMeta(const std::string& key, const std::string& value) {
-  if (auto ec = ReplaceFile(key, value.data(), value.size())) return ec;
-  return SyncDir();
-}
 
 DirectoryStore::DirectoryStore(std::shared_ptr<Directory> dir, Geometry g)
     : BlockStore("directory", g), dir_(std::move(dir)) {}

@@ -99,6 +99,11 @@ start_fg "$store" "$mnt" --cache-size 8M --cache-file "$cache" --durable-cache -
 "$WORKLOAD" run "$mnt/file" "$model" "$pending" "9$RANDOM" 40 >/dev/null
 "$S3BD" sync "$mnt" -q || fail "s3bd sync failed"
 kill_daemon
+# The killed mount's lease names its cache file: a mount without it is
+# refused until the lease is removed (the cache file is deliberately left out).
+"$S3BD" mount "$store" "$mnt" -f --cache-size 0 2>"$WORK/refused.err" && fail "a mount without the cache file was not refused"
+grep -q "not unmounted cleanly" "$WORK/refused.err" || fail "unexpected refusal: $(cat "$WORK/refused.err")"
+"$S3BD" unlock "$store" >/dev/null || fail "s3bd unlock failed"
 start_fg "$store" "$mnt" --cache-size 0
 "$WORKLOAD" check "$mnt/file" "$model" "$pending" || fail "after s3bd sync, the store does not hold the model's data"
 stop_fg "$mnt"

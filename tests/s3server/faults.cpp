@@ -210,6 +210,12 @@ std::string FaultPlan::set_locked(FaultConfig &cfg, const std::string &key_in,
     cfg.stale_ms = static_cast<int64_t>(d);
     return "";
   }
+  if (key == "conditions") {
+    const std::string v = to_lower(trim(value));
+    if (v != "honour" && v != "honor" && v != "ignore") return "conditions accepts honour or ignore: " + value;
+    cfg.ignore_conditions = v == "ignore";
+    return "";
+  }
   if (key == "seed") {
     std::string t = trim(value);
     char *end = nullptr;
@@ -242,6 +248,7 @@ void FaultPlan::update_stale_flag() {
   bool any = false;
   for (auto &row : cfg_.rates) any = any || row[static_cast<size_t>(Fault::Stale)] > 0;
   stale_enabled_ = any;
+  ignore_conditions_ = cfg_.ignore_conditions;
 }
 
 std::string FaultPlan::set(const std::string &key, const std::string &value) {
@@ -356,7 +363,8 @@ std::string FaultPlan::to_json() const {
   os << "{\"seed\":" << seed_ << ",\"latency_ms\":" << fmt_double(cfg_.latency_ms)
      << ",\"jitter_ms\":" << fmt_double(cfg_.jitter_ms)
      << ",\"bandwidth\":" << cfg_.bandwidth << ",\"hang_ms\":" << cfg_.hang_ms
-     << ",\"stale_ms\":" << cfg_.stale_ms << ",\"rates\":{";
+     << ",\"stale_ms\":" << cfg_.stale_ms
+     << ",\"conditions\":\"" << (cfg_.ignore_conditions ? "ignore" : "honour") << "\",\"rates\":{";
   for (size_t o = 0; o < kNumOps; ++o) {
     os << (o ? "," : "") << '"' << kOpNames[o] << "\":{";
     for (size_t f = 0; f < kNumFaults; ++f)

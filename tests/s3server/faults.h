@@ -16,6 +16,9 @@
 //   OP.FAULT or FAULT         probability in [0,1]; OP is get, put, delete,
 //                             list, head or any (FAULT alone means any.FAULT)
 //   faults=none               sets every probability to 0
+//   conditions                honour (default) or ignore: whether PUT and
+//                             DELETE obey If-Match / If-None-Match (ignore:
+//                             a server without conditional writes)
 // FAULT is one of http500, slowdown (503 SlowDown; alias http503), reset,
 // hang, truncate, stale, corrupt, strip.
 #pragma once
@@ -47,6 +50,7 @@ struct FaultConfig {
   uint64_t bandwidth = 0;  // bytes/s per connection, 0 = unlimited
   int64_t hang_ms = 60000;
   int64_t stale_ms = 1000;
+  bool ignore_conditions = false;
   std::array<std::array<double, kNumFaults>, kNumOps> rates{};
 
   double rate(Op op, Fault f) const {
@@ -88,6 +92,8 @@ class FaultPlan {
   // True while some stale probability is > 0 (then the store keeps the
   // previous version of changed keys).
   bool stale_enabled() const { return stale_enabled_.load(); }
+  // conditions=ignore
+  bool ignore_conditions() const { return ignore_conditions_.load(); }
 
   void start_outage(double seconds, OutageMode mode);
   // Milliseconds left in the current outage (0 when none); mode via *mode.
@@ -107,6 +113,7 @@ class FaultPlan {
   std::chrono::steady_clock::time_point outage_until_{};
   OutageMode outage_mode_ = OutageMode::Http503;
   std::atomic<bool> stale_enabled_{false};
+  std::atomic<bool> ignore_conditions_{false};
 };
 
 // Interruptible sleeps: hangs and latency delays wait here so that stopping

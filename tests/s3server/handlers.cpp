@@ -365,8 +365,10 @@ void S3Server::put_object(RequestCtx &c) {
   collect_metadata(req, *obj);
 
   PutCondition cond;
-  if (req.has_header("If-None-Match")) cond.if_none_match_star = trim(req.get_header_value("If-None-Match")) == "*";
-  if (req.has_header("If-Match")) cond.if_match = req.get_header_value("If-Match");
+  if (!faults_.ignore_conditions()) {
+    if (req.has_header("If-None-Match")) cond.if_none_match_star = trim(req.get_header_value("If-None-Match")) == "*";
+    if (req.has_header("If-Match")) cond.if_match = req.get_header_value("If-Match");
+  }
   std::string etag = obj->etag;
   Status st = store_.put(c.bucket, c.key, std::move(obj), cond, faults_.stale_enabled(),
                          c.d.stale_ms);
@@ -428,8 +430,10 @@ void S3Server::copy_object(RequestCtx &c) {
   if (to_lower(req.get_header_value("x-amz-metadata-directive")) == "replace")
     collect_metadata(req, *obj);
   PutCondition cond;
-  if (req.has_header("If-None-Match")) cond.if_none_match_star = trim(req.get_header_value("If-None-Match")) == "*";
-  if (req.has_header("If-Match")) cond.if_match = req.get_header_value("If-Match");
+  if (!faults_.ignore_conditions()) {
+    if (req.has_header("If-None-Match")) cond.if_none_match_star = trim(req.get_header_value("If-None-Match")) == "*";
+    if (req.has_header("If-Match")) cond.if_match = req.get_header_value("If-Match");
+  }
   std::string etag = obj->etag;
   int64_t mtime = obj->mtime_ms;
   Status st = store_.put(c.bucket, c.key, std::move(obj), cond, faults_.stale_enabled(),
@@ -448,9 +452,21 @@ void S3Server::copy_object(RequestCtx &c) {
 
 void S3Server::delete_object(RequestCtx &c) {
   if (!ensure_bucket(c)) return;
-  Status st = store_.remove(c.bucket, c.key, faults_.stale_enabled(), c.d.stale_ms);
+  std::string if_match;
+  const bool conditional = c.req.has_header("If-Match") && !faults_.ignore_conditions();
+  if (conditional) if_match = c.req.get_header_value("If-Match");
+  Status st = store_.remove(c.bucket, c.key, faults_.stale_enabled(), c.d.stale_ms, nullptr,
+                            conditional ? &if_match : nullptr);
   if (st == Status::NoSuchBucket) {
     send_error(c, 404, "NoSuchBucket", "The specified bucket does not exist");
+    return;
+  }
+  if (st == Status::NoSuchKey) {
+    send_error(c, 404, "NoSuchKey", "The specified key does not exist.");
+    return;
+  }
+  if (st == Status::PreconditionFailed) {
+    send_error(c, 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
     return;
   }
   c.res.status = 204;

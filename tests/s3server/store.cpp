@@ -138,13 +138,18 @@ Status Store::put(const std::string &bucket, const std::string &key,
 }
 
 Status Store::remove(const std::string &bucket, const std::string &key,
-                     bool keep_prev, int64_t stale_ms, bool *existed) {
+                     bool keep_prev, int64_t stale_ms, bool *existed,
+                     const std::string *if_match) {
   auto b = find(bucket);
   if (!b) return Status::NoSuchBucket;
   auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(b->mu);
   auto it = b->objects.find(key);
   if (existed) *existed = it != b->objects.end();
+  if (if_match) {
+    if (it == b->objects.end()) return Status::NoSuchKey;
+    if (!etag_list_matches(*if_match, it->second.cur->etag)) return Status::PreconditionFailed;
+  }
   if (it == b->objects.end()) return Status::Ok;
   bytes_ -= it->second.cur->size();
   --objects_;

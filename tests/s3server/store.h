@@ -95,7 +95,8 @@ class Store {
              const PutCondition &cond, bool keep_prev, int64_t stale_ms);
   // Deleting a missing key is Ok, as in S3. *existed tells whether it was there.
   Status remove(const std::string &bucket, const std::string &key,
-                bool keep_prev, int64_t stale_ms, bool *existed = nullptr);
+                bool keep_prev, int64_t stale_ms, bool *existed = nullptr,
+                const std::string *if_match = nullptr);
   ListResult list(const std::string &bucket, const ListParams &p) const;
 
   // Removes every object (buckets stay).

@@ -77,9 +77,9 @@ TEST(DirectoryStore, MetadataRoundTripAndMissing) {
   test::TempDir dir;
   auto d = Directory::Open(dir.path(), false);
   std::string v;
-  EXPECT_EQ(d->ReadMeta("s3bd-volume", v), std::errc::no_such_file_or_directory);
-  ASSERT_FALSE(d->WriteMeta("s3bd-volume", "hello\n"));
-  ASSERT_FALSE(d->ReadMeta("s3bd-volume", v));
+  EXPECT_EQ(d->ReadMeta("s3bd-volume", v, nullptr), std::errc::no_such_file_or_directory);
+  ASSERT_FALSE(d->WriteMeta("s3bd-volume", "hello\n", MetaCondition::None(), nullptr));
+  ASSERT_FALSE(d->ReadMeta("s3bd-volume", v, nullptr));
   EXPECT_EQ(v, "hello\n");
 }
 

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <ctime>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -308,7 +309,7 @@ TEST_F(S3ClientTest, AccessDeniedIsNotRetried) {
   });
   auto c = Client();
   std::string value;
-  EXPECT_EQ(c->ReadMeta("s3bd-volume", value), make_error_code(Errc::kAccessDenied));
+  EXPECT_EQ(c->ReadMeta("s3bd-volume", value, nullptr), make_error_code(Errc::kAccessDenied));
   EXPECT_EQ(c->last_meta_error(),
             "access denied to s3://bkt/prefix: check the credentials (HTTP 403 SignatureDoesNotMatch)");
   EXPECT_EQ(server_.count(), 1u);
@@ -766,6 +767,112 @@ TEST_F(S3ClientTest, NoSecretInErrorsOrLogs) {
   EXPECT_EQ(all.find(test::kTestSecret), std::string::npos) << all;
   EXPECT_EQ(all.find(test::kTestSessionToken), std::string::npos) << all;
   EXPECT_EQ(all.find("Signature="), std::string::npos) << all;
+}
+
+// A one-object store behind the scripted server whose conditional PUT and
+// DELETE follow `mode`: "rfc" (If-Match with the quoted or the bare ETag),
+// "rgw" (Ceph RGW 16: the quoted correct ETag is refused, the bare one
+// accepted) or "ignore" (conditions ignored).
+struct ConditionalObjects {
+  std::string mode = "rfc";
+  std::map<std::string, std::string> objects;  // path -> body
+  std::mutex mu;
+  void Handle(const RecordedRequest& r, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    auto it = objects.find(r.path);
+    const bool exists = it != objects.end();
+    const std::string etag = exists ? s3::Md5Hex(it->second) : "";
+    const auto refuse = [&](int status, const char* code) {
+      res.status = status;
+      res.set_content(test::S3ErrorXml(code), "application/xml");
+    };
+    if (mode != "ignore" && (r.method == "PUT" || r.method == "DELETE")) {
+      if (r.Header("If-None-Match") == "*" && exists) return refuse(412, "PreconditionFailed");
+      if (!r.Header("If-Match").empty()) {
+        if (!exists) return refuse(404, "NoSuchKey");
+        const std::string m = r.Header("If-Match");
+        const bool ok = mode == "rgw" ? m == etag : (m == etag || m == "\"" + etag + "\"");
+        if (!ok) return refuse(412, "PreconditionFailed");
+      }
+    }
+    if (r.method == "PUT") {
+      objects[r.path] = r.body;
+      res.set_header("ETag", "\"" + s3::Md5Hex(r.body) + "\"");
+    } else if (r.method == "DELETE") {
+      if (exists) objects.erase(it);
+      res.status = 204;
+    } else if (r.method == "GET") {
+      if (!exists) return refuse(404, "NoSuchKey");
+      res.set_header("ETag", "\"" + etag + "\"");
+      res.set_content(it->second, "application/octet-stream");
+    }
+  }
+};
+
+TEST_F(S3ClientTest, ConditionalPutAndDeleteTell412Apart) {
+  ConditionalObjects store;
+  server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) { store.Handle(r, res); });
+  auto c = Client();
+  std::string detail, etag;
+  ASSERT_FALSE(c->WriteMeta("s3bd-lease", "one", MetaCondition::Absent(), &etag));
+  EXPECT_EQ(etag, s3::Md5Hex(std::string("one")));
+  EXPECT_EQ(server_.requests().back().Header("If-None-Match"), "*");
+  server_.Clear();
+  EXPECT_EQ(c->WriteMeta("s3bd-lease", "two", MetaCondition::Absent(), nullptr),
+            make_error_code(Errc::kConditionFailed));
+  EXPECT_EQ(server_.count(), 1u) << "a condition that does not hold is not retried";
+  std::string value, version;
+  ASSERT_FALSE(c->ReadMeta("s3bd-lease", value, &version));
+  EXPECT_EQ(value, "one");
+  EXPECT_EQ(version, etag);
+  ASSERT_FALSE(c->WriteMeta("s3bd-lease", "two", MetaCondition::Version(etag), &etag));
+  EXPECT_EQ(server_.requests().back().Header("If-Match"), "\"" + s3::Md5Hex(std::string("one")) + "\"")
+      << "quoted, as RFC 9110 spells it";
+  EXPECT_EQ(c->WriteMeta("s3bd-lease", "three", MetaCondition::Version("0123"), nullptr),
+            make_error_code(Errc::kConditionFailed));
+  EXPECT_EQ(c->DeleteMeta("s3bd-lease", MetaCondition::Version("0123")), make_error_code(Errc::kConditionFailed));
+  ASSERT_FALSE(c->DeleteMeta("s3bd-lease", MetaCondition::Version(etag)));
+  EXPECT_EQ(server_.requests().back().Header("If-Match"), "\"" + etag + "\"");
+  EXPECT_EQ(c->ReadMeta("s3bd-lease", value, nullptr), std::errc::no_such_file_or_directory);
+  EXPECT_EQ(c->DeleteMeta("s3bd-lease", MetaCondition::Version(etag)), make_error_code(Errc::kConditionFailed))
+      << "gone is not ours";
+  EXPECT_EQ(c->WriteMeta("s3bd-lease", "x", MetaCondition::Version(etag), nullptr),
+            make_error_code(Errc::kConditionFailed))
+      << "If-Match on a missing object (404 NoSuchKey)";
+  EXPECT_FALSE(c->DeleteMeta("s3bd-lease", MetaCondition::None())) << "a missing key deletes fine";
+}
+
+TEST_F(S3ClientTest, ProbeFindsTheIfMatchSpellingTheServerHonours) {
+  for (const std::string mode : {"rfc", "rgw"}) {
+    SCOPED_TRACE(mode);
+    ConditionalObjects store;
+    store.mode = mode;
+    server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) { store.Handle(r, res); });
+    auto c = Client();
+    bool enforced = false;
+    ASSERT_FALSE(c->ProbeConditions("s3bd-probe", &enforced));
+    EXPECT_TRUE(enforced);
+    EXPECT_EQ(c->bare_if_match(), mode == "rgw");
+    EXPECT_TRUE(store.objects.empty()) << "the probe object is deleted";
+    std::string etag;
+    ASSERT_FALSE(c->WriteMeta("s3bd-lease", "one", MetaCondition::Absent(), &etag));
+    ASSERT_FALSE(c->WriteMeta("s3bd-lease", "two", MetaCondition::Version(etag), &etag));
+    EXPECT_EQ(server_.requests().back().Header("If-Match"),
+              mode == "rgw" ? s3::Md5Hex(std::string("one")) : "\"" + s3::Md5Hex(std::string("one")) + "\"");
+    EXPECT_EQ(c->WriteMeta("s3bd-lease", "three", MetaCondition::Version("0123"), nullptr),
+              make_error_code(Errc::kConditionFailed));
+  }
+}
+
+TEST_F(S3ClientTest, ProbeSeesAServerIgnoringConditions) {
+  ConditionalObjects store;
+  store.mode = "ignore";
+  server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) { store.Handle(r, res); });
+  auto c = Client();
+  bool enforced = true;
+  ASSERT_FALSE(c->ProbeConditions("s3bd-probe", &enforced));
+  EXPECT_FALSE(enforced);
+  EXPECT_TRUE(store.objects.empty());
 }
 
 TEST(S3StatsTest, LatencyPercentileAndReuse) {

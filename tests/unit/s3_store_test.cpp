@@ -123,7 +123,7 @@ TEST(S3Store, BlockMapAnswersAbsentBlocksWithoutRequests) {
     ASSERT_FALSE(writer.ListNonZero([&](BlockNum b) { listed.insert(b); }));
     EXPECT_EQ(listed, written);
   }
-  ASSERT_FALSE(client->WriteMeta("s3bd-volume", "not a block"));  // ignored by the listing
+  ASSERT_FALSE(client->WriteMeta("s3bd-volume", "not a block", MetaCondition::None(), nullptr));  // ignored by the listing
 
   S3Store store(client, s3::KeyScheme{prefix, false}, g);
   unsigned last_done = 0, ranges = 0;
@@ -272,7 +272,7 @@ TEST(S3Stack, NothingIsWrittenBeforeCommitGeometry) {
   CommitGeometry(stack);
   EXPECT_TRUE(ServerHas(prefix + kVolumeMetaKey));
   std::string text;
-  ASSERT_FALSE(stack.meta->ReadMeta(kVolumeMetaKey, text));
+  ASSERT_FALSE(stack.meta->ReadMeta(kVolumeMetaKey, text, nullptr));
   EXPECT_EQ(DecodeVolumeMeta(text).num_blocks, 1024u);
 
   // A nonexistent bucket is a one-line start-up error.

@@ -221,6 +221,8 @@ class CacheFile {
   const std::string& path() const { return path_; }
   std::uint64_t slots() const { return slot_count_; }
   void PrintStats(std::ostream& os) const;
+  // The random id written when the file was created (the lease names it).
+  std::uint64_t file_id() const { return file_id_; }
 
  private:
   struct SlotInfo {

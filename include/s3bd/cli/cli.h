@@ -19,4 +19,8 @@ int RunMount(StoreConfig store, MountConfig mount);
 int RunSync(const std::string& mountpoint, bool quiet);
 int RunStats(const std::string& mountpoint);
 
+// `s3bd unlock STORE [--force]`: removes the volume's lease; see
+// lease_command.cpp.
+int RunUnlock(const StoreConfig& store, bool force);
+
 }  // namespace s3bd

@@ -53,6 +53,9 @@ struct StoreConfig {
   std::optional<std::uint64_t> block_size;  // --block-size
   bool force = false;                       // --force
   bool read_only = false;                   // --read-only
+  // A read-write mount that takes the volume's lease (lease.h): the stack
+  // gets a Fence (fenced_store.h), closed until the lease is held.
+  bool fenced = false;
   CacheConfig cache;                        // --cache-size, --threads, ...
   GuardConfig guard;                        // --md5-cache-size, ...
 };

@@ -15,6 +15,7 @@ enum class Errc {
   kAccessDenied,       // the store refused our credentials
   kNoSuchVolume,       // the bucket / directory does not exist
   kBadMetadata,        // the volume metadata object cannot be parsed
+  kConditionFailed,    // a conditional metadata write/delete found another version (HTTP 412)
 };
 
 const std::error_category& s3bd_category();

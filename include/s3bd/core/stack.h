@@ -12,17 +12,29 @@
 namespace s3bd {
 
 class BlockCache;
+class Fence;
 
 struct Stack {
   std::shared_ptr<MetaStore> meta;   // the bottom store's metadata objects
   std::unique_ptr<BlockStore> top;   // the layer the Volume talks to
   std::string pending_meta;          // geometry metadata to write, if any
   BlockCache* cache = nullptr;       // the cache layer in `top`, if any
+  // With config.fenced: the switch of the FencedStore layers, closed (uploads
+  // wait) until the owner holds the lease and opens it.
+  std::shared_ptr<Fence> fence;
+  std::string cache_file_id;         // the cache file's id (16 hex digits), if any
+  std::string cache_file;            // its path
 };
 
 // Opens the store, decides the geometry (geometry.h) and builds the layers.
-// Writes nothing to the store. Throws StartupError with a one-line message.
+// Writes nothing to the store (the lease is the owner's: mount_command.cpp). Throws StartupError with a one-line message.
 Stack BuildStack(const StoreConfig& config);
+
+// The metadata objects of an existing volume, for commands that do not
+// mount it (`s3bd unlock`). A directory store is opened (and flock'ed) for
+// writing unless config.read_only. Throws StartupError, also when the store
+// holds no volume.
+std::shared_ptr<MetaStore> OpenVolumeMeta(const StoreConfig& config);
 
 // Makes everything written so far durable in the store itself: Flush(),
 // except that with --durable-cache (whose Flush() stops at the cache file)

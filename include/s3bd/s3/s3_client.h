@@ -44,7 +44,8 @@
 // from a missing key; start-up therefore reads the metadata with GET.)
 // DELETE of a missing key succeeds.
 //
-// Metadata (MetaStore): ReadMeta/WriteMeta are GET/PUT of prefix + key.
+// Metadata (MetaStore): ReadMeta/WriteMeta/DeleteMeta are GET/PUT/DELETE of
+// prefix + key, conditional when asked (If-None-Match: *, If-Match: ETag).
 //
 // Thread-safe: any number of threads may issue requests; the only shared
 // state is atomic counters and the credential provider (whose mutex is never
@@ -171,9 +172,10 @@ class S3Client : public MetaStore {
   // `credentials` may be null only with AuthMode::kAnonymous.
   S3Client(S3ClientConfig config, std::shared_ptr<CredentialProvider> credentials);
 
-  // *found = false for a missing key. `max_size` bounds the body.
+  // *found = false for a missing key. `max_size` bounds the body. `etag`,
+  // if not null, receives the object's ETag (unquoted, lowercase).
   std::error_code GetObject(const std::string& key, std::string* body, bool* found,
-                            std::size_t max_size, std::string* detail);
+                            std::size_t max_size, std::string* detail, std::string* etag = nullptr);
   // GetObject straight into a caller's buffer, without a copy: the body
   // (at most out.size() bytes, else Errc::kResponseTooLarge) is written to
   // the start of `out` and *size is its length (0 for a missing key). Every
@@ -186,9 +188,15 @@ class S3Client : public MetaStore {
   std::error_code GetObjectIfNoneMatch(const std::string& key, const std::string& etag, std::string* body,
                                        bool* found, bool* not_modified, std::size_t max_size,
                                        std::string* detail, bool require_crc32c = false);
+  // Conditional requests (`cond`): kAbsent sends If-None-Match: *, kVersion
+  // If-Match with the ETag in the spelling the server honours (quoted per
+  // RFC 9110 unless ProbeConditions() found that only the bare ETag works, as
+  // on Ceph RGW 16). A condition that does not hold (412 PreconditionFailed,
+  // or 409 ConditionalRequestConflict) is s3bd::Errc::kConditionFailed, not
+  // retried. `etag`, if not null, receives the new object's ETag (unquoted).
   std::error_code PutObject(const std::string& key, std::span<const std::uint8_t> body,
-                            std::string* detail);
-  std::error_code DeleteObject(const std::string& key, std::string* detail);
+                            std::string* detail, const MetaCondition& cond = {}, std::string* etag = nullptr);
+  std::error_code DeleteObject(const std::string& key, std::string* detail, const MetaCondition& cond = {});
   std::error_code HeadObject(const std::string& key, bool* found, std::uint64_t* size,
                              std::string* detail);
   // Lists keys under `prefix` after `start_after` (exclusive; "" = from the
@@ -199,9 +207,19 @@ class S3Client : public MetaStore {
   // deleted is an error.
   std::error_code DeleteObjects(std::span<const std::string> keys, std::string* detail);
 
-  // MetaStore: prefix + key.
-  std::error_code ReadMeta(const std::string& key, std::string& value) override;
-  std::error_code WriteMeta(const std::string& key, const std::string& value) override;
+  // MetaStore: prefix + key; the version is the ETag.
+  std::error_code ReadMeta(const std::string& key, std::string& value, std::string* version) override;
+  std::error_code WriteMeta(const std::string& key, const std::string& value, const MetaCondition& cond,
+                            std::string* version) override;
+  std::error_code DeleteMeta(const std::string& key, const MetaCondition& cond) override;
+  // On prefix + key: DELETE; PUT If-None-Match: * (twice: the second must
+  // fail); PUT If-Match with a wrong ETag (must fail); PUT If-Match with
+  // the right ETag quoted, else bare (must succeed; decides the spelling
+  // used from then on); DELETE. *enforced is false if any condition was
+  // ignored.
+  std::error_code ProbeConditions(const std::string& key, bool* enforced) override;
+  // Whether If-Match carries the ETag without quotes (see ProbeConditions).
+  bool bare_if_match() const { return bare_if_match_.load(); }
   // The detail of the last failed ReadMeta/WriteMeta (for start-up messages).
   std::string last_meta_error() const;
 
@@ -222,6 +240,7 @@ class S3Client : public MetaStore {
   std::error_code Get(Call& call, const std::string& key, const std::string* if_none_match, bool require_crc32c,
                       bool* found, bool* not_modified, std::string* detail);
   std::error_code Sign(Call& call, HttpRequest* request, std::string* detail);
+  void AddCondition(Call& call, const MetaCondition& cond) const;
   std::string ObjectUrlForLog(const std::string& key) const;
   RetryLimit retry_limit() const;
   // What failing requests do now, for the outage lines.
@@ -239,6 +258,7 @@ class S3Client : public MetaStore {
   RetryLimit limit_;
   mutable std::mutex meta_mu_;
   std::string last_meta_error_;
+  std::atomic<bool> bare_if_match_{false};
 };
 
 }  // namespace s3bd::s3

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "s3bd/core/block_store.h"
@@ -37,8 +38,13 @@ class Directory : public MetaStore {
   int fd() const { return fd_; }
   bool read_only() const { return read_only_; }
 
-  std::error_code ReadMeta(const std::string& key, std::string& value) override;
-  std::error_code WriteMeta(const std::string& key, const std::string& value) override;
+  // Conditions are checked under meta_mu_: the flock keeps other processes
+  // from writing, so they are enforced (ProbeConditions says so).
+  std::error_code ReadMeta(const std::string& key, std::string& value, std::string* version) override;
+  std::error_code WriteMeta(const std::string& key, const std::string& value, const MetaCondition& cond,
+                            std::string* version) override;
+  std::error_code DeleteMeta(const std::string& key, const MetaCondition& cond) override;
+  std::error_code ProbeConditions(const std::string& key, bool* enforced) override;
 
   // Writes `data` to `name` atomically (temp file, fdatasync, rename).
   std::error_code ReplaceFile(const std::string& name, const void* data, std::size_t len);
@@ -47,10 +53,12 @@ class Directory : public MetaStore {
 
  private:
   Directory(std::string path, int fd, bool read_only);
+  std::error_code ReadFile(const std::string& name, std::string& value);
   std::string path_;
   int fd_;
   bool read_only_;
   std::atomic<std::uint64_t> tmp_counter_{0};
+  std::mutex meta_mu_;
 };
 
 class DirectoryStore : public BlockStore {

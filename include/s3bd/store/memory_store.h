@@ -2,6 +2,7 @@
 // Thread-safe; zero blocks are not kept.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -18,8 +19,14 @@ class MemoryStore : public BlockStore, public MetaStore {
   // Number of blocks held (i.e. non-zero blocks written).
   std::size_t StoredBlocks() const;
 
-  std::error_code ReadMeta(const std::string& key, std::string& value) override;
-  std::error_code WriteMeta(const std::string& key, const std::string& value) override;
+  // Conditions are enforced unless set_ignore_conditions(true) (a server
+  // that ignores them, for tests).
+  std::error_code ReadMeta(const std::string& key, std::string& value, std::string* version) override;
+  std::error_code WriteMeta(const std::string& key, const std::string& value, const MetaCondition& cond,
+                            std::string* version) override;
+  std::error_code DeleteMeta(const std::string& key, const MetaCondition& cond) override;
+  std::error_code ProbeConditions(const std::string& key, bool* enforced) override;
+  void set_ignore_conditions(bool ignore) { ignore_conditions_ = ignore; }
 
  private:
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
@@ -31,6 +38,7 @@ class MemoryStore : public BlockStore, public MetaStore {
   mutable std::mutex mu_;
   std::map<BlockNum, std::vector<std::uint8_t>> blocks_;
   std::map<std::string, std::string> meta_;
+  std::atomic<bool> ignore_conditions_{false};
 };
 
 }  // namespace s3bd

@@ -1,0 +1,149 @@
+// The lease of a read-write mount: one metadata object, kLeaseKey
+// ("s3bd-lease", beside "s3bd-volume"), that names the mount holding the
+// volume and is renewed while it runs. See src/volume/lease.cpp for the
+// state table and the decisions at mount.
+//
+// Format (text, at most kMaxLeaseSize bytes; unknown keys are ignored,
+// a later incompatible format changes the version on the first line):
+//
+//   s3bd-lease 1
+//   host NAME                 gethostname()
+//   pid N                     the daemon's process id
+//   mount-id HEX              32 random hex digits, new at every mount
+//   cache-file-id HEX         16 hex digits: the cache file's random id (only with --cache-file)
+//   cache-file PATH           its absolute path (only with --cache-file)
+//   started UNIX-SECONDS      when the mount took the lease
+//   expires UNIX-SECONDS      until when it holds it unless renewed
+//   state live|flushing|unclean
+//   reason TEXT               why a final flush failed (state unclean only)
+//
+// Where conditions are enforced (ProbeConditions at mount: AWS, MinIO, the
+// test server; Ceph RGW with the bare ETag in If-Match), the lease is created
+// with If-None-Match: * and renewed, taken over and released with If-Match on
+// its version, so two mounts can never both hold it. Elsewhere the lease is
+// best-effort: check, write, read back.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+#include "s3bd/core/meta_store.h"
+
+namespace s3bd {
+
+inline constexpr const char* kLeaseKey = "s3bd-lease";
+inline constexpr const char* kProbeKey = "s3bd-probe";
+inline constexpr std::size_t kMaxLeaseSize = 4096;
+
+struct LeaseRecord {
+  enum class State { kLive, kFlushing, kUnclean };
+  std::string host;
+  std::int64_t pid = 0;
+  std::string mount_id;
+  std::string cache_file_id;  // "" without a cache file
+  std::string cache_file;
+  std::int64_t started = 0;
+  std::int64_t expires = 0;
+  State state = State::kLive;
+  std::string reason;
+};
+
+std::string EncodeLease(const LeaseRecord& r);
+// Errc::kBadMetadata with a one-line *why for anything malformed.
+std::error_code DecodeLease(std::string_view text, LeaseRecord* r, std::string* why);
+const char* LeaseStateName(LeaseRecord::State s);
+// "2026-12-01 09:42:40 UTC"
+std::string FormatUnixTime(std::int64_t t);
+
+struct LeaseOptions {
+  std::string url;         // the store, for messages: "s3://bkt/vol"
+  std::string host;        // this machine
+  std::int64_t pid = 0;    // this process
+  std::string cache_file_id, cache_file;  // this mount's cache file, if any
+  // The store already excludes other writers (the directory store's flock):
+  // any lease found belongs to a mount that is gone.
+  bool exclusive_already = false;
+  std::chrono::seconds ttl{60};          // expires = now + ttl at every renewal
+  std::chrono::seconds renew_every{15};  // well before expiry
+  std::chrono::milliseconds wait_poll{1000};  // re-reading a lease whose holder is flushing
+  // Injected for tests: unix seconds now; whether a process of this host
+  // exists; pausing between re-reads.
+  std::function<std::int64_t()> now;
+  std::function<bool(std::int64_t pid)> pid_alive;
+  std::function<void(std::chrono::milliseconds)> sleep;
+  std::function<std::string()> new_mount_id;
+};
+
+// Defaults for the daemon: the real clock, /proc/PID, gethostname(), getpid().
+LeaseOptions DefaultLeaseOptions();
+
+class Lease {
+ public:
+  enum class State { kAcquiring, kHeld, kFenced, kReleased };
+
+  Lease(std::shared_ptr<MetaStore> meta, LeaseOptions options);
+  ~Lease();  // stops renewing; releases nothing
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  // Takes the lease (see lease.cpp); waits while its holder is flushing.
+  // Throws StartupError with the one-line refusal.
+  void Acquire();
+  // One renewal. An error other than fencing (the store unreachable) leaves
+  // the lease held, to be renewed at the next tick. Returns
+  // Errc::kConditionFailed once fenced.
+  std::error_code Renew();
+  // Renews every renew_every on a thread; `on_fenced` runs once, with a
+  // one-line message, when a renewal finds the lease gone or another's.
+  void StartRenewing(std::function<void(const std::string&)> on_fenced);
+  void StopRenewing();
+  // Unmount: before the final flush the lease says `flushing`; after it,
+  // Release() deletes it (if still ours) or MarkUnclean() records why not.
+  std::error_code MarkFlushing();
+  std::error_code Release();
+  std::error_code MarkUnclean(const std::string& reason);
+
+  State state() const;
+  bool best_effort() const { return !enforced_; }
+  const LeaseRecord& record() const { return record_; }
+  // Set by Acquire(): the lease of a mount that did not unmount cleanly was
+  // taken over (its cache file is this mount's).
+  bool took_over() const { return took_over_; }
+  // The message of a fenced lease.
+  std::string fenced_message() const;
+
+ private:
+  // Writes record_ (with `expires` moved on) over the version we hold.
+  std::error_code Rewrite();
+  std::error_code Fence(const std::string& why);
+  std::int64_t Now() const { return options_.now(); }
+
+  const std::shared_ptr<MetaStore> meta_;
+  const LeaseOptions options_;
+  mutable std::mutex mu_;  // guards everything below; held across store calls (they are few)
+  State state_ = State::kAcquiring;
+  bool enforced_ = true;
+  bool took_over_ = false;
+  LeaseRecord record_;
+  std::string version_;
+  std::string fenced_why_;
+  std::thread renewer_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+};
+
+// `s3bd unlock`: reads the lease of `meta`; *found is false without one.
+// Refuses (StartupError) a lease that is still being renewed (not expired,
+// not a dead process of this host, not unclean) unless `force`. Returns
+// one line describing whose lease it was.
+std::string RemoveLease(MetaStore& meta, const LeaseOptions& options, bool force, bool* found);
+
+}  // namespace s3bd

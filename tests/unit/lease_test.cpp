@@ -1,0 +1,275 @@
+// The lease state machine (lease.h) on an in-memory MetaStore with an
+// injected clock: no real sleeps.
+#include "s3bd/volume/lease.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "s3bd/core/errors.h"
+#include "s3bd/store/memory_store.h"
+
+namespace s3bd {
+namespace {
+
+class LeaseTest : public ::testing::Test {
+ protected:
+  LeaseOptions Options(std::string host, std::int64_t pid, std::string cache_id = "") {
+    LeaseOptions o;
+    o.url = "s3://bkt/vol";
+    o.host = std::move(host);
+    o.pid = pid;
+    if (!cache_id.empty()) {
+      o.cache_file_id = cache_id;
+      o.cache_file = "/var/cache/vol.cache";
+    }
+    o.ttl = std::chrono::seconds(60);
+    o.renew_every = std::chrono::seconds(15);
+    o.now = [this] { return now_; };
+    o.pid_alive = [this](std::int64_t p) { return alive_.count(p) > 0; };
+    o.sleep = [this](std::chrono::milliseconds d) {
+      ++sleeps_;
+      now_ += std::max<std::int64_t>(1, d.count() / 1000);
+    };
+    o.new_mount_id = [this] { return fmt::format("{:032x}", ++ids_); };
+    return o;
+  }
+  LeaseRecord Stored() {
+    std::string text, why;
+    LeaseRecord r;
+    EXPECT_FALSE(meta_->ReadMeta(kLeaseKey, text, nullptr));
+    EXPECT_FALSE(DecodeLease(text, &r, &why)) << why;
+    return r;
+  }
+  bool HasLease() {
+    std::string text;
+    return !meta_->ReadMeta(kLeaseKey, text, nullptr);
+  }
+  std::string Refusal(Lease& l) {
+    try {
+      l.Acquire();
+    } catch (const StartupError& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  std::shared_ptr<MemoryStore> meta_ = std::make_shared<MemoryStore>(Geometry{4096, 16});
+  std::int64_t now_ = 1'800'000'000;
+  std::set<std::int64_t> alive_{100, 200};
+  int ids_ = 0;
+  int sleeps_ = 0;
+};
+
+TEST_F(LeaseTest, FormatRoundTripsAndIsParsedAsHostile) {
+  LeaseRecord r;
+  r.host = "box";
+  r.pid = 42;
+  r.mount_id = std::string(32, 'a');
+  r.cache_file_id = std::string(16, 'b');
+  r.cache_file = "/c f";
+  r.started = 10;
+  r.expires = 70;
+  r.state = LeaseRecord::State::kUnclean;
+  r.reason = "disk full";
+  const std::string text = EncodeLease(r);
+  EXPECT_EQ(text,
+            "s3bd-lease 1\nhost box\npid 42\nmount-id aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+            "cache-file-id bbbbbbbbbbbbbbbb\ncache-file /c f\nstarted 10\nexpires 70\nstate unclean\n"
+            "reason disk full\n");
+  LeaseRecord back;
+  std::string why;
+  ASSERT_FALSE(DecodeLease(text, &back, &why)) << why;
+  EXPECT_EQ(back.cache_file, "/c f");
+  EXPECT_EQ(back.reason, "disk full");
+  EXPECT_EQ(back.state, LeaseRecord::State::kUnclean);
+  for (const std::string bad :
+       {std::string(""), std::string("s3bd-lease 2\n"), std::string("hello\n"), text.substr(0, text.size() - 1),
+        std::string("s3bd-lease 1\nhost x\n"), std::string("s3bd-lease 1\npid -1\n"),
+        std::string("s3bd-lease 1\nstate weird\n"), std::string(kMaxLeaseSize + 1, 'x'),
+        std::string("s3bd-lease 1\nhost a\x01" "b\n")}) {
+    EXPECT_EQ(DecodeLease(bad, &back, &why), make_error_code(Errc::kBadMetadata)) << bad;
+    EXPECT_EQ(why.find('\n'), std::string::npos);
+  }
+}
+
+TEST_F(LeaseTest, AcquireRenewRelease) {
+  Lease l(meta_, Options("box", 100));
+  EXPECT_EQ(l.state(), Lease::State::kAcquiring);
+  l.Acquire();
+  EXPECT_EQ(l.state(), Lease::State::kHeld);
+  EXPECT_FALSE(l.best_effort());
+  LeaseRecord r = Stored();
+  EXPECT_EQ(r.host, "box");
+  EXPECT_EQ(r.pid, 100);
+  EXPECT_EQ(r.expires, now_ + 60);
+  EXPECT_EQ(r.state, LeaseRecord::State::kLive);
+  now_ += 15;
+  ASSERT_FALSE(l.Renew());
+  EXPECT_EQ(Stored().expires, now_ + 60);
+  ASSERT_FALSE(l.MarkFlushing());
+  EXPECT_EQ(Stored().state, LeaseRecord::State::kFlushing);
+  ASSERT_FALSE(l.Release());
+  EXPECT_EQ(l.state(), Lease::State::kReleased);
+  EXPECT_FALSE(HasLease()) << "a clean unmount leaves no lease";
+  std::string probe;
+  EXPECT_EQ(meta_->ReadMeta(kProbeKey, probe, nullptr), std::errc::no_such_file_or_directory);
+  Lease next(meta_, Options("other", 7));
+  next.Acquire();
+  EXPECT_EQ(next.state(), Lease::State::kHeld) << "the next mount is never falsely refused";
+}
+
+TEST_F(LeaseTest, LiveLeaseOfAnotherMountIsRefused) {
+  Lease a(meta_, Options("box", 100));
+  a.Acquire();
+  const std::string before = EncodeLease(Stored());
+  Lease b(meta_, Options("other", 200));
+  EXPECT_EQ(Refusal(b), "s3://bkt/vol is mounted read-write by box (pid 100) since " + FormatUnixTime(now_) +
+                            "; mount it --read-only, or unmount it there");
+  EXPECT_EQ(EncodeLease(Stored()), before) << "nothing written";
+  Lease same_host(meta_, Options("box", 200));
+  EXPECT_NE(Refusal(same_host).find("is mounted read-write by box (pid 100)"), std::string::npos)
+      << "pid 100 is alive";
+}
+
+TEST_F(LeaseTest, ExpiredLeaseNeedsTheCacheFileItNames) {
+  Lease a(meta_, Options("box", 100, "00000000000000c1"));
+  a.Acquire();
+  now_ += 61;  // a crashed holder stops renewing
+  Lease without(meta_, Options("other", 200));
+  const std::string why = Refusal(without);
+  EXPECT_NE(why.find("was not unmounted cleanly by box (pid 100)"), std::string::npos) << why;
+  EXPECT_NE(why.find("/var/cache/vol.cache on box (id 00000000000000c1)"), std::string::npos) << why;
+  EXPECT_NE(why.find("s3bd unlock s3://bkt/vol"), std::string::npos) << why;
+  Lease wrong(meta_, Options("box", 200, "00000000000000c2"));
+  EXPECT_FALSE(Refusal(wrong).empty()) << "another cache file";
+  Lease with(meta_, Options("box", 200, "00000000000000c1"));
+  with.Acquire();
+  EXPECT_TRUE(with.took_over());
+  EXPECT_EQ(Stored().pid, 200);
+  // The old holder, should it come back, is fenced at its next renewal.
+  EXPECT_EQ(a.Renew(), make_error_code(Errc::kConditionFailed));
+  EXPECT_EQ(a.state(), Lease::State::kFenced);
+  EXPECT_NE(a.fenced_message().find("FENCED: the lease is now held by box (pid 200)"), std::string::npos)
+      << a.fenced_message();
+  EXPECT_EQ(Stored().pid, 200) << "a fenced mount writes nothing";
+  EXPECT_EQ(a.Release(), make_error_code(Errc::kConditionFailed));
+  EXPECT_TRUE(HasLease());
+}
+
+TEST_F(LeaseTest, ExpiredLeaseWithoutCacheFileIsTakenOver) {
+  Lease a(meta_, Options("box", 100));
+  a.Acquire();
+  now_ += 60;
+  Lease b(meta_, Options("other", 200));
+  b.Acquire();
+  EXPECT_TRUE(b.took_over());
+}
+
+TEST_F(LeaseTest, DeadProcessOfThisHostIsExpiredAtOnce) {
+  Lease a(meta_, Options("box", 100, "00000000000000c1"));
+  a.Acquire();
+  alive_.erase(100);  // SIGKILL
+  Lease other_host(meta_, Options("elsewhere", 300, "00000000000000c1"));
+  EXPECT_NE(Refusal(other_host).find("is mounted read-write by box"), std::string::npos)
+      << "another host cannot see box's processes";
+  Lease no_file(meta_, Options("box", 200));
+  EXPECT_NE(Refusal(no_file).find("not unmounted cleanly"), std::string::npos);
+  Lease with(meta_, Options("box", 200, "00000000000000c1"));
+  with.Acquire();
+  EXPECT_TRUE(with.took_over());
+  EXPECT_EQ(sleeps_, 0) << "no waiting for the expiry";
+}
+
+TEST_F(LeaseTest, StolenOrRemovedLeaseFencesAtTheNextRenewal) {
+  Lease a(meta_, Options("box", 100));
+  a.Acquire();
+  ASSERT_FALSE(meta_->DeleteMeta(kLeaseKey, MetaCondition::None()));
+  EXPECT_EQ(a.Renew(), make_error_code(Errc::kConditionFailed));
+  EXPECT_EQ(a.state(), Lease::State::kFenced);
+  EXPECT_NE(a.fenced_message().find("its lease was removed"), std::string::npos);
+  EXPECT_FALSE(HasLease()) << "not recreated";
+  EXPECT_FALSE(a.MarkUnclean("x"));
+  EXPECT_FALSE(HasLease());
+}
+
+TEST_F(LeaseTest, FlushingHolderIsWaitedFor) {
+  Lease a(meta_, Options("box", 100));
+  a.Acquire();
+  ASSERT_FALSE(a.MarkFlushing());
+  Lease b(meta_, Options("other", 200));
+  b.Acquire();  // each pause moves the clock on until the lease expires
+  EXPECT_GT(sleeps_, 0);
+  EXPECT_EQ(b.state(), Lease::State::kHeld);
+  EXPECT_GE(now_, Stored().started);
+}
+
+TEST_F(LeaseTest, FailedFinalFlushLeavesItUnclean) {
+  Lease a(meta_, Options("box", 100, "00000000000000c1"));
+  a.Acquire();
+  ASSERT_FALSE(a.MarkUnclean("the final flush failed: endpoint\nunreachable"));
+  const LeaseRecord r = Stored();
+  EXPECT_EQ(r.state, LeaseRecord::State::kUnclean);
+  EXPECT_EQ(r.reason, "the final flush failed: endpoint unreachable");
+  Lease b(meta_, Options("box", 200));
+  const std::string why = Refusal(b);
+  EXPECT_NE(why.find("the final flush failed"), std::string::npos) << why;
+  bool found = false;
+  LeaseOptions o = Options("elsewhere", 1);
+  EXPECT_NE(RemoveLease(*meta_, o, false, &found).find("state unclean"), std::string::npos);
+  EXPECT_TRUE(found);
+  EXPECT_FALSE(HasLease());
+}
+
+TEST_F(LeaseTest, UnlockRefusesALiveLeaseUnlessForced) {
+  Lease a(meta_, Options("box", 100));
+  a.Acquire();
+  bool found = false;
+  LeaseOptions o = Options("elsewhere", 1);
+  EXPECT_THROW(RemoveLease(*meta_, o, false, &found), StartupError);
+  EXPECT_TRUE(HasLease());
+  EXPECT_NE(RemoveLease(*meta_, o, true, &found).find("held by box (pid 100)"), std::string::npos);
+  EXPECT_FALSE(HasLease());
+  RemoveLease(*meta_, o, false, &found);
+  EXPECT_FALSE(found);
+}
+
+TEST_F(LeaseTest, ServerIgnoringConditionsFallsBackToReadBack) {
+  meta_->set_ignore_conditions(true);
+  Lease a(meta_, Options("box", 100));
+  a.Acquire();
+  EXPECT_TRUE(a.best_effort());
+  Lease b(meta_, Options("other", 200));
+  EXPECT_NE(Refusal(b).find("is mounted read-write by box (pid 100)"), std::string::npos);
+  // Someone overwrites it: the renewal's read-back sees another mount id.
+  LeaseRecord thief = Stored();
+  thief.mount_id = std::string(32, 'f');
+  ASSERT_FALSE(meta_->WriteMeta(kLeaseKey, EncodeLease(thief), MetaCondition::None(), nullptr));
+  EXPECT_EQ(a.Renew(), make_error_code(Errc::kConditionFailed));
+  EXPECT_EQ(a.state(), Lease::State::kFenced);
+}
+
+TEST_F(LeaseTest, DirectoryStoreWithItsFlockTreatsAnyLeaseAsGone) {
+  Lease a(meta_, Options("box", 100));
+  a.Acquire();
+  LeaseOptions o = Options("box", 200);
+  o.exclusive_already = true;
+  Lease b(meta_, o);
+  b.Acquire();
+  EXPECT_TRUE(b.took_over());
+}
+
+TEST_F(LeaseTest, UnreadableLeaseIsRefusedWithTheWayOut) {
+  ASSERT_FALSE(meta_->WriteMeta(kLeaseKey, "garbage", MetaCondition::None(), nullptr));
+  Lease a(meta_, Options("box", 100));
+  const std::string why = Refusal(a);
+  EXPECT_NE(why.find("s3bd unlock --force s3://bkt/vol"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace s3bd
