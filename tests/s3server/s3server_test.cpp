@@ -489,6 +489,35 @@ TEST_F(S3ServerTest, ConditionalRequests) {
   EXPECT_EQ(r->status, 200);
   r = get("c");
   EXPECT_EQ(r->body, "v2");
+
+  // DELETE If-Match removes only the expected version.
+  const std::string etag2 = "\"" + md5_hex("v2") + "\"";
+  r = client_->Delete(path("bkt", "c"), {{"If-Match", "\"0123\""}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 412);
+  r = client_->Delete(path("bkt", "c"), {{"If-Match", etag2}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  r = client_->Delete(path("bkt", "c"), {{"If-Match", etag2}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404) << "If-Match on a missing key";
+  EXPECT_EQ(xml_value(r->body, "Code"), "NoSuchKey");
+
+  // conditions=ignore: a server without conditional writes.
+  config("conditions=ignore");
+  r = client_->Put(path("bkt", "new"), {{"If-None-Match", "*"}}, "n2", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = client_->Put(path("bkt", "new"), {{"If-Match", "\"0123\""}}, "n3", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = client_->Delete(path("bkt", "new"), {{"If-Match", "\"0123\""}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  config("conditions=honour");
+  r = client_->Put(path("bkt", "new"), {{"If-Match", "\"0123\""}}, "n4", "text/plain");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
 }
 
 TEST_F(S3ServerTest, BucketsMissingAndCreated) {
