@@ -39,6 +39,7 @@
 #include "s3bd/guard/consistency_guard.h"
 #include "s3bd/store/s3_store.h"
 #include "s3bd/volume/fenced_store.h"
+#include "s3bd/volume/lease.h"
 
 namespace s3bd {
 
@@ -141,7 +142,20 @@ Bottom OpenBottom(const StoreConfig& config) {
     }
     return b;
   }
-  auto dir = Directory::Open(config.directory, config.read_only);
+  // The flock excludes a second writer; the lease file says who holds it.
+  auto dir = Directory::Open(config.directory, config.read_only, [&config](const std::string& lease) {
+    LeaseRecord r;
+    std::string why;
+    if (DecodeLease(lease, &r, &why)) return std::string();
+    // A read-only mount holds the lock and the lease is a crashed writer's.
+    const LeaseOptions here = DefaultLeaseOptions();
+    if (r.host == here.host && !here.pid_alive(r.pid)) return std::string();
+    return fmt::format("{} is mounted read-write by {} (pid {}) since {}; {}", config.url, r.host, r.pid,
+                       FormatUnixTime(r.started),
+                       config.read_only ? "unmount it there (a directory store is mounted read-only only beside "
+                                          "other read-only mounts)"
+                                        : "mount it --read-only, or unmount it there");
+  });
   return Bottom{dir, [dir](const Geometry& g, bool) { return std::make_unique<DirectoryStore>(dir, g); },
                 [dir](std::error_code ec) {
                   return fmt::format("cannot read volume metadata from {}: {}", dir->path(), ec.message());

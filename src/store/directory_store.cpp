@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <cstring>
 #include <vector>
 
@@ -108,7 +109,8 @@ Directory::Directory(std::string path, int fd, bool read_only)
 
 Directory::~Directory() { ::close(fd_); }
 
-std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_only) {
+std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_only,
+                                           const std::function<std::string(const std::string&)>& who_holds) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) {
@@ -131,6 +133,16 @@ std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_on
     int err = errno;
     ::close(fd);
     if (err == EWOULDBLOCK) {
+      if (who_holds) {
+        std::string lease;
+        std::ifstream in(path + "/s3bd-lease");
+        if (in) {
+          char buf[8192];
+          in.read(buf, sizeof buf);
+          lease.assign(buf, static_cast<std::size_t>(in.gcount()));
+        }
+        if (std::string why = who_holds(lease); !why.empty()) throw StartupError(why);
+      }
       throw StartupError(fmt::format("store {} is in use by another s3bd mount", path));
     }
     throw StartupError(fmt::format("cannot lock store {}: {}", path, std::strerror(err)));

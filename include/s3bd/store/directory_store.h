@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,7 +32,11 @@ namespace s3bd {
 // An opened, locked store directory. Throws StartupError from Open().
 class Directory : public MetaStore {
  public:
-  static std::shared_ptr<Directory> Open(const std::string& path, bool read_only);
+  // `who_holds`, if set, turns the text of the lease file (kLeaseKey, "" if
+  // none) into the message for a directory locked by another mount ("" for
+  // the generic one).
+  static std::shared_ptr<Directory> Open(const std::string& path, bool read_only,
+                                         const std::function<std::string(const std::string&)>& who_holds = {});
   ~Directory() override;
 
   const std::string& path() const { return path_; }
