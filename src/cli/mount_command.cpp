@@ -161,9 +161,14 @@ void ApplyTestLeaseTimes(LeaseOptions& o) {
   }
 }
 
-LeaseOptions MountLeaseOptions(const StoreConfig& store, const Stack& stack) {
+LeaseOptions MountLeaseOptions(const StoreConfig& store, const Stack& stack, const std::string& mountpoint) {
   LeaseOptions o = DefaultLeaseOptions();
   o.url = store.url;
+  o.mountpoint = mountpoint;
+  o.still_mounted = [](const std::string& path) {
+    const auto what = MountedOn(path);
+    return what && what->rfind("fuse", 0) == 0;
+  };
   o.cache_file_id = stack.cache_file_id;
   o.cache_file = stack.cache_file;
   o.exclusive_already = !store.is_s3;  // the directory's flock
@@ -172,11 +177,11 @@ LeaseOptions MountLeaseOptions(const StoreConfig& store, const Stack& stack) {
 }
 
 // A read-only mount beside a writer: one line.
-void SayIfWriterHoldsLease(const StoreConfig& store, Stack& stack) {
+void SayIfWriterHoldsLease(const StoreConfig& store, Stack& stack, const std::string& mountpoint) {
   std::string text, version, why;
   LeaseRecord r;
   if (stack.meta->ReadMeta(kLeaseKey, text, &version) || DecodeLease(text, &r, &why)) return;
-  const LeaseOptions o = MountLeaseOptions(store, stack);
+  const LeaseOptions o = MountLeaseOptions(store, stack, mountpoint);
   if (o.now() >= r.expires || r.state == LeaseRecord::State::kUnclean) return;
   spdlog::warn("{} is mounted read-write by {} (pid {}) since {}: this read-only mount serves what it reads and "
                "keeps it cached, so it may not see that mount's later writes",
@@ -208,9 +213,9 @@ int RunMount(StoreConfig store, MountConfig mount) {
       }
     } close_fence{stack};
     if (store.read_only) {
-      SayIfWriterHoldsLease(store, stack);
+      SayIfWriterHoldsLease(store, stack, mount.mountpoint);
     } else {
-      lease = std::make_unique<Lease>(stack.meta, MountLeaseOptions(store, stack));
+      lease = std::make_unique<Lease>(stack.meta, MountLeaseOptions(store, stack, mount.mountpoint));
       lease->Acquire();
       stack.fence->Open();
     }

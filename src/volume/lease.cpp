@@ -20,7 +20,8 @@
 //
 //   none                                   create it
 //   live (not expired), holder running     refuse: "mounted read-write by HOST (pid N) since T"
-//   flushing (not expired)                 wait (one line), re-reading every wait_poll
+//   flushing (not expired), or live but
+//   its mount point on this host is gone   wait (one line), re-reading every wait_poll
 //   expired, unclean, or a process of this
 //   host that no longer exists ("dead"),
 //   or any lease on a store that excludes
@@ -34,11 +35,11 @@
 // read-back that must show our mount id, and a renewal first reads the lease.
 #include "s3bd/volume/lease.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <ctime>
 #include <random>
 
@@ -110,6 +111,7 @@ std::string EncodeLease(const LeaseRecord& r) {
   std::string s = "s3bd-lease 1\n";
   s += fmt::format("host {}\npid {}\nmount-id {}\n", r.host, r.pid, r.mount_id);
   if (!r.cache_file_id.empty()) s += fmt::format("cache-file-id {}\ncache-file {}\n", r.cache_file_id, r.cache_file);
+  if (!r.mountpoint.empty()) s += fmt::format("mountpoint {}\n", r.mountpoint);
   s += fmt::format("started {}\nexpires {}\nstate {}\n", r.started, r.expires, LeaseStateName(r.state));
   if (!r.reason.empty()) s += fmt::format("reason {}\n", r.reason);
   return s;
@@ -159,6 +161,8 @@ std::error_code DecodeLease(std::string_view text, LeaseRecord* out, std::string
       r.cache_file_id = value;
     } else if (key == "cache-file") {
       r.cache_file = value;
+    } else if (key == "mountpoint") {
+      r.mountpoint = value;
     } else if (key == "started") {
       have_started = ParseInt(value, &r.started);
       if (!have_started) return bad(fmt::format("line {}: bad started", line_no));
@@ -196,9 +200,14 @@ LeaseOptions DefaultLeaseOptions() {
     return static_cast<std::int64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   };
+  // A pid reused by another program is not a holder.
   o.pid_alive = [](std::int64_t pid) {
-    struct stat st;
-    return ::stat(fmt::format("/proc/{}", pid).c_str(), &st) == 0;
+    std::FILE* f = std::fopen(fmt::format("/proc/{}/comm", pid).c_str(), "r");
+    if (!f) return false;
+    char comm[64] = {};
+    const bool got = std::fgets(comm, sizeof comm, f) != nullptr;
+    std::fclose(f);
+    return got && std::string_view(comm).rfind("s3bd", 0) == 0;
   };
   o.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   o.new_mount_id = [] { return RandomHex(32); };
@@ -249,6 +258,7 @@ void Lease::Acquire() {
     record_.mount_id = options_.new_mount_id();
     record_.cache_file_id = options_.cache_file_id;
     record_.cache_file = options_.cache_file;
+    record_.mountpoint = options_.mountpoint;
   }
   bool said_waiting = false;
   for (int attempt = 0;; ++attempt) {
@@ -270,10 +280,14 @@ void Lease::Acquire() {
       const bool dead = options_.exclusive_already || now >= found.expires ||
                         found.state == LeaseRecord::State::kUnclean ||
                         (found.host == options_.host && !options_.pid_alive(found.pid));
-      if (!dead && found.state == LeaseRecord::State::kFlushing) {
+      const bool unmounting = found.state == LeaseRecord::State::kFlushing ||
+                              (found.host == options_.host && !found.mountpoint.empty() &&
+                               options_.still_mounted && !options_.still_mounted(found.mountpoint));
+      if (!dead && unmounting) {
         if (!said_waiting) {
-          spdlog::info("{}: waiting for {} to finish uploading at its unmount (lease expires {})", options_.url,
-                       Holder(found), FormatUnixTime(found.expires));
+          spdlog::info("{}: waiting for {} to finish uploading at its unmount of {} (lease expires {})",
+                       options_.url, Holder(found), found.mountpoint.empty() ? "the volume" : found.mountpoint,
+                       FormatUnixTime(found.expires));
           said_waiting = true;
         }
         options_.sleep(options_.wait_poll);

@@ -209,6 +209,32 @@ TEST_F(LeaseTest, FlushingHolderIsWaitedFor) {
   EXPECT_GE(now_, Stored().started);
 }
 
+TEST_F(LeaseTest, LiveLeaseWhoseMountPointIsGoneIsWaitedForUntilReleased) {
+  LeaseOptions ao = Options("box", 100);
+  ao.mountpoint = "/mnt/a";
+  Lease a(meta_, ao);
+  a.Acquire();
+  EXPECT_EQ(Stored().mountpoint, "/mnt/a");
+  bool mounted = true;
+  LeaseOptions bo = Options("box", 200);
+  bo.still_mounted = [&](const std::string& path) { return path == "/mnt/a" && mounted; };
+  bo.sleep = [&](std::chrono::milliseconds) {
+    ++sleeps_;
+    if (sleeps_ == 3) {
+      ASSERT_FALSE(a.Release());  // the unmounting daemon finishes its upload
+    }
+  };
+  Lease refused(meta_, bo);
+  EXPECT_NE(Refusal(refused).find("is mounted read-write by box (pid 100)"), std::string::npos);
+  EXPECT_EQ(sleeps_, 0);
+  mounted = false;  // fusermount3 -u returned; the daemon is still uploading
+  Lease b(meta_, bo);
+  b.Acquire();
+  EXPECT_EQ(sleeps_, 3);
+  EXPECT_EQ(b.state(), Lease::State::kHeld);
+  EXPECT_FALSE(b.took_over()) << "released, not taken over";
+}
+
 TEST_F(LeaseTest, FailedFinalFlushLeavesItUnclean) {
   Lease a(meta_, Options("box", 100, "00000000000000c1"));
   a.Acquire();

@@ -12,6 +12,7 @@
 //   mount-id HEX              32 random hex digits, new at every mount
 //   cache-file-id HEX         16 hex digits: the cache file's random id (only with --cache-file)
 //   cache-file PATH           its absolute path (only with --cache-file)
+//   mountpoint PATH           where it is mounted (on `host`)
 //   started UNIX-SECONDS      when the mount took the lease
 //   expires UNIX-SECONDS      until when it holds it unless renewed
 //   state live|flushing|unclean
@@ -50,6 +51,7 @@ struct LeaseRecord {
   std::string mount_id;
   std::string cache_file_id;  // "" without a cache file
   std::string cache_file;
+  std::string mountpoint;  // "" if not known
   std::int64_t started = 0;
   std::int64_t expires = 0;
   State state = State::kLive;
@@ -68,6 +70,7 @@ struct LeaseOptions {
   std::string host;        // this machine
   std::int64_t pid = 0;    // this process
   std::string cache_file_id, cache_file;  // this mount's cache file, if any
+  std::string mountpoint;                 // where this mount will be
   // The store already excludes other writers (the directory store's flock):
   // any lease found belongs to a mount that is gone.
   bool exclusive_already = false;
@@ -80,9 +83,15 @@ struct LeaseOptions {
   std::function<bool(std::int64_t pid)> pid_alive;
   std::function<void(std::chrono::milliseconds)> sleep;
   std::function<std::string()> new_mount_id;
+  // Whether a FUSE file system is mounted on a path of this host. A live
+  // lease of this host whose mount point is gone belongs to a daemon that
+  // is unmounting (before it could mark the lease `flushing`): waited for
+  // like a flushing one. Null: not checked.
+  std::function<bool(const std::string& path)> still_mounted;
 };
 
-// Defaults for the daemon: the real clock, /proc/PID, gethostname(), getpid().
+// Defaults for the daemon: the real clock, /proc/PID (whose command is
+// s3bd), gethostname(), getpid(); no still_mounted.
 LeaseOptions DefaultLeaseOptions();
 
 class Lease {
