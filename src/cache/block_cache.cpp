@@ -623,7 +623,17 @@ void BlockCache::UploadWorker() {
     } else {
       ++upload_failures_;
       e->failed_attempt = ticket;
-      spdlog::warn("upload of block {} failed, will retry: {}", BlockName(e->block), ec.message());
+      const auto now = Clock::now();
+      if (last_failure_log_ == Clock::time_point{} || now - last_failure_log_ >= std::chrono::seconds(10)) {
+        spdlog::warn("upload of block {} failed, will retry: {}{}", BlockName(e->block), ec.message(),
+                     failures_not_logged_ ? fmt::format(" ({} more failed uploads since the last such line)",
+                                                        failures_not_logged_)
+                                          : "");
+        last_failure_log_ = now;
+        failures_not_logged_ = 0;
+      } else {
+        ++failures_not_logged_;
+      }
       Enqueue(e, Clock::now() + config_.retry_delay);
     }
     state_cv_.notify_all();

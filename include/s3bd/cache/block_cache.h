@@ -249,6 +249,11 @@ class BlockCache : public ForwardingStore {
   // Counters (guarded by mu_).
   std::uint64_t hits_ = 0, misses_ = 0, prefetch_issued_ = 0, prefetch_hits_ = 0;
   std::uint64_t uploads_ = 0, upload_failures_ = 0, reuploads_ = 0, evictions_ = 0;
+  // Failed uploads are logged at most once every 10 s (a
+  // fenced mount or an outage fails every upload, again and again); the
+  // next line counts those not logged.
+  Clock::time_point last_failure_log_{};
+  std::uint64_t failures_not_logged_ = 0;
   std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0, heated_ = 0, held_for_reads_ = 0;
   std::uint64_t recovered_dirty_ = 0, revalidated_same_ = 0, revalidated_changed_ = 0, slot_waits_ = 0;
   std::uint64_t mark_failures_ = 0, memory_only_loads_ = 0;
