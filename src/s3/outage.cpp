@@ -52,6 +52,7 @@ void OutageMonitor::Failed(std::string_view why) {
 }
 
 void OutageMonitor::Succeeded() {
+  if (!failing_.load(std::memory_order_relaxed)) return;
   std::lock_guard lock(mu_);
   if (!failing_) return;
   failing_ = false;

@@ -217,6 +217,7 @@ S3Client::S3Client(S3ClientConfig config, std::shared_ptr<CredentialProvider> cr
 }
 
 RetryLimit S3Client::retry_limit() const {
+  if (!limit_set_.load(std::memory_order_acquire)) return {};  // no lock per request until one is set
   std::lock_guard lock(limit_mu_);
   return limit_;
 }
@@ -225,6 +226,7 @@ void S3Client::SetRetryLimit(const RetryLimit& limit) {
   {
     std::lock_guard lock(limit_mu_);
     limit_ = limit;
+    limit_set_.store(true, std::memory_order_release);
   }
   outage_.SetPlan(RetryPlan(limit));
   pause_cv_.notify_all();

@@ -23,6 +23,7 @@
 // Thread-safe. The clock and the log sink are injectable for tests.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -71,7 +72,9 @@ class OutageMonitor {
 
   mutable std::mutex mu_;
   std::string plan_;
-  bool failing_ = false;
+  // Written under mu_; read without it by Succeeded()'s fast path (every
+  // request calls it: no lock while all is well).
+  std::atomic<bool> failing_{false};
   bool announced_ = false;       // this outage had its start line
   Clock::time_point since_{};    // start of the current outage
   Clock::time_point last_line_{};

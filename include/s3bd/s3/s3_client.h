@@ -237,6 +237,7 @@ class S3Client : public MetaStore {
   mutable std::mutex limit_mu_;
   std::condition_variable pause_cv_;
   RetryLimit limit_;
+  std::atomic<bool> limit_set_{false};  // SetRetryLimit() was called
   mutable std::mutex meta_mu_;
   std::string last_meta_error_;
 };
