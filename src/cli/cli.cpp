@@ -3,6 +3,9 @@
 // checks that they agree).
 #include "s3bd/cli/cli.h"
 
+#include <unistd.h>
+
+#include <climits>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -21,7 +24,7 @@ namespace {
 
 struct MountArgs {
   std::string store, mountpoint, size, block_size, file_mode = "0600", log_level = "info";
-  std::string file_name = "file", stats_name = "stats";
+  std::string file_name = "file", stats_name = "stats", log_file;
   std::vector<std::string> fuse_options;
   bool force = false, read_only = false, foreground = false;
   // S3 (s3:// stores only)
@@ -109,6 +112,8 @@ void AddMountCommand(CLI::App& app, MountArgs& a) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   mount->add_option("--log-level", a.log_level,
                     "trace, debug, info, warn, error, critical or off (default: info)");
+  mount->add_option("--log-file", a.log_file,
+                    "Once detached, append the log to this file (created with mode 0600) instead of syslog");
   AddS3Options(mount, a);
 }
 
@@ -262,6 +267,13 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   mount.foreground = a.foreground;
   mount.fuse_options = a.fuse_options;
   mount.log_level = a.log_level;
+  if (!a.log_file.empty()) {
+    if (a.foreground) throw UsageError("--log-file applies only without --foreground (which logs to stderr)");
+    // The daemon changes to / when it detaches.
+    char cwd[PATH_MAX];
+    mount.log_file = a.log_file;
+    if (a.log_file[0] != '/' && ::getcwd(cwd, sizeof cwd)) mount.log_file = std::string(cwd) + "/" + a.log_file;
+  }
 }
 
 // One line for a parse error, pointing to the help of the command it is
@@ -276,7 +288,7 @@ void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
   // No command was recognised: the first word is an unknown one, or missing.
   const std::vector<std::string> rest = app.remaining();
   if (rest.empty()) {
-    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync or stats (see s3bd --help)\n");
+    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats or unmount (see s3bd --help)\n");
   } else if (rest.front().rfind('-', 0) == 0) {
     std::fprintf(stderr, "s3bd: error: unknown option '%s' (see s3bd --help)\n", rest.front().c_str());
   } else {
@@ -293,13 +305,20 @@ int RunCli(int argc, char** argv) {
   MountArgs margs;
   AddMountCommand(app, margs);
   std::string sync_mnt, stats_mnt;
-  bool sync_quiet = false;
+  bool sync_quiet = false, stats_json = false;
   CLI::App* sync = app.add_subcommand(
       "sync", "Wait until everything written to a mounted volume so far is in the store");
   sync->add_option("MOUNTPOINT", sync_mnt, "Where the volume is mounted")->required();
   sync->add_flag("-q,--quiet", sync_quiet, "No progress bar and no message on success");
   CLI::App* stats = app.add_subcommand("stats", "Print the stats of a mounted volume");
   stats->add_option("MOUNTPOINT", stats_mnt, "Where the volume is mounted")->required();
+  stats->add_flag("--json", stats_json, "One JSON object with stable keys (see the README's Stats section)");
+  std::string unmount_mnt;
+  bool unmount_quiet = false;
+  CLI::App* unmount = app.add_subcommand(
+      "unmount", "Unmount a volume and wait until the daemon has stored everything; exit 0 only if it did");
+  unmount->add_option("MOUNTPOINT", unmount_mnt, "Where the volume is mounted")->required();
+  unmount->add_flag("-q,--quiet", unmount_quiet, "No progress bar and no message on success");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -308,7 +327,8 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   if (sync->parsed()) return RunSync(sync_mnt, sync_quiet);
-  if (stats->parsed()) return RunStats(stats_mnt);
+  if (stats->parsed()) return RunStats(stats_mnt, stats_json);
+  if (unmount->parsed()) return RunUnmount(unmount_mnt, unmount_quiet);
   StoreConfig store;
   MountConfig mount;
   try {
