@@ -23,6 +23,8 @@ int RunStats(const std::string& mountpoint, bool json);
 // `s3bd unmount`: unmounts, waits for the daemon's final flush, returns 0
 // only if everything is stored.
 int RunUnmount(const std::string& mountpoint, bool quiet);
+// `s3bd info STORE`; see info_command.cpp.
+int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet);
 
 // The JSON stats of a mount (its stats file's JSON twin); throws
 // StartupError. DirtyBlocks(): the cache layer's "dirty_blocks", -1 without
