@@ -265,6 +265,22 @@ Stack BuildStack(const StoreConfig& config) {
   return stack;
 }
 
+OpenedVolume OpenVolume(const StoreConfig& config) {
+  Bottom bottom = OpenBottom(config);
+  std::string text;
+  OpenedVolume v;
+  if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text)) {
+    if (ec == std::errc::no_such_file_or_directory) {
+      throw StartupError(fmt::format("{} holds no s3bd volume (no {} object)", config.url, kVolumeMetaKey));
+    }
+    throw StartupError(bottom.explain(ec));
+  }
+  v.geometry = DecodeVolumeMeta(text, &v.id, &v.crc32c);
+  v.meta = bottom.meta;
+  v.store = bottom.make(v.geometry, v.crc32c);
+  return v;
+}
+
 std::error_code FlushToStore(Stack& stack) {
   return stack.cache ? stack.cache->FlushToStore() : stack.top->Flush();
 }

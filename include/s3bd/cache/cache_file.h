@@ -220,6 +220,7 @@ class CacheFile {
 
   const std::string& path() const { return path_; }
   std::uint64_t slots() const { return slot_count_; }
+  void FillStats(StatsJson& j) const;
   void PrintStats(std::ostream& os) const;
 
  private:

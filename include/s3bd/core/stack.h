@@ -33,6 +33,19 @@ std::error_code FlushToStore(Stack& stack);
 // mount is live, so a mount that fails leaves a new store untouched.
 void CommitGeometry(Stack& stack);
 
+// An existing volume opened for the admin commands (`s3bd info`): its
+// metadata and its bottom block store, no other layer. Opens the store as
+// config.read_only says; writes nothing. Throws StartupError (also when the
+// store holds no volume: "... holds no s3bd volume").
+struct OpenedVolume {
+  Geometry geometry;
+  std::string id;        // "" for a volume created before ids
+  bool crc32c = false;   // "checksum-crc32c 1": every object carries its CRC-32C
+  std::shared_ptr<MetaStore> meta;
+  std::unique_ptr<BlockStore> store;
+};
+OpenedVolume OpenVolume(const StoreConfig& config);
+
 // Turns STORE (a path or file:///path) into config.directory, or
 // s3://BUCKET[/PREFIX] into config.s3's bucket and prefix; throws
 // StartupError for a malformed or unsupported URL, e.g. a prefix with a

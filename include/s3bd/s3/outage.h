@@ -32,6 +32,8 @@
 #include <string>
 #include <string_view>
 
+#include "s3bd/core/stats.h"
+
 namespace s3bd::s3 {
 
 class OutageMonitor {
@@ -60,6 +62,7 @@ class OutageMonitor {
   std::uint64_t outages() const;
   // "  outage            none (3 so far)" or
   // "  outage            failing for 12.0 s, 40 retries, 3 requests waiting: WHY"
+  void Fill(StatsJson& j) const;  // {"failing", "outages", "failing_for_s", ...}
   void Print(std::ostream& os) const;
 
  private:

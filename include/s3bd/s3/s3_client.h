@@ -143,6 +143,7 @@ class S3Stats {
     retries_by_class_[e]++;
   }
   void CountError(ErrorClass e) { errors_[e]++; }
+  void Fill(StatsJson& j) const;  // the keys of the "s3" layer's requests
   void Print(std::ostream& os) const;
 
   std::uint64_t requests(Kind k) const { return requests_[k].load(); }
