@@ -79,7 +79,7 @@ std::uint64_t OutageMonitor::outages() const {
 
 void OutageMonitor::Fill(StatsJson& j) const {
   std::lock_guard lock(mu_);
-  j["failing"] = failing_;
+  j["failing"] = failing_.load();
   j["outages"] = outages_;
   j["failing_for_s"] = failing_ ? SecondsOf(now_() - since_) : 0.0;
   j["retries"] = failing_ ? retries_ : 0;
