@@ -748,7 +748,7 @@ std::error_code BlockCache::DoListNonZero(const std::function<void(BlockNum)>& f
   return {};
 }
 
-void BlockCache::PrintOwnStats(std::ostream& os) const {
+void BlockCache::FillOwnStats(StatsJson& j) const {
   std::lock_guard lock(mu_);
   const auto now = Clock::now();
   double oldest = 0;
@@ -757,32 +757,39 @@ void BlockCache::PrintOwnStats(std::ostream& os) const {
     oldest = std::max(oldest, std::chrono::duration<double>(now - e->dirty_since).count());
     if (e->heat > 0) ++hot;
   }
-  const std::uint64_t lookups = hits_ + misses_;
-  os << fmt::format("  cached blocks     {} of {} ({} clean in LRU)\n", map_.size(), capacity_blocks_,
-                    lru_.size())
-     << fmt::format("  hits / misses     {} / {} ({:.1f}% hits)\n", hits_, misses_,
-                    lookups ? 100.0 * static_cast<double>(hits_) / static_cast<double>(lookups) : 0.0)
-     << fmt::format("  read-ahead        {} issued, {} hits (window up to {} blocks)\n", prefetch_issued_,
-                    prefetch_hits_, detector_.max_window())
-     << fmt::format("  dirty blocks      {} (limit {}), oldest {:.1f} s\n", dirty_.size(), max_dirty_blocks_,
-                    oldest)
-     << fmt::format("  upload queue      {}\n", upload_queue_.size())
-     << fmt::format("  uploads           {} ok, {} failed, {} again after a rewrite\n", uploads_,
-                    upload_failures_, reuploads_)
-     << fmt::format("  coalesced writes  {}\n", coalesced_writes_)
-     << fmt::format("  hot blocks        {} dirty with a longer delay; {} heat-ups\n", hot, heated_)
-     << fmt::format("  back-pressure     {} waits\n", backpressure_waits_)
-     << fmt::format("  reads first       uploads held back {} times (at most {} run while a read waits)\n",
-                    held_for_reads_, ReadPriorityUploads())
-     << fmt::format("  evictions         {}\n", evictions_);
+  j["cached_blocks"] = map_.size();
+  j["capacity_blocks"] = capacity_blocks_;
+  j["clean_in_lru"] = lru_.size();
+  j["hits"] = hits_;
+  j["misses"] = misses_;
+  j["read_ahead_issued"] = prefetch_issued_;
+  j["read_ahead_hits"] = prefetch_hits_;
+  j["read_ahead_max_window"] = detector_.max_window();
+  j["dirty_blocks"] = dirty_.size();
+  j["dirty_limit"] = max_dirty_blocks_;
+  j["oldest_dirty_s"] = oldest;
+  j["upload_queue"] = upload_queue_.size();
+  j["uploads_ok"] = uploads_;
+  j["uploads_failed"] = upload_failures_;
+  j["reuploads"] = reuploads_;
+  j["coalesced_writes"] = coalesced_writes_;
+  j["hot_blocks"] = hot;
+  j["heat_ups"] = heated_;
+  j["backpressure_waits"] = backpressure_waits_;
+  j["uploads_held_for_reads"] = held_for_reads_;
+  j["uploads_while_read_waits"] = ReadPriorityUploads();
+  j["evictions"] = evictions_;
   if (file_) {
-    os << fmt::format("  durable fsync     {}\n", config_.durable ? "in the cache file (--durable-cache)" : "in the store")
-       << fmt::format("  revalidated       {} unchanged, {} changed; {} recovered blocks uploaded first\n",
-                      revalidated_same_, revalidated_changed_, recovered_dirty_)
-       << fmt::format("  slot waits        {}; {} blocks to mark clean ({} store flush failures); "
-                      "{} loads kept in memory only\n",
-                      slot_waits_, to_mark_.size(), mark_failures_, memory_only_loads_);
-    file_->PrintStats(os);
+    StatsJson& f = j["cache_file"];
+    f["durable"] = config_.durable;
+    f["revalidated_unchanged"] = revalidated_same_;
+    f["revalidated_changed"] = revalidated_changed_;
+    f["recovered_uploaded_first"] = recovered_dirty_;
+    f["slot_waits"] = slot_waits_;
+    f["to_mark_clean"] = to_mark_.size();
+    f["mark_failures"] = mark_failures_;
+    f["memory_only_loads"] = memory_only_loads_;
+    file_->FillStats(f);
   }
 }
 

@@ -13,11 +13,13 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "s3bd/core/errors.h"
+#include "s3bd/core/stats.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/s3/crypto.h"
 
@@ -733,16 +735,35 @@ void CacheFile::Discard() {
   }
 }
 
-void CacheFile::PrintStats(std::ostream& os) const {
+void CacheFile::FillStats(StatsJson& j) const {
   std::lock_guard lock(mu_);
   std::uint64_t shadows = 0;
   for (const SlotInfo& s : slots_) shadows += s.state == SlotInfo::kShadow;
-  os << fmt::format("  cache file        {}: {} slots, {} free, {} shadows{}\n", path_, slot_count_, free_.size(),
-                    shadows, failed() ? ", FAILED" : "")
-     << fmt::format("  journal           {} blocks written, {} marked clean, {} syncs, {} shadows freed\n", puts_,
-                    marks_, syncs_, freed_shadows_)
-     << fmt::format("  recovered         {} unsaved and {} clean blocks, {} stale entries discarded\n",
-                    recovered_dirty_, recovered_clean_, discarded_at_open_);
+  j["path"] = path_;
+  j["slots"] = slot_count_;
+  j["free_slots"] = free_.size();
+  j["shadows"] = shadows;
+  j["failed"] = failed();
+  j["journal_blocks_written"] = puts_;
+  j["journal_marked_clean"] = marks_;
+  j["journal_syncs"] = syncs_;
+  j["shadows_freed"] = freed_shadows_;
+  j["recovered_unsaved"] = recovered_dirty_;
+  j["recovered_clean"] = recovered_clean_;
+  j["stale_entries_discarded"] = discarded_at_open_;
+}
+
+void CacheFile::PrintStats(std::ostream& os) const {
+  StatsJson j;
+  FillStats(j);
+  StatsJson layer;
+  layer["layer"] = "cache file";
+  layer["cache_file"] = std::move(j);
+  std::ostringstream text;
+  RenderLayerText(text, layer);
+  // Only the cache file's own lines, without the section header.
+  const std::string s = text.str();
+  os << s.substr(s.find('\n') + 1);
 }
 
 }  // namespace s3bd

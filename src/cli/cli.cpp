@@ -3,6 +3,9 @@
 // checks that they agree).
 #include "s3bd/cli/cli.h"
 
+#include <unistd.h>
+
+#include <climits>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -19,20 +22,28 @@ namespace s3bd {
 
 namespace {
 
-struct MountArgs {
-  std::string store, mountpoint, size, block_size, file_mode = "0600", log_level = "info";
-  std::string file_name = "file", stats_name = "stats";
-  std::vector<std::string> fuse_options;
-  bool force = false, read_only = false, foreground = false;
+// STORE and the options that say how to reach it: shared by `mount` and
+// the commands that open a store (`info`).
+struct StoreArgs {
+  std::string store;
   // S3 (s3:// stores only)
   std::string endpoint, region, auth_version, credentials_file, access_key_id, profile, ca_file;
   std::string timeout, max_retry_time, connections, storage_class, sse, sse_kms_key_id, acl;
   bool path_style = false, virtual_host = false, anonymous = false, insecure = false;
   bool hash_prefix = false, list_blocks = false, hard = false;
+};
+
+struct MountArgs : StoreArgs {
+  std::string mountpoint, size, block_size, file_mode = "0600", log_level = "info";
+  std::string file_name = "file", stats_name = "stats", log_file;
+  std::vector<std::string> fuse_options;
+  bool force = false, read_only = false, foreground = false;
   CacheArgs cache;  // block cache and consistency guard
 };
 
-void AddS3Options(CLI::App* mount, MountArgs& a) {
+// `mount_only`: also the options that matter only to a mount (how objects
+// are written, retries while mounted, the block map).
+void AddS3Options(CLI::App* mount, StoreArgs& a, bool mount_only = true) {
   const char* g = "S3 options (s3://BUCKET[/PREFIX] stores)";
   mount->add_option("--endpoint", a.endpoint,
                     "S3 endpoint URL, http:// or https://HOST[:PORT] (default: AWS's endpoint for the region)")
@@ -65,23 +76,26 @@ void AddS3Options(CLI::App* mount, MountArgs& a) {
   mount->add_option("--max-retry-time", a.max_retry_time,
                     "Seconds to keep retrying a failing request before giving up (default: 60)")
       ->group(g);
-  mount->add_flag("--hard", a.hard,
+  if (mount_only) mount->add_flag("--hard", a.hard,
                   "Once mounted, I/O waits through an outage of the server until it answers, instead of "
                   "failing with EIO after --max-retry-time (as NFS hard mounts)")
       ->group(g);
   mount->add_option("--connections", a.connections, "Parallel HTTP requests, 1 to 256 (default: 64)")->group(g);
-  mount->add_option("--storage-class", a.storage_class,
-                    "Storage class of new objects, e.g. STANDARD_IA (default: the bucket's)")
-      ->group(g);
-  mount->add_option("--sse", a.sse, "Server-side encryption of new objects: AES256 or aws:kms")->group(g);
-  mount->add_option("--sse-kms-key-id", a.sse_kms_key_id, "KMS key for --sse aws:kms (default: the AWS managed key)")
-      ->group(g);
-  mount->add_option("--acl", a.acl, "Canned ACL of new objects, e.g. public-read (default: private)")->group(g);
+  if (mount_only) {
+    mount->add_option("--storage-class", a.storage_class,
+                      "Storage class of new objects, e.g. STANDARD_IA (default: the bucket's)")
+        ->group(g);
+    mount->add_option("--sse", a.sse, "Server-side encryption of new objects: AES256 or aws:kms")->group(g);
+    mount->add_option("--sse-kms-key-id", a.sse_kms_key_id,
+                      "KMS key for --sse aws:kms (default: the AWS managed key)")
+        ->group(g);
+    mount->add_option("--acl", a.acl, "Canned ACL of new objects, e.g. public-read (default: private)")->group(g);
+  }
   mount->add_flag("--hash-prefix", a.hash_prefix,
                   "Object names start with a hash of the block number (s3backer's blockHashPrefix option); "
                   "must be the same at every mount")
       ->group(g);
-  mount->add_flag("--list-blocks", a.list_blocks,
+  if (mount_only) mount->add_flag("--list-blocks", a.list_blocks,
                   "List the bucket at mount so reads of blocks without an object need no request")
       ->group(g);
 }
@@ -109,6 +123,8 @@ void AddMountCommand(CLI::App& app, MountArgs& a) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   mount->add_option("--log-level", a.log_level,
                     "trace, debug, info, warn, error, critical or off (default: info)");
+  mount->add_option("--log-file", a.log_file,
+                    "Once detached, append the log to this file (created with mode 0600) instead of syslog");
   AddS3Options(mount, a);
 }
 
@@ -139,7 +155,7 @@ bool IsOneOf(const std::string& v, std::initializer_list<const char*> allowed) {
 }
 
 // The S3 options; throws UsageError. With a non-S3 store none may be given.
-void ConvertS3(const MountArgs& a, StoreConfig& store) {
+void ConvertS3(const StoreArgs& a, bool read_only, StoreConfig& store) {
   S3Config& s3 = store.s3;
   const bool any = !a.endpoint.empty() || !a.region.empty() || !a.auth_version.empty() ||
                    !a.credentials_file.empty() || !a.access_key_id.empty() || !a.profile.empty() ||
@@ -184,7 +200,7 @@ void ConvertS3(const MountArgs& a, StoreConfig& store) {
     if (!a.credentials_file.empty() || !a.profile.empty() || !a.access_key_id.empty() || !a.auth_version.empty()) {
       throw UsageError("--anonymous excludes --credentials-file, --access-key-id, --profile and --auth-version");
     }
-    if (!a.read_only) throw UsageError("--anonymous needs --read-only (unsigned requests cannot write)");
+    if (!read_only) throw UsageError("--anonymous needs --read-only (unsigned requests cannot write)");
   }
   if (!a.access_key_id.empty() && a.credentials_file.empty()) {
     throw UsageError("--access-key-id selects an entry of --credentials-file, which is missing");
@@ -240,7 +256,7 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   if (!a.block_size.empty()) store.block_size = ParseSize(a.block_size, "--block-size");
   store.force = a.force;
   store.read_only = a.read_only;
-  ConvertS3(a, store);
+  ConvertS3(a, a.read_only, store);
   ConvertCacheOptions(a.cache, store.cache, store.guard);
   mount.mountpoint = a.mountpoint;
   if (!ValidName(a.file_name)) throw UsageError("invalid --file-name '" + a.file_name + "'");
@@ -262,6 +278,21 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   mount.foreground = a.foreground;
   mount.fuse_options = a.fuse_options;
   mount.log_level = a.log_level;
+  if (!a.log_file.empty()) {
+    if (a.foreground) throw UsageError("--log-file applies only without --foreground (which logs to stderr)");
+    // The daemon changes to / when it detaches.
+    char cwd[PATH_MAX];
+    mount.log_file = a.log_file;
+    if (a.log_file[0] != '/' && ::getcwd(cwd, sizeof cwd)) mount.log_file = std::string(cwd) + "/" + a.log_file;
+  }
+}
+
+// STORE and its S3 options for a command that only reads the store.
+void ConvertStore(const StoreArgs& a, StoreConfig& store) {
+  store.url = a.store;
+  ResolveStoreUrl(store);
+  store.read_only = true;
+  ConvertS3(a, /*read_only=*/true, store);
 }
 
 // One line for a parse error, pointing to the help of the command it is
@@ -276,7 +307,7 @@ void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
   // No command was recognised: the first word is an unknown one, or missing.
   const std::vector<std::string> rest = app.remaining();
   if (rest.empty()) {
-    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats or unlock (see s3bd --help)\n");
+    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats, unmount, info or unlock (see s3bd --help)\n");
   } else if (rest.front().rfind('-', 0) == 0) {
     std::fprintf(stderr, "s3bd: error: unknown option '%s' (see s3bd --help)\n", rest.front().c_str());
   } else {
@@ -293,15 +324,31 @@ int RunCli(int argc, char** argv) {
   MountArgs margs;
   AddMountCommand(app, margs);
   std::string sync_mnt, stats_mnt;
-  bool sync_quiet = false;
+  bool sync_quiet = false, stats_json = false;
   CLI::App* sync = app.add_subcommand(
       "sync", "Wait until everything written to a mounted volume so far is in the store");
   sync->add_option("MOUNTPOINT", sync_mnt, "Where the volume is mounted")->required();
   sync->add_flag("-q,--quiet", sync_quiet, "No progress bar and no message on success");
   CLI::App* stats = app.add_subcommand("stats", "Print the stats of a mounted volume");
   stats->add_option("MOUNTPOINT", stats_mnt, "Where the volume is mounted")->required();
+  stats->add_flag("--json", stats_json, "One JSON object with stable keys (see the README's Stats section)");
+  std::string unmount_mnt;
+  bool unmount_quiet = false;
+  CLI::App* unmount = app.add_subcommand(
+      "unmount", "Unmount a volume and wait until the daemon has stored everything; exit 0 only if it did");
+  unmount->add_option("MOUNTPOINT", unmount_mnt, "Where the volume is mounted")->required();
+  unmount->add_flag("-q,--quiet", unmount_quiet, "No progress bar and no message on success");
+  StoreArgs iargs;
+  bool info_count = false, info_json = false, info_quiet = false;
+  CLI::App* info = app.add_subcommand("info", "Print what a store's volume is: size, block size, id, checksums");
+  info->add_option("STORE", iargs.store, "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]")
+      ->required();
+  info->add_flag("--count", info_count, "Also count the stored blocks and bytes (lists the store)");
+  info->add_flag("--json", info_json, "One JSON object");
+  info->add_flag("-q,--quiet", info_quiet, "No progress bar");
+  AddS3Options(info, iargs, /*mount_only=*/false);
   // unlock takes the store and the S3 options of mount.
-  MountArgs uargs;
+  StoreArgs uargs;
   bool unlock_force = false;
   CLI::App* unlock = app.add_subcommand(
       "unlock", "Remove the lease left by a read-write mount that did not unmount cleanly, after printing whose it was");
@@ -310,7 +357,7 @@ int RunCli(int argc, char** argv) {
   unlock->add_flag("--force", unlock_force,
                    "Remove a lease that is still being renewed (its machine is gone; its cache file's unsaved "
                    "blocks are then never uploaded)");
-  AddS3Options(unlock, uargs);
+  AddS3Options(unlock, uargs, /*mount_only=*/false);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -319,13 +366,23 @@ int RunCli(int argc, char** argv) {
     return kExitUsage;
   }
   if (sync->parsed()) return RunSync(sync_mnt, sync_quiet);
-  if (stats->parsed()) return RunStats(stats_mnt);
+  if (stats->parsed()) return RunStats(stats_mnt, stats_json);
+  if (unmount->parsed()) return RunUnmount(unmount_mnt, unmount_quiet);
+  if (info->parsed()) {
+    StoreConfig store;
+    try {
+      ConvertStore(iargs, store);
+    } catch (const StartupError& e) {
+      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+      return ExitStatus(e);
+    }
+    return RunInfo(store, info_count, info_json, info_quiet);
+  }
   if (unlock->parsed()) {
     StoreConfig ustore;
     try {
-      ustore.url = uargs.store;
-      ResolveStoreUrl(ustore);
-      ConvertS3(uargs, ustore);
+      ConvertStore(uargs, ustore);
+      ustore.read_only = false;  // it deletes the lease (and locks a directory store as a writer would)
     } catch (const StartupError& e) {
       std::fprintf(stderr, "s3bd: error: %s\n", e.what());
       return ExitStatus(e);

@@ -17,8 +17,8 @@ namespace s3bd {
 
 int RunUnlock(const StoreConfig& store, bool force) {
   try {
-    SetupLogging("warn", /*to_syslog=*/false);
-    auto meta = OpenVolumeMeta(store);
+    SetupLogging("warn", LogTo::kStderr);
+    auto meta = OpenVolume(store).meta;
     LeaseOptions o = DefaultLeaseOptions();
     o.url = store.url;
     bool found = false;

@@ -8,9 +8,9 @@
 //      lease if read-write (lease.h: refused if another mount holds it; a
 //      read-only mount says so if a writer holds it), opens the stack's
 //      fence, mounts, records the geometry of a new volume, reports
-//      success, detaches (stdio to /dev/null, logs to syslog) and serves
-//      requests while a thread renews the lease (a lost lease fences the
-//      mount: no more uploads, EIO for writes and fsync);
+//      success, detaches (stdio to /dev/null, logs to --log-file or syslog)
+//      and serves requests while a thread renews the lease (a lost lease
+//      fences the mount: no more uploads, EIO for writes and fsync);
 //   4. on unmount (fusermount3 -u, umount) or SIGINT/SIGTERM/SIGHUP it
 //      marks the lease `flushing`, uploads everything (also with
 //      --durable-cache), and then deletes the lease, or, if that failed,
@@ -18,20 +18,26 @@
 //      upload failed. From the moment it is asked to stop, failing
 //      requests give up within one --max-retry-time (even with --hard), so
 //      a stop ends; what was not stored stays in the cache file, if any.
+//
+// Throughout, the daemon keeps its status file (cli/daemon_status.h) up to
+// date: "mounted", "flushing" with the blocks left, then "done" with the
+// exit status, which is how `s3bd unmount` waits for the final flush.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
-#include <cstdlib>
 #include <memory>
+#include <cstdlib>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -40,6 +46,7 @@
 #include <spdlog/spdlog.h>
 
 #include "s3bd/cli/cli.h"
+#include "s3bd/cli/daemon_status.h"
 #include "s3bd/cli/logging.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/stack.h"
@@ -132,7 +139,13 @@ int ForkAndWait(int& notify_fd) {
   return 1;
 }
 
-void Detach(int notify_fd, const std::string& log_level) {
+void Detach(int notify_fd, const MountConfig& mount) {
+  // Said while the caller still waits for us, so it is on the terminal.
+  if (mount.log_file.empty() && !SyslogAvailable()) {
+    std::fprintf(stderr,
+                 "s3bd: warning: syslog is unavailable (no /dev/log): the daemon's messages, including a "
+                 "failed final flush, will be lost; use --log-file PATH or s3bd unmount\n");
+  }
   const char ok = 1;
   (void)!::write(notify_fd, &ok, 1);
   ::close(notify_fd);
@@ -146,7 +159,11 @@ void Detach(int notify_fd, const std::string& log_level) {
   if (::chdir("/") != 0) {
     // Every path in use is absolute; nothing depends on the directory.
   }
-  SetupLogging(log_level, /*to_syslog=*/true);
+  if (mount.log_file.empty()) {
+    SetupLogging(mount.log_level, LogTo::kSyslog);
+  } else {
+    SetupLogging(mount.log_level, LogTo::kFile, mount.log_file);
+  }
 }
 
 // S3BD_TEST_LEASE="TTL,RENEW" (seconds): short lease times for the tests.
@@ -188,14 +205,80 @@ void SayIfWriterHoldsLease(const StoreConfig& store, Stack& stack, const std::st
                store.url, r.host, r.pid, FormatUnixTime(r.started));
 }
 
+// Blocks not yet in the store: the cache layer's "dirty_blocks", 0 without a
+// cache.
+std::uint64_t DirtyBlocksOfStack(const Stack& stack) {
+  for (const StatsJson& layer : stack.top->Stats()) {
+    if (layer.value("layer", "") == "cache") return layer.value("dirty_blocks", std::uint64_t{0});
+  }
+  return 0;
+}
+
+// The status file of this daemon (see daemon_status.h).
+class StatusFile {
+ public:
+  explicit StatusFile(const std::string& mountpoint) : path_(StatusFilePath(mountpoint)) {
+    base_["pid"] = static_cast<long>(::getpid());
+    base_["mountpoint"] = mountpoint;
+  }
+  const std::string& path() const { return path_; }
+
+  void Set(const std::string& state, nlohmann::json extra = nlohmann::json::object()) {
+    nlohmann::json j = base_;
+    j["state"] = state;
+    for (auto& [k, v] : extra.items()) j[k] = v;
+    if (!WriteStatusFile(path_, j) && !warned_) {
+      warned_ = true;
+      spdlog::warn("cannot write the status file {}: {} (s3bd unmount cannot report the final flush)", path_,
+                   std::strerror(errno));
+    }
+  }
+
+ private:
+  std::string path_;
+  nlohmann::json base_;
+  bool warned_ = false;
+};
+
+// While the final flush runs, rewrites the status file with the blocks left
+// every 200 ms (for `s3bd unmount`'s progress bar).
+class FlushProgress {
+ public:
+  FlushProgress(StatusFile& status, const Stack& stack)
+      : thread_([this, &status, &stack] {
+          std::unique_lock lock(mu_);
+          do {
+            lock.unlock();
+            status.Set("flushing", {{"dirty_blocks", DirtyBlocksOfStack(stack)}});
+            lock.lock();
+          } while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return done_; }));
+        }) {}
+  ~FlushProgress() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int RunMount(StoreConfig store, MountConfig mount) {
   std::signal(SIGPIPE, SIG_IGN);
   int notify_fd = -1;
   try {
-    SetupLogging(mount.log_level, /*to_syslog=*/false);
+    SetupLogging(mount.log_level, LogTo::kStderr);
     CheckMountpoint(mount);
+    if (!mount.log_file.empty()) CheckLogFile(mount.log_file);
+
     if (!mount.foreground) {
       const int parent_status = ForkAndWait(notify_fd);
       if (parent_status >= 0) return parent_status;
@@ -236,6 +319,8 @@ int RunMount(StoreConfig store, MountConfig mount) {
     Volume volume(*stack.top);
     FuseFrontend frontend(volume, mount, store.read_only);
     frontend.sync_to_store = [&stack] { return FlushToStore(stack); };
+    StatusFile status(mount.mountpoint);
+    frontend.status_file = status.path();
     // Stopping: requests to an unreachable store (also with --hard) give up
     // within one retry budget from now, however many blocks are waiting.
     std::once_flag stopping;
@@ -250,7 +335,8 @@ int RunMount(StoreConfig store, MountConfig mount) {
     frontend.Mount();
     CommitGeometry(stack);
     if (store.s3.hard) stack.top->SetRetryLimit(RetryLimit{.until_answered = true, .give_up_at = {}});
-    if (!mount.foreground) Detach(notify_fd, mount.log_level);
+    status.Set("mounted");
+    if (!mount.foreground) Detach(notify_fd, mount);
     spdlog::info("{} mounted on {}", store.url, mount.mountpoint);
     if (lease) {
       lease->StartRenewing([&stack](const std::string& message) {
@@ -264,25 +350,37 @@ int RunMount(StoreConfig store, MountConfig mount) {
     give_up();
     if (store.read_only) {
       spdlog::info("{} unmounted", mount.mountpoint);
+      status.Set("done", {{"status", 0}, {"not_stored", 0}, {"reason", ""}});
       return 0;
     }
-    if (auto ec = lease->MarkFlushing()) {
-      spdlog::warn("{}: could not mark the lease as flushing: {}", store.url, ec.message());
+    if (auto lec = lease->MarkFlushing()) {
+      spdlog::warn("{}: could not mark the lease as flushing: {}", store.url, lec.message());
     }
-    if (auto ec = FlushToStore(stack)) {
-      const std::string fenced = lease->state() == Lease::State::kFenced ? lease->fenced_message() : "";
-      spdlog::error("{} unmounted, but data could not be flushed to the store: {}", mount.mountpoint,
-                    fenced.empty() ? ec.message() : fenced);
-      if (auto lec = lease->MarkUnclean("the final flush failed: " + ec.message())) {
+    std::error_code ec;
+    {
+      FlushProgress progress(status, stack);
+      ec = FlushToStore(stack);
+    }
+    if (ec) {
+      const std::uint64_t left = DirtyBlocksOfStack(stack);
+      const std::string reason =
+          lease->state() == Lease::State::kFenced ? lease->fenced_message() : ec.message();
+      spdlog::error("{} unmounted, but data could not be flushed to the store: {} ({} blocks not stored)",
+                    mount.mountpoint, reason, left);
+      if (auto lec = lease->MarkUnclean(fmt::format("the final flush failed: {} ({} blocks not stored)",
+                                                    ec.message(), left))) {
         spdlog::error("{}: could not mark the lease unclean: {}", store.url, lec.message());
       }
+      status.Set("done", {{"status", 1}, {"not_stored", left}, {"reason", reason}});
       return 1;
     }
-    if (auto ec = lease->Release()) {
-      spdlog::error("{}: all data flushed, but the lease could not be released: {}", store.url, ec.message());
+    if (auto lec = lease->Release()) {
+      spdlog::error("{}: all data flushed, but the lease could not be released: {}", store.url, lec.message());
+      status.Set("done", {{"status", 1}, {"not_stored", 0}, {"reason", "the lease could not be released: " + lec.message()}});
       return 1;
     }
     spdlog::info("{} unmounted; all data flushed to the store", mount.mountpoint);
+    status.Set("done", {{"status", 0}, {"not_stored", 0}, {"reason", ""}});
     return 0;
   } catch (const StartupError& e) {
     // Still attached to the caller's stderr: start-up errors happen before Detach().

@@ -44,13 +44,15 @@ void OpCounter::Add(std::uint64_t b, std::uint64_t ns, bool failed) {
   if (failed) errors.fetch_add(1, std::memory_order_relaxed);
 }
 
-void OpCounter::Print(std::ostream& os, std::string_view name) const {
+StatsJson OpCounter::ToJson() const {
   const std::uint64_t n = count.load(std::memory_order_relaxed);
   const std::uint64_t ns = nanos.load(std::memory_order_relaxed);
-  const double avg_ms = n ? static_cast<double>(ns) / static_cast<double>(n) / 1e6 : 0.0;
-  os << fmt::format("  {:<8} {:>12} ops {:>16} bytes {:>10} errors {:>10.3f} ms avg\n", name, n,
-                    bytes.load(std::memory_order_relaxed),
-                    errors.load(std::memory_order_relaxed), avg_ms);
+  StatsJson j;
+  j["ops"] = n;
+  j["bytes"] = bytes.load(std::memory_order_relaxed);
+  j["errors"] = errors.load(std::memory_order_relaxed);
+  j["avg_ms"] = n ? static_cast<double>(ns) / static_cast<double>(n) / 1e6 : 0.0;
+  return j;
 }
 
 BlockStore::BlockStore(std::string name, Geometry geometry)
@@ -173,17 +175,26 @@ std::error_code BlockStore::ListNonZero(const std::function<void(BlockNum)>& fn)
   return t.Done(DoListNonZero(fn));
 }
 
+StatsJson BlockStore::Stats() const {
+  StatsJson layers = StatsJson::array();
+  for (const BlockStore* s = this; s != nullptr; s = s->below()) {
+    StatsJson layer;
+    layer["layer"] = s->name_;
+    StatsJson& ops = layer["ops"];
+    ops["read"] = s->reads_.ToJson();
+    ops["write"] = s->writes_.ToJson();
+    ops["zero"] = s->zeros_.ToJson();
+    ops["flush"] = s->flushes_.ToJson();
+    ops["list"] = s->lists_.ToJson();
+    ops["revalidate"] = s->revalidations_.ToJson();
+    s->FillOwnStats(layer);
+    layers.push_back(std::move(layer));
+  }
+  return layers;
+}
+
 void BlockStore::PrintStats(std::ostream& os) const {
-  os << "[" << name_ << "]\n";
-  reads_.Print(os, "read");
-  writes_.Print(os, "write");
-  zeros_.Print(os, "zero");
-  flushes_.Print(os, "flush");
-  lists_.Print(os, "list");
-  // Only stacks with a cache file revalidate blocks.
-  if (revalidations_.count.load(std::memory_order_relaxed)) revalidations_.Print(os, "revalid");
-  PrintOwnStats(os);
-  if (const BlockStore* b = below()) b->PrintStats(os);
+  for (const StatsJson& layer : Stats()) RenderLayerText(os, layer);
 }
 
 ForwardingStore::ForwardingStore(std::string name, std::unique_ptr<BlockStore> next)

@@ -293,16 +293,20 @@ Stack BuildStack(const StoreConfig& config) {
   return stack;
 }
 
-std::shared_ptr<MetaStore> OpenVolumeMeta(const StoreConfig& config) {
+OpenedVolume OpenVolume(const StoreConfig& config) {
   Bottom bottom = OpenBottom(config);
   std::string text;
+  OpenedVolume v;
   if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text, nullptr)) {
     if (ec == std::errc::no_such_file_or_directory) {
-      throw StartupError(fmt::format("{} holds no s3bd volume", config.url));
+      throw StartupError(fmt::format("{} holds no s3bd volume (no {} object)", config.url, kVolumeMetaKey));
     }
     throw StartupError(bottom.explain(ec));
   }
-  return bottom.meta;
+  v.geometry = DecodeVolumeMeta(text, &v.id, &v.crc32c);
+  v.meta = bottom.meta;
+  v.store = bottom.make(v.geometry, v.crc32c);
+  return v;
 }
 
 std::error_code FlushToStore(Stack& stack) {

@@ -44,7 +44,7 @@ void OnStopSignal(int sig) {
 
 FuseFrontend& Self() { return *static_cast<FuseFrontend*>(fuse_get_context()->private_data); }
 
-enum class Node { kRoot, kDisk, kStats, kNone };
+enum class Node { kRoot, kDisk, kStats, kStatsJson, kNone };
 
 Node Lookup(const char* path) {
   if (std::strcmp(path, "/") == 0) return Node::kRoot;
@@ -52,6 +52,7 @@ Node Lookup(const char* path) {
   const FuseFrontend& s = Self();
   if (s.config().file_name == path + 1) return Node::kDisk;
   if (!s.config().stats_name.empty() && s.config().stats_name == path + 1) return Node::kStats;
+  if (!s.config().stats_name.empty() && StatsJsonName(s.config().stats_name) == path + 1) return Node::kStatsJson;
   return Node::kNone;
 }
 
@@ -113,9 +114,10 @@ int OpGetattr(const char* path, struct stat* st, struct fuse_file_info*) {
         st->st_blocks = static_cast<blkcnt_t>(s.volume().size() / 512);
         return 0;
       case Node::kStats:
+      case Node::kStatsJson:
         st->st_mode = S_IFREG | 0444;
         st->st_nlink = 1;
-        st->st_size = static_cast<off_t>(s.StatsText().size());
+        st->st_size = static_cast<off_t>(s.StatsFile(Lookup(path) == Node::kStatsJson).size());
         return 0;
       case Node::kNone:
         break;
@@ -134,6 +136,7 @@ int OpReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, struct
     filler(buf, s.config().file_name.c_str(), nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
     if (!s.config().stats_name.empty()) {
       filler(buf, s.config().stats_name.c_str(), nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+      filler(buf, StatsJsonName(s.config().stats_name).c_str(), nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
     }
     return 0;
   });
@@ -150,10 +153,11 @@ int OpOpen(const char* path, struct fuse_file_info* fi) {
         // the file stays valid across opens.
         fi->keep_cache = 1;
         return 0;
-      case Node::kStats: {
+      case Node::kStats:
+      case Node::kStatsJson: {
         if (writing) return -EACCES;
         // A snapshot per open, served without the page cache.
-        fi->fh = reinterpret_cast<std::uint64_t>(new std::string(s.StatsText()));
+        fi->fh = reinterpret_cast<std::uint64_t>(new std::string(s.StatsFile(Lookup(path) == Node::kStatsJson)));
         fi->direct_io = 1;
         return 0;
       }
@@ -168,7 +172,7 @@ int OpOpen(const char* path, struct fuse_file_info* fi) {
 
 int OpRelease(const char* path, struct fuse_file_info* fi) {
   return Guarded("release", [&] {
-    if (Lookup(path) == Node::kStats) delete reinterpret_cast<std::string*>(fi->fh);
+    if (Lookup(path) == Node::kStats || Lookup(path) == Node::kStatsJson) delete reinterpret_cast<std::string*>(fi->fh);
     return 0;
   });
 }
@@ -177,7 +181,7 @@ int OpRead(const char* path, char* buf, size_t size, off_t offset, struct fuse_f
   return Guarded("read", [&] {
     FuseFrontend& s = Self();
     if (offset < 0) return -EINVAL;
-    if (Lookup(path) == Node::kStats) {
+    if (Lookup(path) == Node::kStats || Lookup(path) == Node::kStatsJson) {
       const auto* text = reinterpret_cast<const std::string*>(fi->fh);
       if (static_cast<std::uint64_t>(offset) >= text->size()) return 0;
       const std::size_t n = std::min(size, text->size() - static_cast<std::size_t>(offset));
@@ -359,19 +363,32 @@ FuseFrontend::~FuseFrontend() {
   }
 }
 
-std::string FuseFrontend::StatsText() const {
-  std::ostringstream os;
+StatsJson FuseFrontend::Stats() const {
+  StatsJson j;
+  j["version"] = kStatsVersion;
   const Geometry& g = volume_.geometry();
-  os << "[volume]\n"
-     << fmt::format("  size {} ({} blocks of {})\n", FormatSize(g.size()), g.num_blocks,
-                    FormatSize(g.block_size))
-     << "[fuse]\n"
-     << fmt::format("  largest read request  {} bytes\n", max_read_request.load())
-     << fmt::format("  largest write request {} bytes\n", max_write_request.load())
-     << fmt::format("  errors returned       {}\n", fuse_errors.load());
-  volume_.store().PrintStats(os);
-  return os.str();
+  StatsJson& v = j["volume"];
+  v["size"] = g.size();
+  v["block_size"] = g.block_size;
+  v["num_blocks"] = g.num_blocks;
+  v["read_only"] = read_only_;
+  StatsJson& f = j["fuse"];
+  f["largest_read_request"] = max_read_request.load();
+  f["largest_write_request"] = max_write_request.load();
+  f["errors_returned"] = fuse_errors.load();
+  StatsJson& d = j["daemon"];
+  d["pid"] = static_cast<long>(::getpid());
+  d["mountpoint"] = config_.mountpoint;
+  if (!status_file.empty()) d["status_file"] = status_file;
+  j["layers"] = volume_.store().Stats();
+  return j;
 }
+
+std::string FuseFrontend::StatsText() const { return RenderStatsText(Stats()); }
+
+std::string FuseFrontend::StatsFile(bool json) const { return json ? Stats().dump(2) + "\n" : StatsText(); }
+
+std::string StatsJsonName(const std::string& stats_name) { return "." + stats_name + ".json"; }
 
 void FuseFrontend::Mount() {
   std::vector<std::string> args = {"s3bd", "-o", "default_permissions", "-o",

@@ -123,12 +123,14 @@ std::error_code ConsistencyGuard::DoRead(BlockNum block, std::span<std::uint8_t>
   }
 }
 
-void ConsistencyGuard::PrintOwnStats(std::ostream& os) const {
+void ConsistencyGuard::FillOwnStats(StatsJson& j) const {
   std::lock_guard lock(mu_);
-  os << fmt::format("  remembered MD5s   {} (limit {})\n", remembered_.size(), config_.md5_cache_size)
-     << fmt::format("  stale reads       {} retried, {} failed\n", stale_reads_, stale_failures_)
-     << fmt::format("  delayed writes    {}\n", delayed_writes_)
-     << fmt::format("  full-cache waits  {}\n", full_waits_);
+  j["remembered_md5s"] = remembered_.size();
+  j["remembered_md5s_limit"] = config_.md5_cache_size;
+  j["stale_reads_retried"] = stale_reads_;
+  j["stale_reads_failed"] = stale_failures_;
+  j["delayed_writes"] = delayed_writes_;
+  j["full_cache_waits"] = full_waits_;
 }
 
 }  // namespace s3bd

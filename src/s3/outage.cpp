@@ -52,6 +52,7 @@ void OutageMonitor::Failed(std::string_view why) {
 }
 
 void OutageMonitor::Succeeded() {
+  if (!failing_.load(std::memory_order_relaxed)) return;
   std::lock_guard lock(mu_);
   if (!failing_) return;
   failing_ = false;
@@ -76,14 +77,20 @@ std::uint64_t OutageMonitor::outages() const {
   return outages_;
 }
 
-void OutageMonitor::Print(std::ostream& os) const {
+void OutageMonitor::Fill(StatsJson& j) const {
   std::lock_guard lock(mu_);
-  if (!failing_) {
-    os << fmt::format("  outage            none ({} so far)\n", outages_);
-    return;
-  }
-  os << fmt::format("  outage            failing for {:.1f} s, {} retries, {} requests waiting: {}\n",
-                    SecondsOf(now_() - since_), retries_, waiting_, why_);
+  j["failing"] = failing_.load();
+  j["outages"] = outages_;
+  j["failing_for_s"] = failing_ ? SecondsOf(now_() - since_) : 0.0;
+  j["retries"] = failing_ ? retries_ : 0;
+  j["requests_waiting"] = failing_ ? waiting_ : 0;
+  j["reason"] = failing_ ? why_ : std::string();
+}
+
+void OutageMonitor::Print(std::ostream& os) const {
+  StatsJson j;
+  Fill(j);
+  RenderOutageText(os, j);
 }
 
 }  // namespace s3bd::s3

@@ -160,30 +160,31 @@ std::chrono::microseconds S3Stats::P99() const {
   return std::chrono::microseconds(BucketUpper(kBuckets - 1));
 }
 
-void S3Stats::Print(std::ostream& os) const {
+void S3Stats::Fill(StatsJson& j) const {
   const std::uint64_t total = total_requests();
-  os << "  requests";
-  for (int k = 0; k < kNumKinds; ++k) os << fmt::format(" {}={}", KindName(static_cast<Kind>(k)), requests_[k].load());
-  os << "\n";
-  os << fmt::format("  bytes sent {} received {}\n", bytes_up_.load(), bytes_down_.load());
-  os << fmt::format("  latency avg {:.2f} ms p99 {:.2f} ms\n",
-                    total ? static_cast<double>(latency_us_.load()) / 1000.0 / static_cast<double>(total) : 0.0,
-                    static_cast<double>(P99().count()) / 1000.0);
-  os << fmt::format("  retries {}", retries_.load());
+  StatsJson& req = j["requests"];
+  for (int k = 0; k < kNumKinds; ++k) req[KindName(static_cast<Kind>(k))] = requests_[k].load();
+  j["total_requests"] = total;
+  j["bytes_sent"] = bytes_up_.load();
+  j["bytes_received"] = bytes_down_.load();
+  j["latency_avg_ms"] = total ? static_cast<double>(latency_us_.load()) / 1000.0 / static_cast<double>(total) : 0.0;
+  j["latency_p99_ms"] = static_cast<double>(P99().count()) / 1000.0;
+  j["retries"] = retries_.load();
+  // (References into an ordered_json object die when a key is added to it.)
+  StatsJson rc, ec;
   for (int e = 0; e < kNumErrorClasses; ++e) {
-    if (const std::uint64_t n = retries_by_class_[e].load()) {
-      os << fmt::format(" {}={}", ErrorClassName(static_cast<ErrorClass>(e)), n);
-    }
+    rc[ErrorClassName(static_cast<ErrorClass>(e))] = retries_by_class_[e].load();
+    ec[ErrorClassName(static_cast<ErrorClass>(e))] = errors_[e].load();
   }
-  os << "\n";
-  os << "  errors";
-  for (int e = 0; e < kNumErrorClasses; ++e) {
-    os << fmt::format(" {}={}", ErrorClassName(static_cast<ErrorClass>(e)), errors_[e].load());
-  }
-  os << "\n";
-  os << fmt::format("  connection reuse {:.1f}% ({} of {} requests)\n",
-                    total ? 100.0 * static_cast<double>(reused_.load()) / static_cast<double>(total) : 0.0,
-                    reused_.load(), total);
+  j["retries_by_class"] = std::move(rc);
+  j["errors"] = std::move(ec);
+  j["reused_connections"] = reused_.load();
+}
+
+void S3Stats::Print(std::ostream& os) const {
+  StatsJson j;
+  Fill(j);
+  RenderS3RequestsText(os, j);
 }
 
 // ---------------------------------------------------------------- client
@@ -218,6 +219,7 @@ S3Client::S3Client(S3ClientConfig config, std::shared_ptr<CredentialProvider> cr
 }
 
 RetryLimit S3Client::retry_limit() const {
+  if (!limit_set_.load(std::memory_order_acquire)) return {};  // no lock per request until one is set
   std::lock_guard lock(limit_mu_);
   return limit_;
 }
@@ -226,6 +228,7 @@ void S3Client::SetRetryLimit(const RetryLimit& limit) {
   {
     std::lock_guard lock(limit_mu_);
     limit_ = limit;
+    limit_set_.store(true, std::memory_order_release);
   }
   outage_.SetPlan(RetryPlan(limit));
   pause_cv_.notify_all();

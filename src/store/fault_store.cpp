@@ -85,8 +85,6 @@ std::error_code FaultStore::DoRevalidate(BlockNum block, const BlockMd5& md5, st
   return next().Revalidate(block, md5, out, fresh);
 }
 
-void FaultStore::PrintOwnStats(std::ostream& os) const {
-  os << fmt::format("  injected faults {}\n", injected_.load());
-}
+void FaultStore::FillOwnStats(StatsJson& j) const { j["injected_faults"] = injected_.load(); }
 
 }  // namespace s3bd

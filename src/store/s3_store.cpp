@@ -300,12 +300,11 @@ std::shared_ptr<s3::S3Client> OpenS3Client(const StoreConfig& config) {
   return std::make_shared<s3::S3Client>(std::move(cc), std::move(provider));
 }
 
-void S3Store::PrintOwnStats(std::ostream& os) const {
-  os << "  " << client_->Location() << "\n";
-  client_->stats().Print(os);
-  client_->outage().Print(os);
-  if (map_loaded_.load()) os << fmt::format("  block map: {} reads answered without a request\n",
-                                            map_skipped_reads_.load());
+void S3Store::FillOwnStats(StatsJson& j) const {
+  j["location"] = client_->Location();
+  client_->stats().Fill(j);
+  client_->outage().Fill(j["outage"]);
+  if (map_loaded_.load()) j["block_map"]["reads_answered_without_request"] = map_skipped_reads_.load();
 }
 
 }  // namespace s3bd

@@ -3,7 +3,7 @@
 namespace s3bd {
 
 FencedStore::FencedStore(std::unique_ptr<BlockStore> next, std::shared_ptr<const Fence> fence, Role role)
-    : ForwardingStore(role == Role::kUploads ? "fence" : "fence-writes", std::move(next)),
+    : ForwardingStore(role == Role::kUploads ? "fence-uploads" : "fence-writes", std::move(next)),
       fence_(std::move(fence)),
       role_(role) {}
 

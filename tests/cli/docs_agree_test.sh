@@ -20,6 +20,18 @@ for o in $help_opts; do
   grep -qF -- "\`$o" "$SRC/README.md" || fail "README does not document $o"
 done
 
+# Every command of `s3bd --help` has a row in the README's Commands table,
+# an entry in the man page's SYNOPSIS and COMMANDS, and its own --help.
+commands=$("$S3BD" --help | awk '/^(SUBCOMMANDS|Subcommands):/{on=1;next} on && NF{print $1}')
+[[ -n $commands ]] || fail "no commands found in s3bd --help"
+for c in $commands; do
+  grep -qE "^\| \`s3bd $c " "$SRC/README.md" || fail "README's Commands table lacks s3bd $c"
+  grep -qE "^\.B s3bd $c\$" "$SRC/man/s3bd.8" || fail "man page SYNOPSIS lacks s3bd $c"
+  awk '/^\.SH COMMANDS/{on=1;next} /^\.SH/{on=0} on' "$SRC/man/s3bd.8" | grep -qE "^\.B $c( |\$)" ||
+    fail "man page COMMANDS lacks $c"
+  "$S3BD" "$c" --help >/dev/null || fail "s3bd $c --help failed"
+done
+
 version=$("$S3BD" --version)
 [[ $version =~ ^s3bd\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "--version printed '$version'"
 grep -qF "${version#s3bd }" <<<"$man_text" || fail "man page does not name version ${version#s3bd }"

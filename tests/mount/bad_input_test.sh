@@ -75,7 +75,7 @@ expect_error 2 "MOUNTPOINT is required \(see s3bd sync --help\)$" "$empty" -- sy
 expect_error 2 "invalid --file-mode" "$empty" -- mount "$empty" "$mnt" --size 1G --file-mode 999
 expect_error 2 "must differ" "$empty" -- mount "$empty" "$mnt" --size 1G --file-name x --stats-file x
 expect_error 2 "unknown log level" "$empty" -- mount "$empty" "$mnt" --size 1G --log-level loud
-expect_error 2 "^s3bd: error: a command is required: mount, sync, stats or unlock \(see s3bd --help\)$" "$empty" --
+expect_error 2 "^s3bd: error: a command is required: mount, sync, stats, unmount, info or unlock \(see s3bd --help\)$" "$empty" --
 expect_error 2 "^s3bd: error: unknown command 'foo' \(see s3bd --help\)$" "$empty" -- foo
 expect_error 2 "^s3bd: error: unknown option '--bogus' \(see s3bd --help\)$" "$empty" -- --bogus
 # Cache options.
@@ -110,7 +110,7 @@ umount "$ro"
 mnt2=$WORK/mnt2
 mkdir -p "$mnt2"
 mount_bg "$existing" "$mnt"
-CHECK_MNT=$mnt2 expect_error 1 "in use by another s3bd mount" "$existing" -- mount "$existing" "$mnt2"
+CHECK_MNT=$mnt2 expect_error 1 "^s3bd: error: $existing is mounted read-write by $(hostname) \\(pid [0-9]+\\) since .*; mount it --read-only, or unmount it there$" "$existing" -- mount "$existing" "$mnt2"
 unmount_bg "$existing" "$mnt"
 
 # A mount point that already holds an s3bd mount: refused, and no second

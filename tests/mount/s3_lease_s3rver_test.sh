@@ -61,7 +61,7 @@ expect_unlock_error() {
   [[ $(wc -l <"$WORK/unlock.err") == 1 ]] || fail "not one line: $(cat "$WORK/unlock.err")"
   grep -qE -- "$want" "$WORK/unlock.err" || fail "unexpected: $(cat "$WORK/unlock.err")"
 }
-expect_unlock_error "^s3bd: error: s3://bucket/empty holds no s3bd volume$" s3://bucket/empty "${opts[@]}"
+expect_unlock_error "^s3bd: error: s3://bucket/empty holds no s3bd volume" s3://bucket/empty "${opts[@]}"
 expect_unlock_error "^s3bd: error: .*bucket nobucket does not exist" s3://nobucket/vol "${opts[@]}"
 set +e
 "$S3BD" unlock s3://Bad_Bucket 2>"$WORK/unlock.err"

@@ -131,7 +131,7 @@ class BlockCache : public ForwardingStore {
   std::size_t CachedBlocks() const;
 
  protected:
-  void PrintOwnStats(std::ostream& os) const override;
+  void FillOwnStats(StatsJson& j) const override;
 
  private:
   using Clock = std::chrono::steady_clock;

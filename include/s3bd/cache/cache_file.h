@@ -220,6 +220,7 @@ class CacheFile {
 
   const std::string& path() const { return path_; }
   std::uint64_t slots() const { return slot_count_; }
+  void FillStats(StatsJson& j) const;
   void PrintStats(std::ostream& os) const;
   // The random id written when the file was created (the lease names it).
   std::uint64_t file_id() const { return file_id_; }

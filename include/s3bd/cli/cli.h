@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "s3bd/core/config.h"
 
 namespace s3bd {
@@ -17,7 +19,18 @@ int RunMount(StoreConfig store, MountConfig mount);
 
 // `s3bd sync` / `s3bd stats` on a running mount; see admin_commands.cpp.
 int RunSync(const std::string& mountpoint, bool quiet);
-int RunStats(const std::string& mountpoint);
+int RunStats(const std::string& mountpoint, bool json);
+// `s3bd unmount`: unmounts, waits for the daemon's final flush, returns 0
+// only if everything is stored.
+int RunUnmount(const std::string& mountpoint, bool quiet);
+// `s3bd info STORE`; see info_command.cpp.
+int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet);
+
+// The JSON stats of a mount (its stats file's JSON twin); throws
+// StartupError. DirtyBlocks(): the cache layer's "dirty_blocks", -1 without
+// a cache.
+nlohmann::ordered_json ReadStatsJson(const std::string& json_path);
+long DirtyBlocks(const nlohmann::ordered_json& stats);
 
 // `s3bd unlock STORE [--force]`: removes the volume's lease; see
 // lease_command.cpp.

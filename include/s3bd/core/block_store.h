@@ -48,6 +48,7 @@
 #include <system_error>
 
 #include "s3bd/core/retry_limit.h"
+#include "s3bd/core/stats.h"
 
 namespace s3bd {
 
@@ -69,7 +70,8 @@ struct OpCounter {
   std::atomic<std::uint64_t> bytes{0};
   std::atomic<std::uint64_t> nanos{0};  // total latency
   void Add(std::uint64_t b, std::uint64_t ns, bool failed);
-  void Print(std::ostream& os, std::string_view name) const;
+  // {"ops", "bytes", "errors", "avg_ms"}
+  StatsJson ToJson() const;
 };
 
 class BlockStore {
@@ -119,14 +121,16 @@ class BlockStore {
   // applies it, also to requests already retrying. Thread-safe.
   void SetRetryLimit(const RetryLimit& limit) { DoSetRetryLimit(limit); }
 
-  // Appends a human-readable stats section for this layer and every layer
-  // below it.
+  // The stats of this layer and every layer below it, from the top down: an
+  // array of layer objects (see s3bd/core/stats.h).
+  StatsJson Stats() const;
+  // Their text (RenderLayerText() of each), for people and tests.
   void PrintStats(std::ostream& os) const;
 
  protected:
-  // The layer's own extra stats lines (below its counters).
-  virtual void PrintOwnStats(std::ostream&) const {}
-  // The next layer down, if any (only for PrintStats()).
+  // Adds the layer's own keys (beside "layer" and "ops") to `out`.
+  virtual void FillOwnStats(StatsJson&) const {}
+  // The next layer down, if any (only for Stats()).
   virtual const BlockStore* below() const { return nullptr; }
 
  private:

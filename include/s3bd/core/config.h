@@ -68,6 +68,7 @@ struct MountConfig {
   bool foreground = false;          // -f
   std::vector<std::string> fuse_options;  // -o, each possibly comma-separated
   std::string log_level = "info";
+  std::string log_file;             // --log-file: the detached daemon's log (appended)
 };
 
 constexpr std::uint64_t kDefaultBlockSize = 1u << 20;

@@ -30,12 +30,6 @@ struct Stack {
 // Writes nothing to the store (the lease is the owner's: mount_command.cpp). Throws StartupError with a one-line message.
 Stack BuildStack(const StoreConfig& config);
 
-// The metadata objects of an existing volume, for commands that do not
-// mount it (`s3bd unlock`). A directory store is opened (and flock'ed) for
-// writing unless config.read_only. Throws StartupError, also when the store
-// holds no volume.
-std::shared_ptr<MetaStore> OpenVolumeMeta(const StoreConfig& config);
-
 // Makes everything written so far durable in the store itself: Flush(),
 // except that with --durable-cache (whose Flush() stops at the cache file)
 // it waits for the uploads. For unmount and `s3bd sync`.
@@ -44,6 +38,19 @@ std::error_code FlushToStore(Stack& stack);
 // Records a new or resized volume's geometry in the store. Called once the
 // mount is live, so a mount that fails leaves a new store untouched.
 void CommitGeometry(Stack& stack);
+
+// An existing volume opened for the admin commands (`s3bd info`): its
+// metadata and its bottom block store, no other layer. Opens the store as
+// config.read_only says; writes nothing. Throws StartupError (also when the
+// store holds no volume: "... holds no s3bd volume").
+struct OpenedVolume {
+  Geometry geometry;
+  std::string id;        // "" for a volume created before ids
+  bool crc32c = false;   // "checksum-crc32c 1": every object carries its CRC-32C
+  std::shared_ptr<MetaStore> meta;
+  std::unique_ptr<BlockStore> store;
+};
+OpenedVolume OpenVolume(const StoreConfig& config);
 
 // Turns STORE (a path or file:///path) into config.directory, or
 // s3://BUCKET[/PREFIX] into config.s3's bucket and prefix; throws

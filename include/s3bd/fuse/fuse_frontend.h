@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "s3bd/core/config.h"
+#include "s3bd/core/stats.h"
 #include "s3bd/volume/volume.h"
 
 struct fuse;
@@ -33,6 +34,10 @@ namespace s3bd {
 // ioctl(2) on the disk file: returns once everything written before it is
 // in the store (not only in a --durable-cache file); fails with the error.
 inline constexpr unsigned long kSyncToStoreIoctl = _IO('S', 0x59);
+
+// The name of the stats file's JSON twin beside it: ".stats.json" for
+// "stats" (a dot file, so that `ls` shows the two files it always showed).
+std::string StatsJsonName(const std::string& stats_name);
 
 class FuseFrontend {
  public:
@@ -46,8 +51,11 @@ class FuseFrontend {
   // Serves requests until unmounted or SIGINT/SIGTERM/SIGHUP; then unmounts.
   void Run();
 
-  // The stats file's content.
+  // The stats tree (s3bd/core/stats.h) and the stats file's text, rendered
+  // from it; StatsFile(true) is the JSON file's content.
+  StatsJson Stats() const;
   std::string StatsText() const;
+  std::string StatsFile(bool json) const;
 
   // Callbacks' state (public for the C callbacks in fuse_frontend.cpp).
   Volume& volume() { return volume_; }
@@ -64,6 +72,8 @@ class FuseFrontend {
   // SIGHUP asks the daemon to stop: before the requests still being served
   // have ended (so it can make them give up). Set before Run().
   std::function<void()> on_stop_signal;
+  // Shown in the stats ("daemon": "status_file"); set before Mount().
+  std::string status_file;
 
  private:
   Volume& volume_;

@@ -41,7 +41,7 @@ class ConsistencyGuard : public ForwardingStore {
   ConsistencyGuard(std::unique_ptr<BlockStore> next, const GuardConfig& config);
 
  protected:
-  void PrintOwnStats(std::ostream& os) const override;
+  void FillOwnStats(StatsJson& j) const override;
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -23,6 +23,7 @@
 // Thread-safe. The clock and the log sink are injectable for tests.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -30,6 +31,8 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+
+#include "s3bd/core/stats.h"
 
 namespace s3bd::s3 {
 
@@ -59,6 +62,7 @@ class OutageMonitor {
   std::uint64_t outages() const;
   // "  outage            none (3 so far)" or
   // "  outage            failing for 12.0 s, 40 retries, 3 requests waiting: WHY"
+  void Fill(StatsJson& j) const;  // {"failing", "outages", "failing_for_s", ...}
   void Print(std::ostream& os) const;
 
  private:
@@ -71,7 +75,9 @@ class OutageMonitor {
 
   mutable std::mutex mu_;
   std::string plan_;
-  bool failing_ = false;
+  // Written under mu_; read without it by Succeeded()'s fast path (every
+  // request calls it: no lock while all is well).
+  std::atomic<bool> failing_{false};
   bool announced_ = false;       // this outage had its start line
   Clock::time_point since_{};    // start of the current outage
   Clock::time_point last_line_{};

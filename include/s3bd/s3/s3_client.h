@@ -144,6 +144,7 @@ class S3Stats {
     retries_by_class_[e]++;
   }
   void CountError(ErrorClass e) { errors_[e]++; }
+  void Fill(StatsJson& j) const;  // the keys of the "s3" layer's requests
   void Print(std::ostream& os) const;
 
   std::uint64_t requests(Kind k) const { return requests_[k].load(); }
@@ -256,6 +257,7 @@ class S3Client : public MetaStore {
   mutable std::mutex limit_mu_;
   std::condition_variable pause_cv_;
   RetryLimit limit_;
+  std::atomic<bool> limit_set_{false};  // SetRetryLimit() was called
   mutable std::mutex meta_mu_;
   std::string last_meta_error_;
   std::atomic<bool> bare_if_match_{false};

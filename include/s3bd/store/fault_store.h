@@ -32,7 +32,7 @@ class FaultStore : public ForwardingStore {
   std::uint64_t injected() const { return injected_.load(); }
 
  protected:
-  void PrintOwnStats(std::ostream& os) const override;
+  void FillOwnStats(StatsJson& j) const override;
 
  private:
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;

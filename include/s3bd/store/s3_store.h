@@ -73,7 +73,7 @@ class S3Store : public BlockStore {
                              const std::function<void(std::uint64_t, unsigned, unsigned)>& progress = {});
 
  protected:
-  void PrintOwnStats(std::ostream& os) const override;
+  void FillOwnStats(StatsJson& j) const override;
 
  private:
   std::error_code FinishGet(BlockNum block, const char* what, std::error_code ec, bool found, std::size_t size,

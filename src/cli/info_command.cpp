@@ -1,0 +1,71 @@
+// `s3bd info STORE`: what a store's volume is, from its metadata object,
+// and with --count how much of it is stored (a listing: in parallel on S3).
+// Opens the store read-only and writes nothing.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "s3bd/cli/cli.h"
+#include "s3bd/cli/progress.h"
+#include "s3bd/core/errors.h"
+#include "s3bd/core/geometry.h"
+#include "s3bd/core/stack.h"
+
+namespace s3bd {
+
+int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
+  try {
+    OpenedVolume v = OpenVolume(config);
+    const Geometry& g = v.geometry;
+    nlohmann::ordered_json j;
+    j["store"] = config.url;
+    j["size"] = g.size();
+    j["block_size"] = g.block_size;
+    j["num_blocks"] = g.num_blocks;
+    j["volume_id"] = v.id.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(v.id);
+    j["checksum_crc32c"] = v.crc32c;
+    j["created"] = nlohmann::ordered_json();  // not recorded in the volume's metadata
+    if (count) {
+      Progress bar("counting", quiet || json);
+      std::uint64_t blocks = 0;
+      if (auto ec = v.store->ListNonZero([&](BlockNum b) {
+            if (b < g.num_blocks) ++blocks;
+            if (blocks % 1024 == 0) bar.Update(blocks, 0, fmt::format("{} blocks stored", blocks));
+          })) {
+        throw StartupError(fmt::format("cannot list {}: {}", config.url, ec.message()));
+      }
+      bar.Finish();
+      j["stored_blocks"] = blocks;
+      j["stored_bytes"] = blocks * g.block_size;
+    }
+    if (json) {
+      std::fputs((j.dump(2) + "\n").c_str(), stdout);
+      return 0;
+    }
+    std::string out;
+    out += fmt::format("volume      {}\n", config.url);
+    out += fmt::format("size        {} ({} bytes, {} blocks of {})\n", FormatSize(g.size()), g.size(), g.num_blocks,
+                       FormatSize(g.block_size));
+    out += fmt::format("volume id   {}\n", v.id.empty() ? "none (created before volume ids)" : v.id);
+    out += fmt::format("checksums   {}\n", v.crc32c ? "CRC-32C required on every object (checksum-crc32c 1)"
+                                                    : "not recorded by this volume");
+    out += "created     not recorded\n";
+    if (count) {
+      const std::uint64_t blocks = j["stored_blocks"];
+      out += fmt::format("stored      {} blocks, {} bytes ({:.1f}% of the volume)\n", blocks,
+                         blocks * g.block_size,
+                         g.num_blocks ? 100.0 * static_cast<double>(blocks) / static_cast<double>(g.num_blocks) : 0.0);
+    }
+    std::fputs(out.c_str(), stdout);
+    return 0;
+  } catch (const StartupError& e) {
+    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+    return ExitStatus(e);
+  }
+}
+
+}  // namespace s3bd
