@@ -305,8 +305,9 @@ void Lease::Acquire() {
             found.reason.empty() ? "" : ", " + found.reason, found.cache_file, found.host, found.cache_file_id,
             found.cache_file, options_.url));
       }
-      spdlog::warn("{}: taking over the lease of {} (mounted since {}), which did not unmount cleanly{}",
+      spdlog::warn("{}: taking over the lease of {} (mounted since {}), which did not unmount cleanly{}{}",
                    options_.url, Holder(found), FormatUnixTime(found.started),
+                   found.reason.empty() ? "" : " (" + found.reason + ")",
                    found.cache_file_id.empty() ? ": writes it had not stored are lost"
                                                : "; this mount has its cache file and uploads its unsaved blocks first");
       cond = MetaCondition::Version(version);

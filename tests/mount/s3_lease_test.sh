@@ -10,7 +10,9 @@
 #  5. a lease stolen while mounted fences the mount: writes and fsync fail
 #     with EIO; after `s3bd unlock`, a mount with its cache file stores
 #     everything it held;
-#  6. a server that ignores conditions: a warning, and still a refusal.
+#  6. a server that ignores conditions: a warning, and still a refusal;
+#  7. a final flush that fails leaves the lease `unclean` with the reason,
+#     which the next mount reports; with the cache file it recovers.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/test_s3server_lib.sh"
 require_fuse
@@ -157,4 +159,25 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$lease_url")
 [[ $code == 404 ]] || fail "the lease was left (HTTP $code)"
 s3ctl config "conditions=honour"
 echo "ok: without conditional writes, best-effort exclusion still refused the second mount"
+
+# 7. The final flush fails (every block upload fails: S3BD_INJECT_FAULTS).
+: >"$WORK/daemon.log"
+S3BD_INJECT_FAULTS=write=1 start_fg s3://bucket/vol "$m1" "${opts[@]}" --cache-size 8M --cache-file "$WORK/cache" \
+  --durable-cache --write-delay 600000
+head -c 256K /dev/urandom >"$WORK/d4"
+dd if="$WORK/d4" of="$m1/file" bs=64K seek=96 conv=notrunc,fsync status=none
+stop_fg "$m1"
+((DAEMON_STATUS == 1)) || fail "a failed final flush exited $DAEMON_STATUS"
+curl -sf "$lease_url" >"$WORK/unclean"
+grep -q "^state unclean$" "$WORK/unclean" || fail "the lease is not unclean: $(cat "$WORK/unclean")"
+grep -q "^reason the final flush failed: " "$WORK/unclean" || fail "no reason: $(cat "$WORK/unclean")"
+refused "not unmounted cleanly by $host .*the final flush failed.*cache file $WORK/cache" s3://bucket/vol "$m1" "${opts[@]}"
+start_fg s3://bucket/vol "$m1" "${opts[@]}" --cache-size 8M --cache-file "$WORK/cache"
+"$S3BD" sync "$m1" -q
+stop_fg "$m1"
+((DAEMON_STATUS == 0)) || fail "the recovering mount exited $DAEMON_STATUS"
+start_fg s3://bucket/vol "$m1" "${opts[@]}" --cache-size 0
+cmp -n 262144 "$WORK/d4" <(dd if="$m1/file" bs=64K skip=96 count=4 status=none) || fail "blocks of the failed flush lost"
+stop_fg "$m1"
+echo "ok: a failed final flush left the lease unclean with its reason; the cache file recovered it"
 echo "PASS s3_lease"
