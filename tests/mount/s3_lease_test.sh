@@ -12,7 +12,9 @@
 #     everything it held;
 #  6. a server that ignores conditions: a warning, and still a refusal;
 #  7. a final flush that fails leaves the lease `unclean` with the reason,
-#     which the next mount reports; with the cache file it recovers.
+#     which the next mount reports; with the cache file it recovers;
+#  8. a server that, like Ceph RGW 16, matches only the bare ETag in
+#     If-Match (conditions=rgw): the lease is renewed and released.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/test_s3server_lib.sh"
 require_fuse
@@ -180,4 +182,23 @@ start_fg s3://bucket/vol "$m1" "${opts[@]}" --cache-size 0
 cmp -n 262144 "$WORK/d4" <(dd if="$m1/file" bs=64K skip=96 count=4 status=none) || fail "blocks of the failed flush lost"
 stop_fg "$m1"
 echo "ok: a failed final flush left the lease unclean with its reason; the cache file recovered it"
+
+# 8. Ceph RGW's If-Match: renewals (the lease's expiry moves on) and release.
+s3ctl config "conditions=rgw"
+: >"$WORK/daemon.log"
+start_fg s3://bucket/vol "$m1" "${opts[@]}"
+first=$(curl -sf "$lease_url" | grep '^expires ')
+deadline=$((SECONDS + 30))
+until [[ $(curl -sf "$lease_url" | grep '^expires ') != "$first" ]]; do
+  ((SECONDS < deadline)) || fail "the lease was not renewed on an RGW-like server: $(tail -3 "$WORK/daemon.log")"
+  sleep 0.1
+done
+grep -q FENCED "$WORK/daemon.log" && fail "fenced on an RGW-like server: $(grep FENCED "$WORK/daemon.log")"
+refused "is mounted read-write by $host" s3://bucket/vol "$m2" "${opts[@]}"
+stop_fg "$m1"
+((DAEMON_STATUS == 0)) || fail "unmount exited $DAEMON_STATUS"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$lease_url")
+[[ $code == 404 ]] || fail "the lease was not released on an RGW-like server (HTTP $code)"
+s3ctl config "conditions=honour"
+echo "ok: with RGW's If-Match (bare ETag only) the lease was renewed and released"
 echo "PASS s3_lease"

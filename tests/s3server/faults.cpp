@@ -212,8 +212,10 @@ std::string FaultPlan::set_locked(FaultConfig &cfg, const std::string &key_in,
   }
   if (key == "conditions") {
     const std::string v = to_lower(trim(value));
-    if (v != "honour" && v != "honor" && v != "ignore") return "conditions accepts honour or ignore: " + value;
+    if (v != "honour" && v != "honor" && v != "ignore" && v != "rgw")
+      return "conditions accepts honour, ignore or rgw: " + value;
     cfg.ignore_conditions = v == "ignore";
+    cfg.rgw_if_match = v == "rgw";
     return "";
   }
   if (key == "seed") {
@@ -249,6 +251,7 @@ void FaultPlan::update_stale_flag() {
   for (auto &row : cfg_.rates) any = any || row[static_cast<size_t>(Fault::Stale)] > 0;
   stale_enabled_ = any;
   ignore_conditions_ = cfg_.ignore_conditions;
+  rgw_if_match_ = cfg_.rgw_if_match;
 }
 
 std::string FaultPlan::set(const std::string &key, const std::string &value) {
@@ -364,7 +367,7 @@ std::string FaultPlan::to_json() const {
      << ",\"jitter_ms\":" << fmt_double(cfg_.jitter_ms)
      << ",\"bandwidth\":" << cfg_.bandwidth << ",\"hang_ms\":" << cfg_.hang_ms
      << ",\"stale_ms\":" << cfg_.stale_ms
-     << ",\"conditions\":\"" << (cfg_.ignore_conditions ? "ignore" : "honour") << "\",\"rates\":{";
+     << ",\"conditions\":\"" << (cfg_.ignore_conditions ? "ignore" : cfg_.rgw_if_match ? "rgw" : "honour") << "\",\"rates\":{";
   for (size_t o = 0; o < kNumOps; ++o) {
     os << (o ? "," : "") << '"' << kOpNames[o] << "\":{";
     for (size_t f = 0; f < kNumFaults; ++f)

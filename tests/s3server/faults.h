@@ -16,9 +16,11 @@
 //   OP.FAULT or FAULT         probability in [0,1]; OP is get, put, delete,
 //                             list, head or any (FAULT alone means any.FAULT)
 //   faults=none               sets every probability to 0
-//   conditions                honour (default) or ignore: whether PUT and
-//                             DELETE obey If-Match / If-None-Match (ignore:
-//                             a server without conditional writes)
+//   conditions                honour (default), ignore or rgw: whether PUT
+//                             and DELETE obey If-Match / If-None-Match
+//                             (ignore: a server without conditional writes;
+//                             rgw: as Ceph RGW 16, If-Match matches only the
+//                             bare ETag, never the quoted one)
 // FAULT is one of http500, slowdown (503 SlowDown; alias http503), reset,
 // hang, truncate, stale, corrupt, strip.
 #pragma once
@@ -51,6 +53,7 @@ struct FaultConfig {
   int64_t hang_ms = 60000;
   int64_t stale_ms = 1000;
   bool ignore_conditions = false;
+  bool rgw_if_match = false;
   std::array<std::array<double, kNumFaults>, kNumOps> rates{};
 
   double rate(Op op, Fault f) const {
@@ -94,6 +97,8 @@ class FaultPlan {
   bool stale_enabled() const { return stale_enabled_.load(); }
   // conditions=ignore
   bool ignore_conditions() const { return ignore_conditions_.load(); }
+  // conditions=rgw
+  bool rgw_if_match() const { return rgw_if_match_.load(); }
 
   void start_outage(double seconds, OutageMode mode);
   // Milliseconds left in the current outage (0 when none); mode via *mode.
@@ -114,6 +119,7 @@ class FaultPlan {
   OutageMode outage_mode_ = OutageMode::Http503;
   std::atomic<bool> stale_enabled_{false};
   std::atomic<bool> ignore_conditions_{false};
+  std::atomic<bool> rgw_if_match_{false};
 };
 
 // Interruptible sleeps: hangs and latency delays wait here so that stopping

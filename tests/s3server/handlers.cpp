@@ -367,7 +367,7 @@ void S3Server::put_object(RequestCtx &c) {
   PutCondition cond;
   if (!faults_.ignore_conditions()) {
     if (req.has_header("If-None-Match")) cond.if_none_match_star = trim(req.get_header_value("If-None-Match")) == "*";
-    if (req.has_header("If-Match")) cond.if_match = req.get_header_value("If-Match");
+    if (req.has_header("If-Match")) cond.if_match = rgw_if_match(req.get_header_value("If-Match"));
   }
   std::string etag = obj->etag;
   Status st = store_.put(c.bucket, c.key, std::move(obj), cond, faults_.stale_enabled(),
@@ -432,7 +432,7 @@ void S3Server::copy_object(RequestCtx &c) {
   PutCondition cond;
   if (!faults_.ignore_conditions()) {
     if (req.has_header("If-None-Match")) cond.if_none_match_star = trim(req.get_header_value("If-None-Match")) == "*";
-    if (req.has_header("If-Match")) cond.if_match = req.get_header_value("If-Match");
+    if (req.has_header("If-Match")) cond.if_match = rgw_if_match(req.get_header_value("If-Match"));
   }
   std::string etag = obj->etag;
   int64_t mtime = obj->mtime_ms;
@@ -450,11 +450,18 @@ void S3Server::copy_object(RequestCtx &c) {
   }
 }
 
+// conditions=rgw: a quoted ETag in If-Match never matches (Ceph RGW 16).
+std::string S3Server::rgw_if_match(const std::string &value) const {
+  if (!faults_.rgw_if_match()) return value;
+  std::string v = trim(value);
+  return !v.empty() && v.front() == '"' ? std::string("\"never-matches\"") : v;
+}
+
 void S3Server::delete_object(RequestCtx &c) {
   if (!ensure_bucket(c)) return;
   std::string if_match;
   const bool conditional = c.req.has_header("If-Match") && !faults_.ignore_conditions();
-  if (conditional) if_match = c.req.get_header_value("If-Match");
+  if (conditional) if_match = rgw_if_match(c.req.get_header_value("If-Match"));
   Status st = store_.remove(c.bucket, c.key, faults_.stale_enabled(), c.d.stale_ms, nullptr,
                             conditional ? &if_match : nullptr);
   if (st == Status::NoSuchBucket) {

@@ -86,6 +86,7 @@ class S3Server {
   void get_object(RequestCtx &c);
   void put_object(RequestCtx &c);
   void copy_object(RequestCtx &c);
+  std::string rgw_if_match(const std::string &value) const;
   void delete_object(RequestCtx &c);
   void delete_objects(RequestCtx &c);
   void list_objects(RequestCtx &c, bool v2);
