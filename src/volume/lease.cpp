@@ -276,6 +276,13 @@ void Lease::Acquire() {
         refuse(fmt::format("the lease object of {} cannot be read ({}); remove it with `s3bd unlock --force {}`",
                            options_.url, why, options_.url));
       }
+      if (found.mount_id == record_.mount_id) {
+        // Our own create, whose answer was lost and whose retry was refused.
+        std::lock_guard lock(mu_);
+        version_ = version;
+        state_ = State::kHeld;
+        return;
+      }
       const std::int64_t now = Now();
       const bool dead = options_.exclusive_already || now >= found.expires ||
                         found.state == LeaseRecord::State::kUnclean ||
@@ -445,8 +452,15 @@ std::error_code Lease::Release() {
   }
   const std::error_code ec =
       meta_->DeleteMeta(kLeaseKey, enforced_ ? MetaCondition::Version(version_) : MetaCondition::None());
-  if (Conflict(ec)) return Fence("its lease changed before it was released");
-  if (ec) return ec;
+  if (Conflict(ec)) {
+    // Gone already (a retried DELETE whose first attempt worked) is released.
+    std::string text;
+    if (meta_->ReadMeta(kLeaseKey, text, nullptr) != std::errc::no_such_file_or_directory) {
+      return Fence("its lease changed before it was released");
+    }
+  } else if (ec) {
+    return ec;
+  }
   state_ = State::kReleased;
   return {};
 }

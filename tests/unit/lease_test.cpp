@@ -290,6 +290,40 @@ TEST_F(LeaseTest, DirectoryStoreWithItsFlockTreatsAnyLeaseAsGone) {
   EXPECT_TRUE(b.took_over());
 }
 
+// A MemoryStore whose first conditional create lands but reports a
+// conflict, as a retried PUT whose first answer was lost.
+class LostAnswerStore : public MemoryStore {
+ public:
+  using MemoryStore::MemoryStore;
+  std::error_code WriteMeta(const std::string& key, const std::string& value, const MetaCondition& cond,
+                            std::string* version) override {
+    auto ec = MemoryStore::WriteMeta(key, value, cond, version);
+    if (!ec && key == kLeaseKey && cond.kind == MetaCondition::Kind::kAbsent && !lost_) {
+      lost_ = true;
+      return make_error_code(Errc::kConditionFailed);
+    }
+    return ec;
+  }
+  std::error_code DeleteMeta(const std::string& key, const MetaCondition& cond) override {
+    auto ec = MemoryStore::DeleteMeta(key, cond);
+    if (!ec && key == kLeaseKey) return make_error_code(Errc::kConditionFailed);
+    return ec;
+  }
+
+ private:
+  bool lost_ = false;
+};
+
+TEST_F(LeaseTest, RetriedRequestsWhoseFirstAnswerWasLost) {
+  auto store = std::make_shared<LostAnswerStore>(Geometry{4096, 16});
+  Lease a(store, Options("box", 100));
+  a.Acquire();
+  EXPECT_EQ(a.state(), Lease::State::kHeld) << "its own lease, not another mount's";
+  ASSERT_FALSE(a.Renew());
+  EXPECT_FALSE(a.Release());
+  EXPECT_EQ(a.state(), Lease::State::kReleased);
+}
+
 TEST_F(LeaseTest, UnreadableLeaseIsRefusedWithTheWayOut) {
   ASSERT_FALSE(meta_->WriteMeta(kLeaseKey, "garbage", MetaCondition::None(), nullptr));
   Lease a(meta_, Options("box", 100));
