@@ -849,6 +849,8 @@ TEST_F(S3ClientTest, ProbeFindsTheIfMatchSpellingTheServerHonours) {
     store.mode = mode;
     server_.SetHandler([&](const RecordedRequest& r, httplib::Response& res) { store.Handle(r, res); });
     auto c = Client();
+    // Left over from a probe that was interrupted.
+    ASSERT_FALSE(c->WriteMeta("s3bd-probe", "left over", MetaCondition::None(), nullptr));
     bool enforced = false;
     ASSERT_FALSE(c->ProbeConditions("s3bd-probe", &enforced));
     EXPECT_TRUE(enforced);

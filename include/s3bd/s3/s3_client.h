@@ -213,11 +213,12 @@ class S3Client : public MetaStore {
   std::error_code WriteMeta(const std::string& key, const std::string& value, const MetaCondition& cond,
                             std::string* version) override;
   std::error_code DeleteMeta(const std::string& key, const MetaCondition& cond) override;
-  // On prefix + key: DELETE; PUT If-None-Match: * (twice: the second must
-  // fail); PUT If-Match with a wrong ETag (must fail); PUT If-Match with
+  // On prefix + key, always with the same body: PUT If-None-Match: *
+  // (twice: the second must fail; a probe object left over is deleted
+  // first); PUT If-Match with a wrong ETag (must fail); PUT If-Match with
   // the right ETag quoted, else bare (must succeed; decides the spelling
   // used from then on); DELETE. *enforced is false if any condition was
-  // ignored.
+  // ignored. 5 requests on a server that honours the quoted ETag.
   std::error_code ProbeConditions(const std::string& key, bool* enforced) override;
   // Whether If-Match carries the ETag without quotes (see ProbeConditions).
   bool bare_if_match() const { return bare_if_match_.load(); }
