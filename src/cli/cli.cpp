@@ -23,7 +23,7 @@ namespace s3bd {
 namespace {
 
 // STORE and the options that say how to reach it: shared by `mount` and
-// the commands that open a store (`info`).
+// the commands that open a store (`info`, `verify`, `erase`).
 struct StoreArgs {
   std::string store;
   // S3 (s3:// stores only)
@@ -307,7 +307,7 @@ void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
   // No command was recognised: the first word is an unknown one, or missing.
   const std::vector<std::string> rest = app.remaining();
   if (rest.empty()) {
-    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats, unmount, info or unlock (see s3bd --help)\n");
+    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats, unmount, info, verify, erase or unlock (see s3bd --help)\n");
   } else if (rest.front().rfind('-', 0) == 0) {
     std::fprintf(stderr, "s3bd: error: unknown option '%s' (see s3bd --help)\n", rest.front().c_str());
   } else {
@@ -347,6 +347,23 @@ int RunCli(int argc, char** argv) {
   info->add_flag("--json", info_json, "One JSON object");
   info->add_flag("-q,--quiet", info_quiet, "No progress bar");
   AddS3Options(info, iargs, /*mount_only=*/false);
+  StoreArgs vargs;
+  bool verify_json = false, verify_quiet = false;
+  CLI::App* verify = app.add_subcommand(
+      "verify", "Read and check every object of a volume; list those corrupt, unreadable, outside it or not s3bd's");
+  verify->add_option("STORE", vargs.store, "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]")
+      ->required();
+  verify->add_flag("--json", verify_json, "One JSON object");
+  verify->add_flag("-q,--quiet", verify_quiet, "No progress bar");
+  AddS3Options(verify, vargs, /*mount_only=*/false);
+  StoreArgs eargs;
+  bool erase_yes = false, erase_quiet = false;
+  CLI::App* erase = app.add_subcommand("erase", "Delete every object of a volume: its blocks and its metadata");
+  erase->add_option("STORE", eargs.store, "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]")
+      ->required();
+  erase->add_flag("--yes", erase_yes, "Do not ask for confirmation (needed when stdin is not a terminal)");
+  erase->add_flag("-q,--quiet", erase_quiet, "No progress bar and no message on success");
+  AddS3Options(erase, eargs, /*mount_only=*/false);
   // unlock takes the store and the S3 options of mount.
   StoreArgs uargs;
   bool unlock_force = false;
@@ -377,6 +394,23 @@ int RunCli(int argc, char** argv) {
       return ExitStatus(e);
     }
     return RunInfo(store, info_count, info_json, info_quiet);
+  }
+  if (verify->parsed() || erase->parsed()) {
+    StoreConfig store;
+    try {
+      ConvertStore(verify->parsed() ? vargs : eargs, store);
+      if (verify->parsed()) {
+        store.unlocked = true;          // beside a read-write mount: see volume_commands.cpp
+        store.s3.checksum_attempts = 3;  // a corrupt object stays corrupt
+      } else {
+        if (store.s3.anonymous) throw UsageError("--anonymous cannot erase (unsigned requests cannot delete)");
+        store.read_only = false;  // the directory store's exclusive lock: refused while mounted
+      }
+    } catch (const StartupError& e) {
+      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+      return ExitStatus(e);
+    }
+    return verify->parsed() ? RunVerify(store, verify_json, verify_quiet) : RunErase(store, erase_yes, erase_quiet);
   }
   if (unlock->parsed()) {
     StoreConfig ustore;

@@ -143,7 +143,7 @@ Bottom OpenBottom(const StoreConfig& config) {
     return b;
   }
   // The flock excludes a second writer; the lease file says who holds it.
-  auto dir = Directory::Open(config.directory, config.read_only, [&config](const std::string& lease) {
+  auto dir = Directory::Open(config.directory, config.read_only, !(config.read_only && config.unlocked), [&config](const std::string& lease) {
     LeaseRecord r;
     std::string why;
     if (DecodeLease(lease, &r, &why)) return std::string();
@@ -306,6 +306,40 @@ OpenedVolume OpenVolume(const StoreConfig& config) {
   v.geometry = DecodeVolumeMeta(text, &v.id, &v.crc32c);
   v.meta = bottom.meta;
   v.store = bottom.make(v.geometry, v.crc32c);
+  if (config.is_s3) {
+    auto* s3 = static_cast<S3Store*>(v.store.get());
+    v.meta_prefix = config.s3.prefix;
+    v.parallel = config.s3.connections;
+    v.list = [s3](const std::function<void(const StoredObject&)>& fn, std::string* detail) {
+      return s3->ListAllObjects([&](const s3::ListedObject& o) { fn(StoredObject{o.key, o.size, true}); }, detail);
+    };
+    v.parse_block = [scheme = s3->scheme()](std::string_view name) { return s3::ParseBlockKey(scheme, name); };
+    v.remove = [s3](std::span<const std::string> names, std::string* detail) {
+      return s3->client().DeleteObjects(names, detail);
+    };
+  } else {
+    auto dir = std::static_pointer_cast<Directory>(bottom.meta);
+    v.list = [dir](const std::function<void(const StoredObject&)>& fn, std::string* detail) {
+      std::error_code ec = dir->ListEntries(
+          [&](const std::string& name, std::uint64_t size, bool regular) { fn(StoredObject{name, size, regular}); });
+      if (ec && detail) *detail = fmt::format("cannot list {}: {}", dir->path(), ec.message());
+      return ec;
+    };
+    v.parse_block = [](std::string_view name) -> std::optional<BlockNum> {
+      BlockNum b;
+      if (ParseBlockName(name, b)) return b;
+      return std::nullopt;
+    };
+    v.remove = [dir](std::span<const std::string> names, std::string* detail) {
+      for (const std::string& n : names) {
+        if (auto ec = dir->RemoveEntry(n)) {
+          if (detail) *detail = fmt::format("cannot remove {}/{}: {}", dir->path(), n, ec.message());
+          return ec;
+        }
+      }
+      return dir->SyncDir();
+    };
+  }
   return v;
 }
 

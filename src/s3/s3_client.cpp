@@ -449,6 +449,10 @@ std::error_code S3Client::Execute(Call& call, std::string* detail) {
       } else {
         pause = backoff.NextPause(elapsed);
       }
+      if (pause && error_class == S3Stats::kChecksum && config_.checksum_attempts != 0 &&
+          attempt >= config_.checksum_attempts) {
+        pause.reset();
+      }
       if (pause && limit.give_up_at) {
         if (now >= *limit.give_up_at) {
           pause.reset();

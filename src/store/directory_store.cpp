@@ -109,7 +109,7 @@ Directory::Directory(std::string path, int fd, bool read_only)
 
 Directory::~Directory() { ::close(fd_); }
 
-std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_only,
+std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_only, bool lock,
                                            const std::function<std::string(const std::string&)>& who_holds) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
@@ -129,7 +129,7 @@ std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_on
   if (fd < 0) {
     throw StartupError(fmt::format("cannot open store {}: {}", path, std::strerror(errno)));
   }
-  if (::flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+  if ((lock || !read_only) && ::flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     int err = errno;
     ::close(fd);
     if (err == EWOULDBLOCK) {
@@ -168,6 +168,37 @@ std::error_code Directory::ReplaceFile(const std::string& name, const void* data
 
 std::error_code Directory::SyncDir() {
   return ::fsync(fd_) == 0 ? std::error_code{} : LastError();
+}
+
+std::error_code Directory::ListEntries(
+    const std::function<void(const std::string& name, std::uint64_t size, bool regular)>& fn) {
+  DIR* d = OpenListing(fd_);
+  if (!d) return LastError();
+  std::error_code ec;
+  errno = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    struct stat st;
+    if (::fstatat(fd_, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) {  // gone since the listing (a temp file renamed)
+        errno = 0;
+        continue;
+      }
+      ec = LastError();
+      break;
+    }
+    fn(e->d_name, static_cast<std::uint64_t>(st.st_size), S_ISREG(st.st_mode));
+    errno = 0;
+  }
+  if (!ec && errno) ec = LastError();
+  ::closedir(d);
+  return ec;
+}
+
+std::error_code Directory::RemoveEntry(const std::string& name) {
+  if (read_only_) return std::make_error_code(std::errc::read_only_file_system);
+  if (::unlinkat(fd_, name.c_str(), 0) != 0 && errno != ENOENT) return LastError();
+  return {};
 }
 
 namespace {

@@ -135,15 +135,16 @@ std::vector<std::string> S3Store::RangeBoundaries(unsigned ranges) const {
   return bounds;
 }
 
-std::error_code S3Store::ListBlocks(const std::function<void(BlockNum)>& fn, std::string* detail,
+std::error_code S3Store::ListRanges(const std::function<void(unsigned, const s3::ListedObject&)>& fn,
+                                    unsigned* ranges_out, std::string* detail,
                                     const std::function<void(std::uint64_t, unsigned, unsigned)>& progress) {
   const std::uint64_t n = geometry().num_blocks;
   const unsigned wanted = static_cast<unsigned>(
       std::clamp<std::uint64_t>(n / 1000, 1, std::min<std::uint64_t>(16, client_->config().http.max_parallel)));
   const std::vector<std::string> bounds = RangeBoundaries(wanted);
   const unsigned ranges = static_cast<unsigned>(bounds.size() + 1);
+  *ranges_out = ranges;
 
-  std::vector<std::vector<BlockNum>> found(ranges);
   std::atomic<std::uint64_t> total{0};
   std::atomic<bool> failed{false};
   std::mutex mu;  // guards done, first_ec, first_detail; never held during a request
@@ -161,10 +162,8 @@ std::error_code S3Store::ListBlocks(const std::function<void(BlockNum)>& fn, std
         [&](const s3::ListedObject& o) {
           if (failed.load()) return false;
           if (end != nullptr && o.key > *end) return false;
-          if (auto b = s3::ParseBlockKey(scheme_, o.key); b && *b < n) {
-            found[r].push_back(*b);
-            total++;
-          }
+          fn(r, o);
+          total++;
           return true;
         },
         &why);
@@ -198,8 +197,37 @@ std::error_code S3Store::ListBlocks(const std::function<void(BlockNum)>& fn, std
     return first_ec;
   }
   if (progress) progress(total.load(), ranges, ranges);
+  return {};
+}
+
+std::error_code S3Store::ListBlocks(const std::function<void(BlockNum)>& fn, std::string* detail,
+                                    const std::function<void(std::uint64_t, unsigned, unsigned)>& progress) {
+  const std::uint64_t n = geometry().num_blocks;
+  std::vector<std::vector<BlockNum>> found(16);
+  unsigned ranges = 0;
+  if (auto ec = ListRanges(
+          [&](unsigned r, const s3::ListedObject& o) {
+            if (auto b = s3::ParseBlockKey(scheme_, o.key); b && *b < n) found[r].push_back(*b);
+          },
+          &ranges, detail, progress)) {
+    return ec;
+  }
   for (const auto& v : found) {
     for (BlockNum b : v) fn(b);
+  }
+  return {};
+}
+
+std::error_code S3Store::ListAllObjects(const std::function<void(const s3::ListedObject&)>& fn, std::string* detail,
+                                        const std::function<void(std::uint64_t, unsigned, unsigned)>& progress) {
+  std::vector<std::vector<s3::ListedObject>> found(16);
+  unsigned ranges = 0;
+  if (auto ec = ListRanges([&](unsigned r, const s3::ListedObject& o) { found[r].push_back(o); }, &ranges, detail,
+                           progress)) {
+    return ec;
+  }
+  for (const auto& v : found) {
+    for (const auto& o : v) fn(o);
   }
   return {};
 }
@@ -255,6 +283,7 @@ std::shared_ptr<s3::S3Client> OpenS3Client(const StoreConfig& config) {
   cc.http.verify_tls = !c.insecure;
   cc.http.ca_file = c.ca_file;
   cc.http.max_parallel = c.connections;
+  cc.checksum_attempts = c.checksum_attempts;
   if (!c.ca_file.empty() && ::access(c.ca_file.c_str(), R_OK) != 0) {
     throw StartupError(fmt::format("--ca-file {}: {}", c.ca_file, std::strerror(errno)));
   }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 
 #include "s3bd/core/errors.h"
@@ -116,6 +117,37 @@ TEST(DirectoryStore, ListUsesTheOpenedDirectoryNotItsPath) {
   std::vector<BlockNum> seen;
   ASSERT_FALSE(store.ListNonZero([&](BlockNum b) { seen.push_back(b); }));
   EXPECT_EQ(seen, std::vector<BlockNum>{5});
+}
+
+// `s3bd verify` opens the directory without a lock: beside a writer, and
+// without keeping a writer out.
+TEST(DirectoryStore, UnlockedReaderNeitherWaitsForNorBlocksAWriter) {
+  test::TempDir dir;
+  auto writer = Directory::Open(dir.path(), false);
+  auto reader = Directory::Open(dir.path(), true, /*lock=*/false);
+  writer.reset();
+  EXPECT_NO_THROW(Directory::Open(dir.path(), false));
+  EXPECT_TRUE(reader->read_only());
+}
+
+TEST(DirectoryStore, ListAndRemoveEntries) {
+  test::TempDir dir;
+  auto d = Directory::Open(dir.path(), false);
+  ASSERT_FALSE(d->ReplaceFile("00000001", "abc", 3));
+  ASSERT_FALSE(d->WriteMeta("s3bd-volume", "x", MetaCondition::None(), nullptr));
+  ASSERT_EQ(::mkdir((dir.path() + "/sub").c_str(), 0700), 0);
+  std::map<std::string, std::pair<std::uint64_t, bool>> seen;
+  ASSERT_FALSE(d->ListEntries([&](const std::string& n, std::uint64_t size, bool regular) { seen[n] = {size, regular}; }));
+  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen["00000001"], std::make_pair(std::uint64_t{3}, true));
+  EXPECT_FALSE(seen["sub"].second);
+  ASSERT_FALSE(d->RemoveEntry("00000001"));
+  ASSERT_FALSE(d->RemoveEntry("00000001"));  // already gone: fine
+  seen.clear();
+  ASSERT_FALSE(d->ListEntries([&](const std::string& n, std::uint64_t s, bool r) { seen[n] = {s, r}; }));
+  EXPECT_EQ(seen.count("00000001"), 0u);
+  auto ro = Directory::Open(dir.path() + "/sub", true);
+  EXPECT_EQ(ro->RemoveEntry("x"), std::make_error_code(std::errc::read_only_file_system));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <regex>
 #include <set>
@@ -288,6 +289,28 @@ TEST(S3Stack, NothingIsWrittenBeforeCommitGeometry) {
 }
 
 #endif  // S3BD_HAVE_TEST_S3SERVER
+
+// Every key under the prefix, blocks or not, exactly once and in key order
+// (the listing `s3bd verify` and `s3bd erase` use); keys of other prefixes
+// are not listed.
+TEST(S3Store, ListAllObjectsSeesEveryKeyUnderThePrefix) {
+  const Geometry g{4096, 5000};  // several key ranges
+  const std::string prefix = test::UniquePrefix();
+  auto client = test::SharedServerClient(prefix);
+  S3Store store(client, s3::KeyScheme{prefix, false}, g);
+  std::string detail;
+  std::vector<std::string> want;
+  for (BlockNum b : {0, 1, 1999, 2500, 4999, 6000}) want.push_back(prefix + s3::BlockHex(b));
+  want.push_back(prefix + "junk");
+  want.push_back(prefix + "s3bd-volume");
+  want.push_back(prefix + "sub/00000001");
+  for (const auto& k : want) ASSERT_FALSE(client->PutObject(k, test::RandomBytes(10, 1), &detail)) << detail;
+  ASSERT_FALSE(client->PutObject(prefix.substr(0, prefix.size() - 1) + "x/00000001", test::RandomBytes(1, 1), &detail));
+  std::sort(want.begin(), want.end());
+  std::vector<std::string> got;
+  ASSERT_FALSE(store.ListAllObjects([&](const s3::ListedObject& o) { got.push_back(o.key); }, &detail)) << detail;
+  EXPECT_EQ(got, want);
+}
 
 }  // namespace
 }  // namespace s3bd

@@ -25,6 +25,9 @@ int RunStats(const std::string& mountpoint, bool json);
 int RunUnmount(const std::string& mountpoint, bool quiet);
 // `s3bd info STORE`; see info_command.cpp.
 int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet);
+// `s3bd verify STORE` and `s3bd erase STORE`; see volume_commands.cpp.
+int RunVerify(const StoreConfig& config, bool json, bool quiet);
+int RunErase(const StoreConfig& config, bool yes, bool quiet);
 
 // The JSON stats of a mount (its stats file's JSON twin); throws
 // StartupError. DirtyBlocks(): the cache layer's "dirty_blocks", -1 without

@@ -42,6 +42,7 @@ struct S3Config {
   bool hash_prefix = false;          // --hash-prefix
   bool list_blocks = false;          // --list-blocks
   bool hard = false;                 // --hard: once mounted, retry until the server answers
+  unsigned checksum_attempts = 0;    // attempts of a GET whose body fails its checksum; 0: the retry budget
 };
 
 struct StoreConfig {
@@ -53,6 +54,7 @@ struct StoreConfig {
   std::optional<std::uint64_t> block_size;  // --block-size
   bool force = false;                       // --force
   bool read_only = false;                   // --read-only
+  bool unlocked = false;                    // directory store, read-only: take no flock (s3bd verify)
   // A read-write mount that takes the volume's lease (lease.h): the stack
   // gets a Fence (fenced_store.h), closed until the lease is held.
   bool fenced = false;

@@ -2,7 +2,11 @@
 // stack of layers. See stack.cpp for the order of the layers.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
 #include <string>
 
 #include "s3bd/core/block_store.h"
@@ -43,12 +47,31 @@ void CommitGeometry(Stack& stack);
 // metadata and its bottom block store, no other layer. Opens the store as
 // config.read_only says; writes nothing. Throws StartupError (also when the
 // store holds no volume: "... holds no s3bd volume").
+//
+// The objects themselves, for `s3bd verify` and `s3bd erase`: named as the
+// user sees them (the S3 key, with the prefix; the directory store's file
+// name). A metadata object's name is `meta_prefix` + its MetaStore key.
+struct StoredObject {
+  std::string name;
+  std::uint64_t size = 0;
+  bool regular = true;  // false: not a regular file (a directory store's subdirectory)
+};
 struct OpenedVolume {
   Geometry geometry;
   std::string id;        // "" for a volume created before ids
   bool crc32c = false;   // "checksum-crc32c 1": every object carries its CRC-32C
   std::shared_ptr<MetaStore> meta;
   std::unique_ptr<BlockStore> store;
+
+  std::string meta_prefix;  // S3: the key prefix; directory: ""
+  unsigned parallel = 16;   // requests worth running at once (S3: --connections)
+  // Every object under the prefix (S3, a parallel listing) or in the
+  // directory; `fn` is called from one thread.
+  std::function<std::error_code(const std::function<void(const StoredObject&)>& fn, std::string* detail)> list;
+  // The block number of an object's name in this store's layout.
+  std::function<std::optional<BlockNum>(std::string_view name)> parse_block;
+  // Deletes objects by name (S3: one DeleteObjects per 1000); thread-safe.
+  std::function<std::error_code(std::span<const std::string> names, std::string* detail)> remove;
 };
 OpenedVolume OpenVolume(const StoreConfig& config);
 

@@ -24,7 +24,8 @@
 // Retries (retry.h): transport failures, 5xx, 429 and throttling codes are
 // retried with exponential backoff and full jitter until the budget
 // (--max-retry-time) is used up; a checksum mismatch (above) is retried the
-// same way. Everything else (403, 404 NoSuchBucket, other 4xx, TLS
+// same way, or at most `checksum_attempts` times in all when that is set
+// (`s3bd verify`: an object that is corrupt in the bucket stays corrupt). Everything else (403, 404 NoSuchBucket, other 4xx, TLS
 // certificate and TLS protocol failures, which do not heal) fails at once.
 // SetRetryLimit() changes the budget of failures that may heal while the
 // client runs: until the server answers (--hard), or until a deadline (a
@@ -98,6 +99,9 @@ struct S3ClientConfig {
   std::string sse_kms_key_id;  // x-amz-server-side-encryption-aws-kms-key-id
   std::string acl;             // x-amz-acl
   BackoffPolicy retry;
+  // Attempts of a request whose body fails its checksum; 0: as any
+  // failure that may heal (the retry budget).
+  unsigned checksum_attempts = 0;
   HttpClientOptions http;
 };
 

@@ -13,6 +13,9 @@
 //    last flush, which makes every earlier write and zero durable.
 //  - The directory is locked with flock(): exclusively by a read-write mount,
 //    shared by read-only mounts, so two writers can never share a store.
+//    `s3bd verify` opens it without a lock (`lock` false): it only reads,
+//    and a rename replaces a block file atomically, so it sees the old or
+//    the new block, never a torn one.
 //
 // Thread-safe: block operations are plain file-system calls; the only shared
 // state is the "directory needs fsync" flag.
@@ -32,10 +35,10 @@ namespace s3bd {
 // An opened, locked store directory. Throws StartupError from Open().
 class Directory : public MetaStore {
  public:
-  // `who_holds`, if set, turns the text of the lease file (kLeaseKey, "" if
-  // none) into the message for a directory locked by another mount ("" for
-  // the generic one).
-  static std::shared_ptr<Directory> Open(const std::string& path, bool read_only,
+  // `lock` false (only with `read_only`): no flock at all. `who_holds`, if
+  // set, turns the text of the lease file (kLeaseKey, "" if none) into the
+  // message for a directory locked by another mount ("" for the generic one).
+  static std::shared_ptr<Directory> Open(const std::string& path, bool read_only, bool lock = true,
                                          const std::function<std::string(const std::string&)>& who_holds = {});
   ~Directory() override;
 
@@ -55,6 +58,13 @@ class Directory : public MetaStore {
   std::error_code ReplaceFile(const std::string& name, const void* data, std::size_t len);
   // fsync of the directory itself.
   std::error_code SyncDir();
+
+  // Every entry but "." and "..": its name, size and whether it is a
+  // regular file (for `s3bd verify` and `s3bd erase`).
+  std::error_code ListEntries(
+      const std::function<void(const std::string& name, std::uint64_t size, bool regular)>& fn);
+  // Removes a file; a missing one counts as removed.
+  std::error_code RemoveEntry(const std::string& name);
 
  private:
   Directory(std::string path, int fd, bool read_only);

@@ -71,6 +71,12 @@ class S3Store : public BlockStore {
   // (fn is called from one thread at a time, after all listings finished).
   std::error_code ListBlocks(const std::function<void(BlockNum)>& fn, std::string* detail,
                              const std::function<void(std::uint64_t, unsigned, unsigned)>& progress = {});
+  // The same listing, of every object under the prefix (blocks, metadata,
+  // anything else), in key order; for `s3bd verify` and `s3bd erase`.
+  std::error_code ListAllObjects(const std::function<void(const s3::ListedObject&)>& fn, std::string* detail,
+                                 const std::function<void(std::uint64_t, unsigned, unsigned)>& progress = {});
+  const s3::KeyScheme& scheme() const { return scheme_; }
+  s3::S3Client& client() { return *client_; }
 
  protected:
   void FillOwnStats(StatsJson& j) const override;
@@ -87,6 +93,12 @@ class S3Store : public BlockStore {
   // A conditional GET: If-None-Match with the MD5, 304 means unchanged.
   std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
                                bool* fresh) override;
+
+  // Lists the prefix in up to 16 key ranges in parallel; fn(range, object)
+  // is called concurrently for different ranges, in key order within one.
+  std::error_code ListRanges(const std::function<void(unsigned, const s3::ListedObject&)>& fn,
+                             unsigned* ranges, std::string* detail,
+                             const std::function<void(std::uint64_t, unsigned, unsigned)>& progress);
 
   // Lexicographic boundaries that split the block keys into ranges of about
   // equal size: range i holds keys in (b[i-1], b[i]] (open-ended at both ends).
