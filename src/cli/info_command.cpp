@@ -14,6 +14,7 @@
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
+#include "s3bd/volume/lease.h"
 
 namespace s3bd {
 
@@ -29,6 +30,29 @@ int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
     j["volume_id"] = v.id.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(v.id);
     j["checksum_crc32c"] = v.crc32c;
     j["created"] = nlohmann::ordered_json();  // not recorded in the volume's metadata
+    LeaseOptions lo = DefaultLeaseOptions();
+    lo.url = config.url;
+    const FoundLease lease = ReadLease(*v.meta, lo);
+    if (!lease.present) {
+      j["lease"] = nlohmann::ordered_json();
+    } else {
+      nlohmann::ordered_json l;
+      l["readable"] = lease.readable;
+      if (lease.readable) {
+        l["host"] = lease.record.host;
+        l["pid"] = lease.record.pid;
+        l["mountpoint"] = lease.record.mountpoint;
+        l["started"] = lease.record.started;
+        l["expires"] = lease.record.expires;
+        l["state"] = LeaseStateName(lease.record.state);
+        l["reason"] = lease.record.reason;
+        l["cache_file"] = lease.record.cache_file;
+      } else {
+        l["error"] = lease.why;
+      }
+      l["renewed"] = lease.readable && !lease.dead;
+      j["lease"] = l;
+    }
     if (count) {
       Progress bar("counting", quiet || json);
       std::uint64_t blocks = 0;
@@ -54,6 +78,15 @@ int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
     out += fmt::format("checksums   {}\n", v.crc32c ? "CRC-32C required on every object (checksum-crc32c 1)"
                                                     : "not recorded by this volume");
     out += "created     not recorded\n";
+    if (!lease.present) {
+      out += "mounted     not mounted read-write (no lease)\n";
+    } else if (!lease.readable) {
+      out += fmt::format("mounted     unknown: {}\n", lease.holder);
+    } else {
+      out += fmt::format("mounted     read-write by {}; {}\n", lease.holder,
+                         lease.dead ? "no longer renewed (s3bd unlock removes it)"
+                                    : "renewed, expires " + FormatUnixTime(lease.record.expires));
+    }
     if (count) {
       const std::uint64_t blocks = j["stored_blocks"];
       out += fmt::format("stored      {} blocks, {} bytes ({:.1f}% of the volume)\n", blocks,

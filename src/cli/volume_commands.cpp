@@ -40,14 +40,14 @@
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
+#include "s3bd/volume/lease.h"
 
 namespace s3bd {
 
 namespace {
 
 // s3bd's metadata objects, by MetaStore key.
-constexpr const char* kLeaseMetaKey = "s3bd-lease";
-bool IsMetaKey(std::string_view key) { return key == kVolumeMetaKey || key == kLeaseMetaKey; }
+bool IsMetaKey(std::string_view key) { return key == kVolumeMetaKey || key == kLeaseKey || key == kProbeKey; }
 
 constexpr std::string_view kTmpPrefix = ".tmp-";  // directory store: a write in progress
 
@@ -219,7 +219,7 @@ int RunErase(const StoreConfig& config, bool yes, bool quiet) {
                 case Kind::kOutside:
                 case Kind::kTemp: blocks.push_back(o.name); break;
                 case Kind::kMeta:
-                  if (o.name == v.meta_prefix + kLeaseMetaKey) lease = true;
+                  if (o.name == v.meta_prefix + kLeaseKey) lease = true;
                   meta.push_back(o.name);
                   break;
                 case Kind::kForeign: foreign.push_back(o.name); break;
@@ -229,8 +229,15 @@ int RunErase(const StoreConfig& config, bool yes, bool quiet) {
       throw StartupError(detail.empty() ? fmt::format("cannot list {}: {}", config.url, ec.message()) : detail);
     }
     if (lease) {
-      throw StartupError(fmt::format("{} has a lease object ({}): it may be mounted read-write; unmount it first",
-                                     config.url, kLeaseMetaKey));
+      // A lease nobody renews any more (a crashed mount) goes with the rest.
+      LeaseOptions lo = DefaultLeaseOptions();
+      lo.url = config.url;
+      const FoundLease f = ReadLease(*v.meta, lo);
+      if (f.present && !(f.readable && f.dead)) {
+        throw StartupError(fmt::format("{} is mounted read-write by {}; unmount it first (or s3bd unlock a lease "
+                                       "left by a machine that is gone)",
+                                       config.url, f.holder));
+      }
     }
     if (!yes) {
       std::fprintf(stderr, "Erase %s, %s in %llu blocks of %s, %llu blocks stored? Type yes to confirm: ",

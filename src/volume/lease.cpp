@@ -479,44 +479,51 @@ std::error_code Lease::MarkUnclean(const std::string& reason) {
   return ec;
 }
 
+FoundLease ReadLease(MetaStore& meta, const LeaseOptions& options) {
+  FoundLease f;
+  std::string text;
+  const std::error_code ec = meta.ReadMeta(kLeaseKey, text, &f.version);
+  if (ec == std::errc::no_such_file_or_directory) return f;
+  if (ec) throw StartupError(fmt::format("cannot read the lease of {}: {}", options.url, ec.message()));
+  f.present = true;
+  f.readable = !DecodeLease(text, &f.record, &f.why);
+  if (!f.readable) {
+    f.holder = "an unreadable lease (" + f.why + ")";
+    return f;
+  }
+  const LeaseRecord& r = f.record;
+  f.dead = options.now() >= r.expires || r.state == LeaseRecord::State::kUnclean ||
+           (r.host == options.host && !options.pid_alive(r.pid));
+  f.holder = fmt::format("{} (pid {}), mounted since {}, state {}{}{}", r.host, r.pid, FormatUnixTime(r.started),
+                         LeaseStateName(r.state), r.reason.empty() ? "" : " (" + r.reason + ")",
+                         r.cache_file_id.empty() ? "" : fmt::format(", cache file {} (id {})", r.cache_file, r.cache_file_id));
+  return f;
+}
+
 std::string RemoveLease(MetaStore& meta, const LeaseOptions& options, bool force, bool* found) {
-  std::string text, version;
   *found = false;
   bool enforced = false;  // also picks the If-Match spelling
   if (auto ec = meta.ProbeConditions(kProbeKey, &enforced)) {
     throw StartupError(fmt::format("cannot reach {}: {}", options.url, ec.message()));
   }
-  const std::error_code ec = meta.ReadMeta(kLeaseKey, text, &version);
-  if (ec == std::errc::no_such_file_or_directory) return fmt::format("{} has no lease: not mounted read-write", options.url);
-  if (ec) throw StartupError(fmt::format("cannot read the lease of {}: {}", options.url, ec.message()));
+  const FoundLease f = ReadLease(meta, options);
+  if (!f.present) return fmt::format("{} has no lease: not mounted read-write", options.url);
   *found = true;
-  LeaseRecord r;
-  std::string why, whose;
-  const bool readable = !DecodeLease(text, &r, &why);
-  if (readable) {
-    const bool dead = options.now() >= r.expires || r.state == LeaseRecord::State::kUnclean ||
-                      (r.host == options.host && !options.pid_alive(r.pid));
-    whose = fmt::format("{} (pid {}), mounted since {}, state {}{}{}", r.host, r.pid, FormatUnixTime(r.started),
-                        LeaseStateName(r.state), r.reason.empty() ? "" : " (" + r.reason + ")",
-                        r.cache_file_id.empty() ? "" : fmt::format(", cache file {} (id {})", r.cache_file, r.cache_file_id));
-    if (!dead && !force) {
-      throw StartupError(fmt::format("the lease of {} is held by {} and still being renewed (expires {}); "
-                                     "unmount it there, or use --force if that machine is gone",
-                                     options.url, whose, FormatUnixTime(r.expires)));
-    }
-  } else {
-    if (!force) {
-      throw StartupError(fmt::format("the lease object of {} cannot be read ({}); use --force to remove it",
-                                     options.url, why));
-    }
-    whose = "an unreadable lease (" + why + ")";
+  if (f.readable && !f.dead && !force) {
+    throw StartupError(fmt::format("the lease of {} is held by {} and still being renewed (expires {}); "
+                                   "unmount it there, or use --force if that machine is gone",
+                                   options.url, f.holder, FormatUnixTime(f.record.expires)));
   }
-  if (auto d = meta.DeleteMeta(kLeaseKey, MetaCondition::Version(version)); d && !Conflict(d)) {
+  if (!f.readable && !force) {
+    throw StartupError(fmt::format("the lease object of {} cannot be read ({}); use --force to remove it",
+                                   options.url, f.why));
+  }
+  if (auto d = meta.DeleteMeta(kLeaseKey, MetaCondition::Version(f.version)); d && !Conflict(d)) {
     throw StartupError(fmt::format("cannot remove the lease of {}: {}", options.url, d.message()));
   } else if (Conflict(d)) {
     throw StartupError(fmt::format("the lease of {} changed meanwhile; look again", options.url));
   }
-  return fmt::format("removed the lease of {}: it was held by {}", options.url, whose);
+  return fmt::format("removed the lease of {}: it was held by {}", options.url, f.holder);
 }
 
 }  // namespace s3bd

@@ -39,6 +39,30 @@ PY
   echo "ok: info of $s: $(tr '\n' ';' <"$WORK/info.txt")"
 done
 
+# The lease: none after a clean unmount; while mounted read-write, info
+# names the holder and erase is refused.
+"$S3BD" info s3://bucket/vol "${opts[@]}" | grep -qE '^mounted +not mounted read-write \(no lease\)$' ||
+  fail "info after unmount: $("$S3BD" info s3://bucket/vol "${opts[@]}")"
+"$S3BD" info s3://bucket/vol "${opts[@]}" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); assert j["lease"] is None, j'
+start_fg s3://bucket/vol "$mnt" "${opts[@]}"
+"$S3BD" info s3://bucket/vol "${opts[@]}" >"$WORK/info.txt"
+grep -qE "^mounted +read-write by $(hostname) \(pid $DAEMON_PID\), mounted since .*; renewed, expires " "$WORK/info.txt" ||
+  fail "info while mounted: $(cat "$WORK/info.txt")"
+"$S3BD" info s3://bucket/vol "${opts[@]}" --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+l = j["lease"]
+assert l["renewed"] is True and l["pid"] == int(sys.argv[1]) and l["state"] == "live" and l["mountpoint"] == sys.argv[2], l
+' "$DAEMON_PID" "$mnt" || fail "info --json while mounted"
+set +e
+"$S3BD" erase s3://bucket/vol "${opts[@]}" --yes >/dev/null 2>"$WORK/err"
+st=$?
+set -e
+((st == 1)) && grep -qE "^s3bd: error: s3://bucket/vol is mounted read-write by $(hostname) \(pid $DAEMON_PID\)" "$WORK/err" ||
+  fail "erase of a mounted volume: exit $st: $(cat "$WORK/err")"
+stop_fg "$mnt"
+echo "ok: info names the lease holder; erase refuses a mounted volume"
+
 # Bad input, each one line and exit 1 (2 for usage).
 expect() {
   local status=$1 pattern=$2
@@ -60,4 +84,16 @@ AWS_ACCESS_KEY_ID=BADKEY expect 1 "" s3://bucket/vol "${opts[@]}" --max-retry-ti
 grep -qiE "denied|access|credentials" "$WORK/err" || fail "wrong credentials: $(cat "$WORK/err")"
 expect 2 "" "s3://Bad_Bucket"
 expect 2 ".*apply only to s3:// stores" "$store" --endpoint "$S3_ENDPOINT"
+# A crashed mount's lease (its process is gone) is shown as no longer
+# renewed, and erase takes it with the rest.
+start_fg s3://bucket/vol "$mnt" "${opts[@]}"
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+fusermount3 -uz "$mnt"
+"$S3BD" info s3://bucket/vol "${opts[@]}" | grep -qE "^mounted +read-write by .*; no longer renewed \(s3bd unlock removes it\)$" ||
+  fail "info after a crash: $("$S3BD" info s3://bucket/vol "${opts[@]}")"
+"$S3BD" erase s3://bucket/vol "${opts[@]}" --yes >"$WORK/out" || fail "erase after a crash failed"
+[[ -z $(curl -sf "$S3_ENDPOINT/bucket?list-type=2&prefix=vol/" | grep -o "<Key>[^<]*</Key>") ]] ||
+  fail "objects left after erase: $(curl -sf "$S3_ENDPOINT/bucket?list-type=2&prefix=vol/")"
+echo "ok: a crashed mount's lease is shown as dead and erased with the volume"
 echo "PASS s3_info"

@@ -149,6 +149,23 @@ class Lease {
   bool stop_ = false;
 };
 
+// A lease found in a store, as the commands see it (info, erase, unlock).
+struct FoundLease {
+  bool present = false;   // there is a lease object
+  bool readable = false;  // it parsed (else `why` says what is wrong)
+  LeaseRecord record;
+  std::string version;
+  std::string why;
+  // Nobody renews it: expired, unclean, or held by a process of this host
+  // that no longer exists.
+  bool dead = false;
+  // "HOST (pid N), mounted since TIME, state S[ (REASON)][, cache file F (id I)]"
+  std::string holder;
+};
+// Reads the lease of `meta` (no lease: present = false). Throws StartupError
+// when it cannot be read.
+FoundLease ReadLease(MetaStore& meta, const LeaseOptions& options);
+
 // `s3bd unlock`: reads the lease of `meta`; *found is false without one.
 // Refuses (StartupError) a lease that is still being renewed (not expired,
 // not a dead process of this host, not unclean) unless `force`. Returns
