@@ -6,6 +6,7 @@
 #  2. a final flush that fails (the endpoint stops answering, small
 #     --max-retry-time) makes it exit 1 with the count and the reason, and
 #     the failure is in --log-file (mode 0600);
+#     the same for a directory store on a full disk (tmpfs);
 #  3. without --log-file and without /dev/log the mount says so before it
 #     detaches; bad input.
 source "$(dirname "$0")/lib.sh"
@@ -52,6 +53,25 @@ grep -qE "^s3bd: error: $mnt unmounted, but [1-9][0-9]* blocks could not be stor
   fail "unmount message: $(cat "$WORK/unmount.err")"
 grep -q "could not be flushed to the store" "$WORK/fail.log" || fail "failure not in the log file: $(cat "$WORK/fail.log")"
 echo "ok: a failed final flush: $(cat "$WORK/unmount.err")"
+
+# 2b. The same with a directory store whose disk is full (a 4 MiB tmpfs
+# under 12 MiB of dirty blocks): exit 1 with the reason, in the log file.
+small=$WORK/small
+mkdir -p "$small"
+mount -t tmpfs -o size=4M tmpfs "$small"
+"$S3BD" mount "$small" "$mnt" --size 64M --write-delay 60000 --log-file "$WORK/full.log" 2>"$WORK/mount.err" ||
+  fail "mount of the small store: $(cat "$WORK/mount.err")"
+dd if="$WORK/data" of="$mnt/file" bs=1M count=12 conv=notrunc status=none
+set +e
+"$S3BD" unmount "$mnt" -q 2>"$WORK/unmount.err"
+status=$?
+set -e
+((status == 1)) || fail "s3bd unmount onto a full disk exited $status: $(cat "$WORK/unmount.err")"
+grep -qE "^s3bd: error: $mnt unmounted, but [1-9][0-9]* blocks could not be stored: " "$WORK/unmount.err" ||
+  fail "unmount message (full disk): $(cat "$WORK/unmount.err")"
+grep -q "No space left on device" "$WORK/full.log" || fail "ENOSPC not in the log file: $(cat "$WORK/full.log")"
+umount "$small"
+echo "ok: a final flush onto a full disk: $(cat "$WORK/unmount.err")"
 
 # 3. No syslog, no --log-file: said at mount, on the terminal.
 if [[ ! -S /dev/log ]]; then
