@@ -12,6 +12,9 @@ PACKAGES=(
   googletest libgtest-dev libgmock-dev libcpp-httplib-dev
   fuse3 util-linux e2fsprogs xfsprogs
   awscli  # the S3 mount tests inspect the bucket with the AWS CLI
+  # tests/mount/rgw_*: a one-mon, one-OSD Ceph cluster with a RADOS Gateway
+  # (about 60 MB to download, 240 MB installed)
+  ceph-mon ceph-osd radosgw uuid-runtime
 )
 # The S3 mount tests run s3rver (npm, tests/s3rver). Debian's nodejs and npm
 # only if no node/npm is installed already (e.g. from another source).
