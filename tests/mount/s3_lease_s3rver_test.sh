@@ -63,6 +63,8 @@ expect_unlock_error() {
 }
 expect_unlock_error "^s3bd: error: s3://bucket/empty holds no s3bd volume" s3://bucket/empty "${opts[@]}"
 expect_unlock_error "^s3bd: error: .*bucket nobucket does not exist" s3://nobucket/vol "${opts[@]}"
+AWS_ACCESS_KEY_ID=WRONGKEY expect_unlock_error "^s3bd: error: .*access denied to s3://bucket/vol: check the credentials" \
+  s3://bucket/vol "${opts[@]}"
 set +e
 "$S3BD" unlock s3://Bad_Bucket 2>"$WORK/unlock.err"
 status=$?
