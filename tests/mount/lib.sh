@@ -111,3 +111,18 @@ make_tree() {
 checksums() {
   (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
 }
+
+# refused PATTERN STORE MNT [options...]: `s3bd mount STORE MNT -f ...` must
+# exit 1 with a message matching PATTERN and leave nothing mounted on MNT.
+refused() {
+  local want=$1
+  shift
+  set +e
+  "$S3BD" mount "$@" -f 2>"$WORK/refused.err"
+  local status=$?
+  set -e
+  ((status == 1)) || fail "mount $* exited $status, expected 1: $(cat "$WORK/refused.err")"
+  grep -qE -- "$want" "$WORK/refused.err" || fail "unexpected message: $(cat "$WORK/refused.err")"
+  findmnt -rn "$2" >/dev/null && fail "the refused mount is mounted"
+  return 0
+}

@@ -31,19 +31,6 @@ lease_code() {
     echo "error: $(cat "$WORK/head.err")"
   fi
 }
-# refused EXPECTED-REGEX STORE MNT [options]: a mount that must fail with exit 1.
-refused() {
-  local want=$1
-  shift
-  set +e
-  "$S3BD" mount "$@" -f 2>"$WORK/refused.err"
-  local status=$?
-  set -e
-  ((status == 1)) || fail "mount $* exited $status, expected 1: $(cat "$WORK/refused.err")"
-  grep -qE -- "$want" "$WORK/refused.err" || fail "unexpected message: $(cat "$WORK/refused.err")"
-  findmnt -rn "$2" >/dev/null && fail "the refused mount is mounted"
-  return 0
-}
 
 # 1. The lease is taken and renewed.
 start_fg s3://bucket/vol "$m1" "${opts[@]}" --size 64M --cache-size 8M

@@ -36,19 +36,6 @@ wait_for() {
     sleep 0.05
   done
 }
-# refused EXPECTED-REGEX STORE MNT [options]: a mount that must fail with exit 1.
-refused() {
-  local want=$1
-  shift
-  set +e
-  "$S3BD" mount "$@" -f 2>"$WORK/refused.err"
-  local status=$?
-  set -e
-  ((status == 1)) || fail "mount $* exited $status, expected 1: $(cat "$WORK/refused.err")"
-  grep -qE -- "$want" "$WORK/refused.err" || fail "unexpected message: $(cat "$WORK/refused.err")"
-  findmnt -rn "$2" >/dev/null && fail "the refused mount is mounted"
-  return 0
-}
 
 # 1. and 2.
 start_fg s3://bucket/vol "$m1" --size 64M --block-size 64K "${opts[@]}" --cache-size 8M --cache-file "$WORK/cache"
