@@ -6,11 +6,12 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config
-  libfuse3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
+  libfuse3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libargon2-dev
   libcli11-dev libspdlog-dev libfmt-dev libpugixml-dev nlohmann-json3-dev
   # tests
   googletest libgtest-dev libgmock-dev libcpp-httplib-dev
   fuse3 util-linux e2fsprogs xfsprogs
+  clang  # libFuzzer: the fuzz targets of tests/fuzz
   awscli  # the S3 mount tests inspect the bucket with the AWS CLI
   # tests/mount/rgw_*: a one-mon, one-OSD Ceph cluster with a RADOS Gateway
   # (about 60 MB to download, 240 MB installed)

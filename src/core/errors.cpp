@@ -20,6 +20,8 @@ class S3bdCategory : public std::error_category {
       case Errc::kNoSuchVolume: return "no such volume";
       case Errc::kBadMetadata: return "volume metadata cannot be parsed";
       case Errc::kConditionFailed: return "the object changed (precondition failed)";
+      case Errc::kAuthFailed: return "stored block failed authentication";
+      case Errc::kWrongPassphrase: return "wrong passphrase";
     }
     return "unknown s3bd error";
   }

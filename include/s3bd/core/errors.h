@@ -16,6 +16,8 @@ enum class Errc {
   kNoSuchVolume,       // the bucket / directory does not exist
   kBadMetadata,        // the volume metadata object cannot be parsed
   kConditionFailed,    // a conditional metadata write/delete found another version (HTTP 412)
+  kAuthFailed,         // a stored block failed authentication (encrypted volume: wrong key, tampering)
+  kWrongPassphrase,    // no key slot of the volume opens with the passphrase given
 };
 
 const std::error_category& s3bd_category();
