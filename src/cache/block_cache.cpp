@@ -95,6 +95,7 @@ void BlockCache::Recover() {
     map_.emplace(r.block, std::move(fresh));
     e->file_seq = r.seq;
     e->md5 = r.md5;
+    e->version = r.version;
     if (r.dirty) {
       {
         std::lock_guard data_lock(e->data_mu);
@@ -160,30 +161,32 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
   LruRemove(e);  // a RECOVERED entry is in the LRU
   const std::uint64_t file_seq = e->file_seq;
   const BlockMd5 md5 = e->md5;
+  const ObjectVersion recorded = e->version;
   CacheFile::Reservation slot;
   if (file_ && !recovered) slot = ReserveForLoad(block);
   lock.unlock();
   auto buf = buffers_.Get();
   std::error_code ec;
   bool same = false;  // RECOVERED: the file's copy is still the store's data
+  ObjectVersion stored;  // the version of the object the data came from
   if (recovered) {
     bool fresh = false;
-    ec = next().Revalidate(block, md5, *buf, &fresh);
+    ec = next().Revalidate(block, recorded, *buf, &fresh, &stored);
     if (!ec && !fresh) {
       if (file_->ReadData(block, file_seq, *buf)) {
         spdlog::warn("cache file {}: block {} is damaged in the file; fetching it", file_->path(),
                      BlockName(block));
-        ec = next().Read(block, *buf);
+        ec = next().Read(block, *buf, &stored);
       } else {
         same = true;
       }
     } else if (!ec) {
-      same = s3::Md5(*buf) == std::optional<BlockMd5>(md5);
+      same = s3::Md5(*buf) == std::optional<BlockMd5>(md5) && stored == recorded;
     }
     // Changed: the store's data replaces the file's, in place (R5).
     if (!ec && !same) slot = file_->TryReserve(block);
   } else {
-    ec = next().Read(block, *buf);
+    ec = next().Read(block, *buf, &stored);
   }
   CacheFile::Version version;
   bool put = false;
@@ -191,7 +194,7 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
     if (ec) {
       file_->Unreserve(slot);
     } else {
-      put = !file_->Put(slot, block, *buf, IsAllZero(*buf), /*dirty=*/false, &version);
+      put = !file_->Put(slot, block, *buf, IsAllZero(*buf), /*dirty=*/false, stored, &version);
     }
   }
   lock.lock();
@@ -443,7 +446,8 @@ std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, E
   }
   if (!whole_block) std::memcpy(buf->data() + offset, data.data(), data.size());
   CacheFile::Version version;
-  const std::error_code ec = file_->Put(slot, e->block, *buf, buf == zero_block_, /*dirty=*/true, &version);
+  const std::error_code ec =
+      file_->Put(slot, e->block, *buf, buf == zero_block_, /*dirty=*/true, ObjectVersion{}, &version);
   lock.lock();
   if (unloaded) {
     e->loading = false;
@@ -463,7 +467,8 @@ std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, E
   return {};
 }
 
-std::error_code BlockCache::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
+std::error_code BlockCache::DoWrite(BlockNum block, std::span<const std::uint8_t> data,
+                                    ObjectVersion* /*version: only the upload creates one*/) {
   auto buf = buffers_.Copy(data);
   return Store(block, 0, {}, /*whole_block=*/true, std::move(buf));
 }
@@ -492,7 +497,8 @@ std::error_code BlockCache::DoReadPart(BlockNum block, std::size_t offset, std::
   return {};
 }
 
-std::error_code BlockCache::DoRead(BlockNum block, std::span<std::uint8_t> out) {
+std::error_code BlockCache::DoRead(BlockNum block, std::span<std::uint8_t> out,
+                                   ObjectVersion* /*version: answered from the cache's copy*/) {
   return DoReadPart(block, 0, out);
 }
 
@@ -589,7 +595,8 @@ void BlockCache::UploadWorker() {
     // R4: the version must be durable in the cache file before the store
     // may hold it. If the file failed, the data still goes to the store.
     if (file_ && file_seq) (void)file_->WaitDurable(file_pos);
-    const std::error_code ec = next().Write(e->block, *snapshot);
+    ObjectVersion stored;
+    const std::error_code ec = next().Write(e->block, *snapshot, &stored);
     {
       std::lock_guard data_lock(e->data_mu);
       e->in_flight = nullptr;
@@ -607,7 +614,7 @@ void BlockCache::UploadWorker() {
         e->dirty = false;
         dirty_.erase(e);
         if (file_ && file_seq && !file_->failed()) {
-          to_mark_.emplace_back(e->block, file_seq);  // MARKING
+          to_mark_.push_back({e->block, file_seq, stored});  // MARKING
         } else {
           e->file_clean = true;
         }
@@ -650,7 +657,7 @@ void BlockCache::RunMarker(std::unique_lock<std::mutex>& lock) {
     lock.unlock();
     const std::error_code ec = next().Flush();
     if (!ec) {
-      for (const auto& [block, file_seq] : batch) (void)file_->MarkClean(block, file_seq);
+      for (const ToMark& m : batch) (void)file_->MarkClean(m.block, m.file_seq, m.stored);
     }
     lock.lock();
     if (ec) {
@@ -662,11 +669,11 @@ void BlockCache::RunMarker(std::unique_lock<std::mutex>& lock) {
       break;
     }
     // If the file failed meanwhile, the blocks are evictable all the same.
-    for (const auto& [block, file_seq] : batch) {
-      const auto it = map_.find(block);
+    for (const ToMark& m : batch) {
+      const auto it = map_.find(m.block);
       if (it == map_.end()) continue;
       Entry* e = it->second.get();
-      if (e->file_seq != file_seq || e->dirty) continue;  // rewritten meanwhile
+      if (e->file_seq != m.file_seq || e->dirty) continue;  // rewritten meanwhile
       e->file_clean = true;
       LruAdd(e);
     }

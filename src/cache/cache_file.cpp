@@ -32,14 +32,14 @@ constexpr std::uint32_t kFormatVersion = 1;
 constexpr std::size_t kMaxVolume = 512;
 constexpr std::uint64_t kMaxSlots = std::uint64_t{1} << 32;
 constexpr std::uint32_t kStateFree = 0, kStateClean = 1, kStateDirty = 2;
-constexpr std::uint32_t kFlagZero = 1;
+constexpr std::uint32_t kFlagZero = 1, kFlagVersion = 2;
 
 // Superblock fields.
 constexpr std::size_t kOffVersion = 8, kOffEntrySize = 12, kOffFileId = 16, kOffBlockSize = 24, kOffSlots = 32,
                       kOffTable = 40, kOffData = 48, kOffVolumeLen = 56, kOffVolume = 60,
                       kOffHeaderCrc = kOffVolume + kMaxVolume;
 // Entry fields.
-constexpr std::size_t kEntState = 0, kEntFlags = 4, kEntBlock = 8, kEntSeq = 16, kEntMd5 = 24, kEntCrc = 60;
+constexpr std::size_t kEntState = 0, kEntFlags = 4, kEntBlock = 8, kEntSeq = 16, kEntMd5 = 24, kEntVersion = 40, kEntCrc = 60;
 
 void Store32(std::uint8_t* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
@@ -323,13 +323,14 @@ std::error_code CacheFile::ReadAll(void* buf, std::size_t n, off_t offset) {
 }
 
 void CacheFile::EncodeEntry(std::uint64_t slot, std::uint32_t state, bool zero, BlockNum block, std::uint64_t seq,
-                            const BlockMd5& md5, std::uint8_t* out) const {
+                            const BlockMd5& md5, const ObjectVersion& version, std::uint8_t* out) const {
   std::memset(out, 0, kEntrySize);
   Store32(out + kEntState, state);
-  Store32(out + kEntFlags, zero ? kFlagZero : 0);
+  Store32(out + kEntFlags, (zero ? kFlagZero : 0) | (version.known ? kFlagVersion : 0));
   Store64(out + kEntBlock, block);
   Store64(out + kEntSeq, seq);
   std::memcpy(out + kEntMd5, md5.data(), md5.size());
+  if (version.known) std::memcpy(out + kEntVersion, version.tag.data(), version.tag.size());
   Store32(out + kEntCrc, EntryCrc(file_id_, slot, out));
 }
 
@@ -338,6 +339,7 @@ void CacheFile::Recover() {
     std::uint64_t slot, seq;
     bool dirty, zero;
     BlockMd5 md5;
+    ObjectVersion version;
   };
   std::unordered_map<BlockNum, std::vector<Candidate>> candidates;
   std::uint64_t max_seq = 0;
@@ -359,9 +361,13 @@ void CacheFile::Recover() {
       const std::uint64_t seq = Load64(e + kEntSeq);
       if (state != kStateClean && state != kStateDirty) continue;  // FREE, or garbage
       if (Load32(e + kEntCrc) != EntryCrc(file_id_, slot, e)) continue;  // torn or damaged
-      if ((flags & ~kFlagZero) != 0 || seq == 0) continue;
-      Candidate c{slot, seq, state == kStateDirty, (flags & kFlagZero) != 0, {}};
+      if ((flags & ~(kFlagZero | kFlagVersion)) != 0 || seq == 0) continue;
+      Candidate c{slot, seq, state == kStateDirty, (flags & kFlagZero) != 0, {}, {}};
       std::memcpy(c.md5.data(), e + kEntMd5, c.md5.size());
+      if (flags & kFlagVersion) {
+        c.version.known = true;
+        std::memcpy(c.version.tag.data(), e + kEntVersion, c.version.tag.size());
+      }
       candidates[Load64(e + kEntBlock)].push_back(c);
       max_seq = std::max(max_seq, seq);
     }
@@ -407,6 +413,7 @@ void CacheFile::Recover() {
     s.block = block;
     s.seq = chosen->seq;
     s.md5 = chosen->md5;
+    s.version = chosen->version;
     blocks_[block].slot = static_cast<std::int64_t>(chosen->slot);
     Recovered r;
     r.block = block;
@@ -414,6 +421,7 @@ void CacheFile::Recover() {
     r.dirty = chosen->dirty;
     r.zero = chosen->zero;
     r.md5 = chosen->md5;
+    r.version = chosen->version;
     r.data = std::move(data);
     recovered_.push_back(std::move(r));
     ++(chosen->dirty ? recovered_dirty_ : recovered_clean_);
@@ -427,7 +435,7 @@ void CacheFile::Recover() {
   // the page cache) before any new version is written.
   for (std::uint64_t slot : stale) {
     std::uint8_t entry[kEntrySize];
-    EncodeEntry(slot, kStateFree, false, 0, 0, BlockMd5{}, entry);
+    EncodeEntry(slot, kStateFree, false, 0, 0, BlockMd5{}, ObjectVersion{}, entry);
     if (auto ec = WriteAll(entry, kEntrySize, EntryOffset(slot))) throw fail("write", ec);
   }
   discarded_at_open_ = stale.size();
@@ -494,7 +502,7 @@ void CacheFile::Unreserve(const Reservation& r) {
 }
 
 std::error_code CacheFile::Put(const Reservation& r, BlockNum block, std::span<const std::uint8_t> data, bool zero,
-                               bool dirty, Version* out) {
+                               bool dirty, const ObjectVersion& stored, Version* out) {
   const auto slot = static_cast<std::uint64_t>(r.slot);
   std::uint64_t seq;
   {
@@ -507,7 +515,8 @@ std::error_code CacheFile::Put(const Reservation& r, BlockNum block, std::span<c
   }
   const BlockMd5 md5 = zero ? zero_md5_ : Md5Of(data);
   std::uint8_t entry[kEntrySize];
-  EncodeEntry(slot, dirty ? kStateDirty : kStateClean, zero, block, seq, md5, entry);
+  const ObjectVersion version = dirty ? ObjectVersion{} : stored;
+  EncodeEntry(slot, dirty ? kStateDirty : kStateClean, zero, block, seq, md5, version, entry);
   // Data first, then the entry; one later sync covers both, and until then
   // the MD5 tells a torn pair from a whole one.
   std::error_code ec;
@@ -545,6 +554,7 @@ std::error_code CacheFile::Put(const Reservation& r, BlockNum block, std::span<c
     s.block = block;
     s.seq = seq;
     s.md5 = md5;
+    s.version = version;
     b.slot = r.slot;
     *out = Version{seq, pos};
   }
@@ -552,7 +562,7 @@ std::error_code CacheFile::Put(const Reservation& r, BlockNum block, std::span<c
   return {};
 }
 
-std::error_code CacheFile::MarkClean(BlockNum block, std::uint64_t seq) {
+std::error_code CacheFile::MarkClean(BlockNum block, std::uint64_t seq, const ObjectVersion& stored) {
   std::unique_lock lock(mu_);
   std::uint64_t slot;
   for (;;) {
@@ -574,7 +584,8 @@ std::error_code CacheFile::MarkClean(BlockNum block, std::uint64_t seq) {
   SlotInfo& s = slots_[slot];
   ++s.busy;
   std::uint8_t entry[kEntrySize];
-  EncodeEntry(slot, kStateClean, s.zero, block, seq, s.md5, entry);
+  s.version = stored;
+  EncodeEntry(slot, kStateClean, s.zero, block, seq, s.md5, stored, entry);
   lock.unlock();
   const std::error_code ec = WriteAll(entry, kEntrySize, EntryOffset(slot));
   lock.lock();
@@ -679,7 +690,7 @@ void CacheFile::JournalLoop() {
       std::error_code ec;
       for (std::uint64_t slot : batch) {
         std::uint8_t entry[kEntrySize];
-        EncodeEntry(slot, kStateFree, false, 0, 0, BlockMd5{}, entry);
+        EncodeEntry(slot, kStateFree, false, 0, 0, BlockMd5{}, ObjectVersion{}, entry);
         if ((ec = WriteAll(entry, kEntrySize, EntryOffset(slot)))) break;
       }
       lock.lock();

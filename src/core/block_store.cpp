@@ -67,20 +67,22 @@ std::error_code BlockStore::CheckBlock(BlockNum block, std::size_t len) const {
   return {};
 }
 
-std::error_code BlockStore::Read(BlockNum block, std::span<std::uint8_t> out) {
+std::error_code BlockStore::Read(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) {
   Timed t(reads_, out.size());
+  if (version) *version = {};
   if (auto ec = CheckBlock(block, out.size())) return t.Done(ec);
-  return t.Done(DoRead(block, out));
+  return t.Done(DoRead(block, out, version));
 }
 
-std::error_code BlockStore::Write(BlockNum block, std::span<const std::uint8_t> data) {
+std::error_code BlockStore::Write(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) {
+  if (version) *version = {};
   if (auto ec = CheckBlock(block, data.size())) {
     Timed t(writes_, 0);
     return t.Done(ec);
   }
   if (IsAllZero(data)) return Zero(block);
   Timed t(writes_, data.size());
-  return t.Done(DoWrite(block, data));
+  return t.Done(DoWrite(block, data, version));
 }
 
 std::error_code BlockStore::Zero(BlockNum block) {
@@ -135,7 +137,7 @@ std::span<std::uint8_t> Scratch(std::size_t block_size) {
 // DoZero(), as Write() would make it.
 std::error_code BlockStore::DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) {
   auto scratch = Scratch(geometry_.block_size);
-  if (auto ec = DoRead(block, scratch)) return ec;
+  if (auto ec = DoRead(block, scratch, nullptr)) return ec;
   std::memcpy(out.data(), scratch.data() + offset, out.size());
   return {};
 }
@@ -143,24 +145,25 @@ std::error_code BlockStore::DoReadPart(BlockNum block, std::size_t offset, std::
 std::error_code BlockStore::DoWritePart(BlockNum block, std::size_t offset,
                                         std::span<const std::uint8_t> data) {
   auto scratch = Scratch(geometry_.block_size);
-  if (auto ec = DoRead(block, scratch)) return ec;
+  if (auto ec = DoRead(block, scratch, nullptr)) return ec;
   std::memcpy(scratch.data() + offset, data.data(), data.size());
   if (IsAllZero(scratch)) return DoZero(block);
-  return DoWrite(block, scratch);
+  return DoWrite(block, scratch, nullptr);
 }
 
-std::error_code BlockStore::Revalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
-                                       bool* fresh) {
+std::error_code BlockStore::Revalidate(BlockNum block, const ObjectVersion& version, std::span<std::uint8_t> out,
+                                       bool* fresh, ObjectVersion* now) {
   Timed t(revalidations_, 0);
   *fresh = false;
+  *now = {};
   if (auto ec = CheckBlock(block, out.size())) return t.Done(ec);
-  return t.Done(DoRevalidate(block, md5, out, fresh));
+  return t.Done(DoRevalidate(block, version, out, fresh, now));
 }
 
-std::error_code BlockStore::DoRevalidate(BlockNum block, const BlockMd5&, std::span<std::uint8_t> out,
-                                         bool* fresh) {
+std::error_code BlockStore::DoRevalidate(BlockNum block, const ObjectVersion&, std::span<std::uint8_t> out,
+                                         bool* fresh, ObjectVersion* now) {
   // Counted as this layer's revalidation only, not also as a read.
-  if (auto ec = DoRead(block, out)) return ec;
+  if (auto ec = DoRead(block, out, now)) return ec;
   *fresh = true;
   return {};
 }
@@ -189,6 +192,7 @@ StatsJson BlockStore::Stats() const {
     ops["revalidate"] = s->revalidations_.ToJson();
     s->FillOwnStats(layer);
     layers.push_back(std::move(layer));
+    if (s->below() == nullptr) s->AppendObjectStats(layers);
   }
   return layers;
 }
@@ -200,11 +204,12 @@ void BlockStore::PrintStats(std::ostream& os) const {
 ForwardingStore::ForwardingStore(std::string name, std::unique_ptr<BlockStore> next)
     : BlockStore(std::move(name), next->geometry()), next_(std::move(next)) {}
 
-std::error_code ForwardingStore::DoRead(BlockNum block, std::span<std::uint8_t> out) {
-  return next_->Read(block, out);
+std::error_code ForwardingStore::DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) {
+  return next_->Read(block, out, version);
 }
-std::error_code ForwardingStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
-  return next_->Write(block, data);
+std::error_code ForwardingStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data,
+                                         ObjectVersion* version) {
+  return next_->Write(block, data, version);
 }
 std::error_code ForwardingStore::DoZero(BlockNum block) { return next_->Zero(block); }
 std::error_code ForwardingStore::DoFlush() { return next_->Flush(); }

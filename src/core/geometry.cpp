@@ -95,10 +95,15 @@ std::string FormatSize(std::uint64_t bytes) {
   return fmt::format("{} {}", bytes, kUnits[u]);
 }
 
-std::string EncodeVolumeMeta(const Geometry& g, const std::string& id, bool crc32c) {
-  std::string text = fmt::format("s3bd-volume 1\nsize {}\nblock-size {}\n", g.size(), g.block_size);
-  if (!id.empty()) text += fmt::format("id {}\n", id);
-  if (crc32c) text += "checksum-crc32c 1\n";
+std::string EncodeVolumeMeta(const VolumeMeta& m) {
+  std::string text = fmt::format("s3bd-volume {}\nsize {}\nblock-size {}\n", m.encrypted() ? 2 : 1,
+                                 m.geometry.size(), m.geometry.block_size);
+  if (!m.id.empty()) text += fmt::format("id {}\n", m.id);
+  if (m.crc32c) text += "checksum-crc32c 1\n";
+  if (m.encrypted()) {
+    text += fmt::format("encryption {}\n", m.cipher);
+    for (const std::string& slot : m.key_slots) text += fmt::format("keyslot {}\n", slot);
+  }
   return text;
 }
 
@@ -118,7 +123,7 @@ std::string NewVolumeId() {
   return hex;
 }
 
-Geometry DecodeVolumeMeta(const std::string& text, std::string* id, bool* crc32c) {
+VolumeMeta DecodeVolumeMeta(const std::string& text) {
   const auto bad = [](const std::string& why) {
     return StartupError("the store's volume metadata (" + std::string(kVolumeMetaKey) +
                         ") is damaged: " + why);
@@ -126,10 +131,14 @@ Geometry DecodeVolumeMeta(const std::string& text, std::string* id, bool* crc32c
   if (text.size() > 4096) throw bad("too large");
   std::istringstream in(text);
   std::string line;
-  if (!std::getline(in, line) || line != "s3bd-volume 1") throw bad("unknown format or version");
+  // Version 2 is an encrypted volume: s3bd versions that do not know
+  // encryption refuse it instead of reading ciphertext as data.
+  if (!std::getline(in, line) || (line != "s3bd-volume 1" && line != "s3bd-volume 2")) {
+    throw bad("unknown format or version");
+  }
+  const bool v2 = line == "s3bd-volume 2";
   std::optional<std::uint64_t> size, bs;
-  std::string volume_id;
-  bool has_crc32c = false;
+  VolumeMeta m;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     const auto sp = line.find(' ');
@@ -138,7 +147,18 @@ Geometry DecodeVolumeMeta(const std::string& text, std::string* id, bool* crc32c
     if (key == "id") {
       const bool hex = val.size() == 32 && val.find_first_not_of("0123456789abcdef") == std::string::npos;
       if (!hex) throw bad("bad volume id");
-      volume_id = val;
+      m.id = val;
+      continue;
+    }
+    if (key == "encryption") {
+      if (!v2 || val != "aes-256-gcm" || !m.cipher.empty()) throw bad("bad encryption line");
+      m.cipher = val;
+      continue;
+    }
+    if (key == "keyslot") {
+      // Parsed (as hostile) by the key slots' own parser, at unlock.
+      if (!v2 || m.key_slots.size() == kMaxKeySlotLines) throw bad("bad or too many keyslot lines");
+      m.key_slots.push_back(val);
       continue;
     }
     std::uint64_t v = 0;
@@ -150,7 +170,7 @@ Geometry DecodeVolumeMeta(const std::string& text, std::string* id, bool* crc32c
       bs = v;
     } else if (key == "checksum-crc32c") {
       if (v > 1) throw bad("bad value for checksum-crc32c");
-      has_crc32c = v == 1;
+      m.crc32c = v == 1;
     }  // unknown keys are ignored: newer versions may add some
   }
   if (!size || !bs) throw bad("size or block-size missing");
@@ -159,9 +179,11 @@ Geometry DecodeVolumeMeta(const std::string& text, std::string* id, bool* crc32c
     throw bad("impossible geometry");
   }
   if (*size > kMaxSize) throw bad(fmt::format("size {} is more than the largest possible, {}", *size, kMaxSize));
-  if (id) *id = volume_id;
-  if (crc32c) *crc32c = has_crc32c;
-  return Geometry{*bs, *size / *bs};
+  if (v2 && (m.cipher.empty() || m.key_slots.empty() || m.id.empty())) {
+    throw bad("an encrypted volume needs its id, encryption and keyslot lines");
+  }
+  m.geometry = Geometry{*bs, *size / *bs};
+  return m;
 }
 
 GeometryDecision DecideGeometry(const std::optional<Geometry>& stored,

@@ -1,12 +1,14 @@
 // The composition root. The stack, bottom up:
 //
-//   store      DirectoryStore (file:// or a path)      src/store/
-//              or S3Store (s3://BUCKET[/PREFIX]) over s3::S3Client
-//              (src/s3/: signing, retries, HTTP over libcurl)
+//   store      an ObjectStore (core/object_store.h): DirectoryStore (file://
+//              or a path) or S3Store (s3://BUCKET[/PREFIX]) over
+//              s3::S3Client (src/s3/: signing, retries, HTTP over libcurl)
+//                                                            src/store/
+//   codec      CodecStore: objects <-> plaintext blocks; compression, then
+//              authenticated encryption (BlockCodec)          src/codec/
 //   faults     FaultStore, only when S3BD_INJECT_FAULTS is set (tests)
 //   fence      FencedStore (uploads), read-write mounts: uploads wait until
 //              the lease is held and fail once it is lost   src/volume/
-//   codec      (to come) compression, then authenticated encryption
 //   guard      ConsistencyGuard: MD5 of recent writes, minimum write delay;
 //              only with --md5-cache-size or --min-write-delay    src/guard/
 //   cache      BlockCache: write-back, LRU, read-ahead; unless
@@ -30,6 +32,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "s3bd/codec/codec_store.h"
+#include "s3bd/codec/key_slots.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/store/directory_store.h"
@@ -115,11 +119,11 @@ void ListExistingBlocks(S3Store& store, const std::string& url) {
 // store of a given geometry.
 struct Bottom {
   std::shared_ptr<MetaStore> meta;
-  // The block store of a geometry; `crc32c`: the volume records that every
+  // The object store of a geometry; `crc32c`: the volume records that every
   // object carries its CRC-32C.
-  std::function<std::unique_ptr<BlockStore>(const Geometry&, bool crc32c)> make;
+  std::function<std::unique_ptr<ObjectStore>(const Geometry&, bool crc32c)> make;
   std::function<std::string(std::error_code)> explain;  // a metadata read error, one line
-  std::function<void(BlockStore&)> prepare;  // optional, on the store that will be mounted
+  std::function<void(ObjectStore&)> prepare;  // optional, on the store that will be mounted
 };
 
 Bottom OpenBottom(const StoreConfig& config) {
@@ -138,12 +142,12 @@ Bottom OpenBottom(const StoreConfig& config) {
              },
              {}};
     if (config.s3.list_blocks) {
-      b.prepare = [url = config.url](BlockStore& s) { ListExistingBlocks(static_cast<S3Store&>(s), url); };
+      b.prepare = [url = config.url](ObjectStore& s) { ListExistingBlocks(static_cast<S3Store&>(s), url); };
     }
     return b;
   }
   // The flock excludes a second writer; the lease file says who holds it.
-  auto dir = Directory::Open(config.directory, config.read_only, !(config.read_only && config.unlocked), [&config](const std::string& lease) {
+  auto dir = Directory::Open(config.directory, config.read_only, !config.unlocked, [&config](const std::string& lease) {
     LeaseRecord r;
     std::string why;
     if (DecodeLease(lease, &r, &why)) return std::string();
@@ -161,6 +165,46 @@ Bottom OpenBottom(const StoreConfig& config) {
                   return fmt::format("cannot read volume metadata from {}: {}", dir->path(), ec.message());
                 },
                 {}};
+}
+
+// The codec of a volume.
+codec::BlockCodec::Options CodecOptions(const Geometry& g, const std::string& volume_id) {
+  codec::BlockCodec::Options o;
+  o.block_size = static_cast<std::size_t>(g.block_size);
+  o.volume_id = volume_id;
+  return o;
+}
+
+// The data key of an encrypted volume, or null: unlocked with the
+// passphrase for an existing one; for a new one made with --encrypt,
+// drawn at random and put in key slot 0 of `vm` (written with the geometry).
+// Throws StartupError: a wrong passphrase, --encrypt on a volume that is not
+// encrypted, a passphrase for a volume that has no use for it.
+std::shared_ptr<const codec::DataKey> VolumeKey(const StoreConfig& config, bool exists, VolumeMeta& vm) {
+  const CodecConfig& c = config.codec;
+  if (exists && !vm.encrypted()) {
+    if (c.encrypt) {
+      throw StartupError(fmt::format("{} is not encrypted: --encrypt applies when a volume is created", config.url));
+    }
+    if (!c.passphrase_file.empty()) {
+      throw StartupError(fmt::format("--passphrase-file: {} is not encrypted", config.url));
+    }
+    return nullptr;
+  }
+  if (!exists && !c.encrypt) {
+    if (!c.passphrase_file.empty()) {
+      throw StartupError("--passphrase-file: the new volume is not encrypted (add --encrypt to create it encrypted)");
+    }
+    return nullptr;
+  }
+  if (!exists) {
+    auto key = std::make_shared<codec::DataKey>(codec::DataKey::Random());
+    const codec::Secret pass = codec::ReadPassphrase(c.passphrase_file, config.url, /*confirm=*/true);
+    vm.cipher = "aes-256-gcm";
+    vm.key_slots = {codec::FormatKeySlot(codec::MakeKeySlot(0, *key, pass.view(), codec::DefaultKdfParams(), vm.id))};
+    return key;
+  }
+  return UnlockVolume(config.url, vm, c.passphrase_file);
 }
 
 // Who a volume created before volume ids is, for its cache file: the
@@ -186,6 +230,26 @@ void CheckCacheSize(const StoreConfig& config, const Geometry& g, bool block_siz
 }
 
 }  // namespace
+
+std::shared_ptr<const codec::DataKey> UnlockVolume(const std::string& url, const VolumeMeta& vm,
+                                                   const std::string& passphrase_file) {
+  std::vector<codec::KeySlot> slots;
+  for (const std::string& line : vm.key_slots) {
+    std::string why;
+    auto slot = codec::ParseKeySlot(line, &why);
+    if (!slot) throw StartupError(fmt::format("the volume metadata of {} is damaged: keyslot: {}", url, why));
+    slots.push_back(std::move(*slot));
+  }
+  const codec::Secret pass = codec::ReadPassphrase(passphrase_file, url, /*confirm=*/false);
+  auto key = std::make_shared<codec::DataKey>();
+  std::uint32_t slot_id = 0;
+  if (auto ec = codec::OpenKeySlots(slots, pass.view(), vm.id, key.get(), &slot_id)) {
+    if (ec == Errc::kWrongPassphrase) throw StartupError(fmt::format("wrong passphrase for {}", url));
+    throw StartupError(fmt::format("cannot unlock {}: {}", url, ec.message()));
+  }
+  spdlog::debug("{}: unlocked with key slot {}", url, slot_id);
+  return key;
+}
 
 void ResolveStoreUrl(StoreConfig& config) {
   std::string path = config.url;
@@ -220,13 +284,16 @@ Stack BuildStack(const StoreConfig& config) {
   Bottom bottom = OpenBottom(config);
 
   std::optional<Geometry> stored;
-  std::string text, volume_id;
-  bool crc32c = false;
+  std::string text;
+  VolumeMeta vm;
   if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text, nullptr); !ec) {
-    stored = DecodeVolumeMeta(text, &volume_id, &crc32c);
+    vm = DecodeVolumeMeta(text);
+    stored = vm.geometry;
   } else if (ec != std::errc::no_such_file_or_directory) {
     throw StartupError(bottom.explain(ec));
   }
+  std::string& volume_id = vm.id;
+  bool& crc32c = vm.crc32c;
 
   const GeometryDecision d =
       DecideGeometry(stored, config.size, config.block_size, config.force, config.read_only);
@@ -236,7 +303,7 @@ Stack BuildStack(const StoreConfig& config) {
     // Shrinking is only safe if nothing is stored past the new end.
     auto old_extent = bottom.make(*stored, crc32c);
     std::optional<BlockNum> beyond;
-    if (auto ec = old_extent->ListNonZero([&](BlockNum b) {
+    if (auto ec = old_extent->List([&](BlockNum b) {
           if (b >= d.geometry.num_blocks) beyond = b;
         })) {
       throw StartupError(fmt::format("cannot list {}: {}", config.url, ec.message()));
@@ -250,10 +317,16 @@ Stack BuildStack(const StoreConfig& config) {
   // A new S3 volume records that its objects carry their CRC-32C (every
   // PUT of s3bd stores it); an older one keeps what it says.
   if (!stored) crc32c = config.is_s3;
+  // A new volume gets a random id; a resized one keeps its own (or none).
+  if (!stored) volume_id = NewVolumeId();
+  codec::BlockCodec::Options codec = CodecOptions(d.geometry, volume_id);
+  codec.compression = config.codec.compression;
+  codec.key = VolumeKey(config, stored.has_value(), vm);
   Stack stack;
   stack.meta = bottom.meta;
-  stack.top = bottom.make(d.geometry, crc32c);
-  if (bottom.prepare) bottom.prepare(*stack.top);
+  auto objects = bottom.make(d.geometry, crc32c);
+  if (bottom.prepare) bottom.prepare(*objects);
+  stack.top = std::make_unique<CodecStore>(std::move(objects), std::move(codec));
   if (const char* faults = std::getenv("S3BD_INJECT_FAULTS"); faults && *faults) {
     stack.top = std::make_unique<FaultStore>(std::move(stack.top), FaultSpec::Parse(faults));
     spdlog::warn("injecting faults: {}", faults);
@@ -265,8 +338,6 @@ Stack BuildStack(const StoreConfig& config) {
   if (config.guard.enabled()) {
     stack.top = std::make_unique<ConsistencyGuard>(std::move(stack.top), config.guard);
   }
-  // A new volume gets a random id; a resized one keeps its own (or none).
-  if (!stored) volume_id = NewVolumeId();
   if (config.cache.cache_size > 0) {
     std::unique_ptr<CacheFile> file;
     if (!config.cache.cache_file.empty()) {
@@ -287,13 +358,14 @@ Stack BuildStack(const StoreConfig& config) {
   if (stack.fence) {
     stack.top = std::make_unique<FencedStore>(std::move(stack.top), stack.fence, FencedStore::Role::kWrites);
   }
-  if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(d.geometry, volume_id, crc32c);
+  vm.geometry = d.geometry;
+  if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(vm);
   spdlog::debug("volume {}: {} in {} blocks of {}", config.url, FormatSize(d.geometry.size()),
                d.geometry.num_blocks, FormatSize(d.geometry.block_size));
   return stack;
 }
 
-OpenedVolume OpenVolume(const StoreConfig& config) {
+OpenedVolume OpenVolume(const StoreConfig& config, bool unlock) {
   Bottom bottom = OpenBottom(config);
   std::string text;
   OpenedVolume v;
@@ -303,11 +375,15 @@ OpenedVolume OpenVolume(const StoreConfig& config) {
     }
     throw StartupError(bottom.explain(ec));
   }
-  v.geometry = DecodeVolumeMeta(text, &v.id, &v.crc32c);
+  v.volume = DecodeVolumeMeta(text);
   v.meta = bottom.meta;
-  v.store = bottom.make(v.geometry, v.crc32c);
+  auto objects = bottom.make(v.volume.geometry, v.volume.crc32c);
+  auto* bottom_store = objects.get();
+  codec::BlockCodec::Options codec = CodecOptions(v.volume.geometry, v.volume.id);
+  if (unlock && v.volume.encrypted()) codec.key = UnlockVolume(config.url, v.volume, config.codec.passphrase_file);
+  v.store = std::make_unique<CodecStore>(std::move(objects), std::move(codec));
   if (config.is_s3) {
-    auto* s3 = static_cast<S3Store*>(v.store.get());
+    auto* s3 = static_cast<S3Store*>(bottom_store);
     v.meta_prefix = config.s3.prefix;
     v.parallel = config.s3.connections;
     v.list = [s3](const std::function<void(const StoredObject&)>& fn, std::string* detail) {

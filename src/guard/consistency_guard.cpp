@@ -83,17 +83,17 @@ std::error_code ConsistencyGuard::Change(BlockNum block, std::optional<Digest> m
   return ec;
 }
 
-std::error_code ConsistencyGuard::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
+std::error_code ConsistencyGuard::DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) {
   std::optional<Digest> md5;
   if (config_.md5_cache_size > 0) md5 = Md5Of(data);
-  return Change(block, md5, [&] { return ForwardingStore::DoWrite(block, data); });
+  return Change(block, md5, [&] { return ForwardingStore::DoWrite(block, data, version); });
 }
 
 std::error_code ConsistencyGuard::DoZero(BlockNum block) {
   return Change(block, std::nullopt, [&] { return ForwardingStore::DoZero(block); });
 }
 
-std::error_code ConsistencyGuard::DoRead(BlockNum block, std::span<std::uint8_t> out) {
+std::error_code ConsistencyGuard::DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) {
   std::optional<Remembered> expected;
   if (config_.md5_cache_size > 0) {
     std::lock_guard lock(mu_);
@@ -103,7 +103,7 @@ std::error_code ConsistencyGuard::DoRead(BlockNum block, std::span<std::uint8_t>
   const auto deadline = Clock::now() + config_.stale_retry_time;
   auto pause = std::chrono::milliseconds(100);
   for (;;) {
-    if (auto ec = ForwardingStore::DoRead(block, out)) return ec;
+    if (auto ec = ForwardingStore::DoRead(block, out, version)) return ec;
     if (!expected) return {};
     const bool fresh = expected->md5 ? Md5Of(out) == *expected->md5 : IsAllZero(out);
     if (fresh) return {};

@@ -157,12 +157,14 @@ __attribute__((target("sse4.2"))) std::uint32_t Crc32cSse42(std::uint32_t crc, c
 
 }  // namespace
 
-std::uint32_t Crc32c(ByteView data) {
+std::uint32_t Crc32c(ByteView data) { return Crc32cExtend(0, data); }
+
+std::uint32_t Crc32cExtend(std::uint32_t crc, ByteView data) {
 #if defined(__x86_64__)
   static const bool sse42 = __builtin_cpu_supports("sse4.2");
-  if (sse42) return ~Crc32cSse42(~0u, data.data(), data.size());
+  if (sse42) return ~Crc32cSse42(~crc, data.data(), data.size());
 #endif
-  return ~Crc32cTableDriven(~0u, data.data(), data.size());
+  return ~Crc32cTableDriven(~crc, data.data(), data.size());
 }
 
 std::uint32_t Crc32cPortable(ByteView data) { return ~Crc32cTableDriven(~0u, data.data(), data.size()); }

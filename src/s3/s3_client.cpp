@@ -189,6 +189,28 @@ void S3Stats::Print(std::ostream& os) const {
 
 // ---------------------------------------------------------------- client
 
+std::vector<NameValue> ObjectMetaOf(const std::vector<NameValue>& response_headers) {
+  constexpr std::string_view kUserMeta = "x-amz-meta-";
+  std::vector<NameValue> meta;
+  for (const auto& [name, value] : response_headers) {
+    if (name == kCrc32cMetaHeader) continue;
+    if (name == "content-encoding") {
+      meta.emplace_back(name, value);
+    } else if (name.size() > kUserMeta.size() && name.compare(0, kUserMeta.size(), kUserMeta) == 0) {
+      meta.emplace_back(name.substr(kUserMeta.size()), value);
+    }
+  }
+  std::sort(meta.begin(), meta.end());
+  return meta;
+}
+
+std::uint32_t MetaCrc(std::uint32_t body_crc, std::vector<NameValue> meta) {
+  std::sort(meta.begin(), meta.end());
+  std::uint32_t crc = body_crc;
+  for (const auto& [name, value] : meta) crc = Crc32cExtend(crc, name + ":" + value + "\n");
+  return crc;
+}
+
 struct S3Client::Call {
   S3Stats::Kind kind = S3Stats::kGet;
   std::string method = "GET";
@@ -499,25 +521,23 @@ std::error_code S3Client::GetObject(const std::string& key, std::string* body, b
 }
 
 std::error_code S3Client::GetObjectInto(const std::string& key, std::span<std::uint8_t> out, std::size_t* size,
-                                        bool* found, std::string* detail, bool require_crc32c) {
+                                        bool* found, std::string* detail, bool require_crc32c,
+                                        std::vector<NameValue>* meta, std::string* etag,
+                                        const std::string* if_none_match, bool* not_modified) {
   Call call;
   call.max_response = out.size();
   call.body_out = out;
-  bool not_modified = false;
+  bool unchanged = false;
   *size = 0;
-  if (auto ec = Get(call, key, nullptr, require_crc32c, found, &not_modified, detail)) return ec;
-  if (*found) *size = call.response.Body().size();
-  return {};
-}
-
-std::error_code S3Client::GetObjectIfNoneMatch(const std::string& key, const std::string& etag,
-                                               std::string* body, bool* found, bool* not_modified,
-                                               std::size_t max_size, std::string* detail, bool require_crc32c) {
-  Call call;
-  call.max_response = max_size;
-  if (auto ec = Get(call, key, &etag, require_crc32c, found, not_modified, detail)) return ec;
-  body->clear();
-  if (*found && !*not_modified) *body = std::move(call.response.body);
+  if (meta) meta->clear();
+  if (etag) etag->clear();
+  if (auto ec = Get(call, key, if_none_match, require_crc32c, found, &unchanged, detail)) return ec;
+  if (not_modified) *not_modified = unchanged;
+  if (*found && !unchanged) {
+    *size = call.response.Body().size();
+    if (meta) *meta = ObjectMetaOf(call.response.headers);
+    if (etag) *etag = CleanEtag(call.response.Header("etag"));
+  }
   return {};
 }
 
@@ -543,7 +563,9 @@ std::error_code S3Client::Get(Call& call, const std::string& key, const std::str
     if (const std::string* crc = resp.Header(kCrc32cMetaHeader)) {
       const std::optional<std::uint32_t> want = ParseCrc32Hex(*crc);
       if (!want) return corrupt(fmt::format("malformed {} header '{}'", kCrc32cMetaHeader, OneLine(*crc, 32)));
-      if (Crc32c(body) != *want) return corrupt("the data received does not match its CRC-32C");
+      if (MetaCrc(Crc32c(body), ObjectMetaOf(resp.headers)) != *want) {
+        return corrupt("the data received (or its metadata) does not match its CRC-32C");
+      }
       return {};
     }
     if (require_crc32c) {
@@ -579,7 +601,8 @@ void S3Client::AddCondition(Call& call, const MetaCondition& cond) const {
 }
 
 std::error_code S3Client::PutObject(const std::string& key, std::span<const std::uint8_t> body,
-                                    std::string* detail, const MetaCondition& cond, std::string* etag_out) {
+                                    std::string* detail, const MetaCondition& cond, std::string* etag_out,
+                                    const std::vector<NameValue>& meta) {
   Call call;
   call.kind = S3Stats::kPut;
   call.method = "PUT";
@@ -588,7 +611,10 @@ std::error_code S3Client::PutObject(const std::string& key, std::span<const std:
   AddCondition(call, cond);
   call.headers.emplace_back("Content-Type", "application/octet-stream");
   // Stored with the object as user metadata, for GET to verify cheaply.
-  call.headers.emplace_back(std::string(kCrc32cMetaHeader), Crc32Hex(Crc32c(body)));
+  call.headers.emplace_back(std::string(kCrc32cMetaHeader), Crc32Hex(MetaCrc(Crc32c(body), meta)));
+  for (const auto& [name, value] : meta) {
+    call.headers.emplace_back(name == "content-encoding" ? name : "x-amz-meta-" + name, value);
+  }
   if (!config_.acl.empty()) call.headers.emplace_back("x-amz-acl", config_.acl);
   if (!config_.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
   if (!config_.sse.empty()) call.headers.emplace_back("x-amz-server-side-encryption", config_.sse);

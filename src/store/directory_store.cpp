@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 #include "s3bd/core/errors.h"
 #include "s3bd/core/unique_fd.h"
@@ -129,7 +130,7 @@ std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_on
   if (fd < 0) {
     throw StartupError(fmt::format("cannot open store {}: {}", path, std::strerror(errno)));
   }
-  if ((lock || !read_only) && ::flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+  if (lock && ::flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     int err = errno;
     ::close(fd);
     if (err == EWOULDBLOCK) {
@@ -147,17 +148,18 @@ std::shared_ptr<Directory> Directory::Open(const std::string& path, bool read_on
     }
     throw StartupError(fmt::format("cannot lock store {}: {}", path, std::strerror(err)));
   }
-  if (!read_only) RemoveStaleTemps(fd);
+  if (!read_only && lock) RemoveStaleTemps(fd);  // unlocked: a mount may be writing them
   return std::shared_ptr<Directory>(new Directory(path, fd, read_only));
 }
 
-std::error_code Directory::ReplaceFile(const std::string& name, const void* data,
-                                       std::size_t len) {
+std::error_code Directory::ReplaceFile(const std::string& name, const void* data, std::size_t len,
+                                       std::string_view tail) {
   if (read_only_) return std::make_error_code(std::errc::read_only_file_system);
   const std::string tmp = fmt::format("{}{}-{}", kTmpPrefix, name, tmp_counter_.fetch_add(1));
   UniqueFd fd(::openat(fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (fd.get() < 0) return LastError();
   std::error_code ec = WriteAll(fd.get(), data, len);
+  if (!ec && !tail.empty()) ec = WriteAll(fd.get(), tail.data(), tail.size());
   if (!ec && ::fdatasync(fd.get()) != 0) ec = LastError();
   std::error_code close_ec = fd.Close();
   if (!ec) ec = close_ec;
@@ -273,31 +275,113 @@ std::error_code Directory::ReadFile(const std::string& key, std::string& value) 
 
 
 DirectoryStore::DirectoryStore(std::shared_ptr<Directory> dir, Geometry g)
-    : BlockStore("directory", g), dir_(std::move(dir)) {}
+    : ObjectStore("directory", g), dir_(std::move(dir)) {}
 
-std::error_code DirectoryStore::DoRead(BlockNum block, std::span<std::uint8_t> out) {
+namespace {
+
+constexpr char kTrailerMagic[8] = {'s', '3', 'b', 'd', 'o', 'b', 'j', '1'};
+constexpr std::size_t kTrailerFixed = 12;  // length + magic
+// Pairs of at most 64 + 256 bytes, a few bytes of padding.
+constexpr std::size_t kMaxTrailer = ObjectMeta::kMaxPairs * 330 + kTrailerFixed + 8;
+
+// The trailer of an object with `meta` whose body is `body_size` bytes.
+std::string MakeTrailer(const ObjectMeta& meta, std::size_t body_size, std::size_t block_size) {
+  std::string t;
+  for (const auto& [name, value] : meta.pairs) t += name + ":" + value + "\n";
+  if (body_size + t.size() + kTrailerFixed == block_size) t += '\n';
+  const auto len = static_cast<std::uint32_t>(t.size() + kTrailerFixed);
+  for (int i = 0; i < 4; ++i) t += static_cast<char>((len >> (8 * i)) & 0xff);
+  t.append(kTrailerMagic, sizeof kTrailerMagic);
+  return t;
+}
+
+// Parses a trailer (all of it); false if it is not a valid one.
+bool ParseTrailer(std::string_view t, ObjectMeta* meta) {
+  if (t.size() < kTrailerFixed || std::memcmp(t.data() + t.size() - 8, kTrailerMagic, 8) != 0) return false;
+  ObjectMeta m;
+  std::string_view pairs = t.substr(0, t.size() - kTrailerFixed);
+  while (!pairs.empty()) {
+    const auto nl = pairs.find('\n');
+    if (nl == std::string_view::npos) return false;
+    const std::string_view line = pairs.substr(0, nl);
+    pairs.remove_prefix(nl + 1);
+    if (line.empty()) continue;  // padding
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos || m.pairs.size() == ObjectMeta::kMaxPairs) return false;
+    m.pairs.emplace_back(std::string(line.substr(0, colon)), std::string(line.substr(colon + 1)));
+  }
+  if (!m.Valid()) return false;
+  if (meta) *meta = std::move(m);
+  return true;
+}
+
+// The version of an object file: the MD5 of all of it.
+ObjectVersion FileVersion(std::span<const std::uint8_t> body, std::string_view trailer) {
+  ObjectVersion v;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned len = 0;
+  const bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), nullptr) && EVP_DigestUpdate(ctx, body.data(), body.size()) &&
+                  EVP_DigestUpdate(ctx, trailer.data(), trailer.size()) && EVP_DigestFinal_ex(ctx, v.tag.data(), &len);
+  EVP_MD_CTX_free(ctx);
+  v.known = ok && len == v.tag.size();
+  return v;
+}
+
+}  // namespace
+
+std::error_code DirectoryStore::DoGet(BlockNum block, std::span<std::uint8_t> buf, std::size_t* size, bool* found,
+                                      ObjectMeta* meta, ObjectVersion* version) {
   const std::string name = BlockName(block);
   UniqueFd fd(::openat(dir_->fd(), name.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
-    if (errno == ENOENT) {
-      std::memset(out.data(), 0, out.size());
-      return {};
-    }
+    if (errno == ENOENT) return {};
     return LastError();
   }
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return LastError();
-  if (static_cast<std::uint64_t>(st.st_size) != out.size()) return make_error_code(Errc::kBadBlockSize);
-  return ReadAll(fd.get(), out.data(), out.size());
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t body = file_size;
+  std::string trailer;
+  if (file_size != geometry().block_size) {
+    // Not a bare block: it must end in a trailer.
+    std::uint8_t fixed[kTrailerFixed];
+    if (file_size < kTrailerFixed || ::pread(fd.get(), fixed, sizeof fixed, st.st_size - kTrailerFixed) !=
+                                         static_cast<ssize_t>(sizeof fixed)) {
+      return make_error_code(Errc::kCorruptBlock);
+    }
+    const std::uint32_t len = fixed[0] | fixed[1] << 8 | fixed[2] << 16 | static_cast<std::uint32_t>(fixed[3]) << 24;
+    if (len < kTrailerFixed || len > kMaxTrailer || len > file_size) return make_error_code(Errc::kCorruptBlock);
+    trailer.resize(len);
+    body = file_size - len;
+    if (::pread(fd.get(), trailer.data(), len, static_cast<off_t>(body)) != static_cast<ssize_t>(len)) {
+      return make_error_code(Errc::kCorruptBlock);
+    }
+    ObjectMeta m;
+    if (!ParseTrailer(trailer, &m)) return make_error_code(Errc::kCorruptBlock);
+    if (meta) *meta = std::move(m);
+  }
+  if (body > buf.size()) return make_error_code(Errc::kBadBlockSize);
+  if (auto ec = ReadAll(fd.get(), buf.data(), static_cast<std::size_t>(body))) return ec;
+  *size = static_cast<std::size_t>(body);
+  *found = true;
+  if (version) *version = FileVersion(buf.first(static_cast<std::size_t>(body)), trailer);
+  return {};
 }
 
-std::error_code DirectoryStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
-  std::error_code ec = dir_->ReplaceFile(BlockName(block), data.data(), data.size());
-  if (!ec) dir_dirty_.store(true);
-  return ec;
+std::error_code DirectoryStore::DoPut(BlockNum block, std::span<const std::uint8_t> body, const ObjectMeta& meta,
+                                      ObjectVersion* version) {
+  std::string trailer;
+  if (!(meta.empty() && body.size() == geometry().block_size)) {
+    trailer = MakeTrailer(meta, body.size(), geometry().block_size);
+  }
+  std::error_code ec = dir_->ReplaceFile(BlockName(block), body.data(), body.size(), trailer);
+  if (ec) return ec;
+  dir_dirty_.store(true);
+  if (version) *version = FileVersion(body, trailer);
+  return {};
 }
 
-std::error_code DirectoryStore::DoZero(BlockNum block) {
+std::error_code DirectoryStore::DoDelete(BlockNum block) {
   if (dir_->read_only()) return std::make_error_code(std::errc::read_only_file_system);
   if (::unlinkat(dir_->fd(), BlockName(block).c_str(), 0) != 0) {
     if (errno == ENOENT) return {};
@@ -316,7 +400,7 @@ std::error_code DirectoryStore::DoFlush() {
   return ec;
 }
 
-std::error_code DirectoryStore::DoListNonZero(const std::function<void(BlockNum)>& fn) {
+std::error_code DirectoryStore::DoList(const std::function<void(BlockNum)>& fn) {
   DIR* d = OpenListing(dir_->fd());
   if (!d) return LastError();
   std::vector<BlockNum> found;

@@ -59,13 +59,13 @@ bool FaultStore::Fail(double FaultSpec::*rate) {
   return true;
 }
 
-std::error_code FaultStore::DoRead(BlockNum block, std::span<std::uint8_t> out) {
+std::error_code FaultStore::DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) {
   if (Fail(&FaultSpec::read)) return std::make_error_code(std::errc::io_error);
-  return ForwardingStore::DoRead(block, out);
+  return ForwardingStore::DoRead(block, out, version);
 }
-std::error_code FaultStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
+std::error_code FaultStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) {
   if (Fail(&FaultSpec::write)) return std::make_error_code(std::errc::io_error);
-  return ForwardingStore::DoWrite(block, data);
+  return ForwardingStore::DoWrite(block, data, version);
 }
 std::error_code FaultStore::DoZero(BlockNum block) {
   if (Fail(&FaultSpec::zero)) return std::make_error_code(std::errc::io_error);
@@ -79,10 +79,9 @@ std::error_code FaultStore::DoListNonZero(const std::function<void(BlockNum)>& f
   if (Fail(&FaultSpec::list)) return std::make_error_code(std::errc::io_error);
   return ForwardingStore::DoListNonZero(fn);
 }
-std::error_code FaultStore::DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
-                                         bool* fresh) {
+std::error_code FaultStore::DoRevalidate(BlockNum block, const ObjectVersion& v, std::span<std::uint8_t> out, bool* fresh, ObjectVersion* now) {
   if (Fail(&FaultSpec::read)) return std::make_error_code(std::errc::io_error);
-  return next().Revalidate(block, md5, out, fresh);
+  return next().Revalidate(block, v, out, fresh, now);
 }
 
 void FaultStore::FillOwnStats(StatsJson& j) const { j["injected_faults"] = injected_.load(); }

@@ -8,46 +8,91 @@
 
 namespace s3bd {
 
-MemoryStore::MemoryStore(Geometry g) : BlockStore("memory", g) {}
+MemoryObjectStore::MemoryObjectStore(Geometry g) : ObjectStore("memory", g) {}
 
-std::size_t MemoryStore::StoredBlocks() const {
+std::size_t MemoryObjectStore::StoredObjects() const {
   std::lock_guard lock(mu_);
-  return blocks_.size();
+  return objects_.size();
 }
 
-std::error_code MemoryStore::DoRead(BlockNum block, std::span<std::uint8_t> out) {
+std::vector<std::uint8_t> MemoryObjectStore::ObjectBytes(BlockNum block) const {
   std::lock_guard lock(mu_);
-  auto it = blocks_.find(block);
-  if (it == blocks_.end()) {
-    std::fill(out.begin(), out.end(), 0);
-  } else {
-    std::copy(it->second.begin(), it->second.end(), out.begin());
-  }
+  auto it = objects_.find(block);
+  return it == objects_.end() ? std::vector<std::uint8_t>() : it->second.bytes;
+}
+
+void MemoryObjectStore::Tamper(BlockNum block,
+                               const std::function<void(std::vector<std::uint8_t>&, ObjectMeta&)>& fn) {
+  std::lock_guard lock(mu_);
+  Object& o = objects_[block];
+  fn(o.bytes, o.meta);
+  o.version = next_version_++;
+}
+
+namespace {
+
+ObjectVersion CounterVersion(std::uint64_t v) {
+  ObjectVersion out;
+  out.known = true;
+  for (int i = 0; i < 8; ++i) out.tag[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(v >> (8 * i));
+  return out;
+}
+
+}  // namespace
+
+std::error_code MemoryObjectStore::DoGet(BlockNum block, std::span<std::uint8_t> buf, std::size_t* size,
+                                         bool* found, ObjectMeta* meta, ObjectVersion* version) {
+  std::lock_guard lock(mu_);
+  auto it = objects_.find(block);
+  if (it == objects_.end()) return {};
+  const Object& o = it->second;
+  if (o.bytes.size() > buf.size()) return make_error_code(Errc::kBadBlockSize);
+  std::copy(o.bytes.begin(), o.bytes.end(), buf.begin());
+  *size = o.bytes.size();
+  *found = true;
+  if (meta) *meta = o.meta;
+  if (version) *version = CounterVersion(o.version);
   return {};
 }
 
-std::error_code MemoryStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
-  std::vector<std::uint8_t> copy(data.begin(), data.end());
+std::error_code MemoryObjectStore::DoPut(BlockNum block, std::span<const std::uint8_t> body, const ObjectMeta& meta,
+                                         ObjectVersion* version) {
+  Object o{std::vector<std::uint8_t>(body.begin(), body.end()), meta, 0};
   std::lock_guard lock(mu_);
-  blocks_[block] = std::move(copy);
+  o.version = next_version_++;
+  if (version) *version = CounterVersion(o.version);
+  objects_[block] = std::move(o);
   return {};
 }
 
-std::error_code MemoryStore::DoZero(BlockNum block) {
+std::error_code MemoryObjectStore::DoDelete(BlockNum block) {
   std::lock_guard lock(mu_);
-  blocks_.erase(block);
+  objects_.erase(block);
   return {};
 }
 
-std::error_code MemoryStore::DoListNonZero(const std::function<void(BlockNum)>& fn) {
+std::error_code MemoryObjectStore::DoList(const std::function<void(BlockNum)>& fn) {
   std::vector<BlockNum> present;
   {
     std::lock_guard lock(mu_);
-    for (const auto& [b, data] : blocks_) present.push_back(b);
+    for (const auto& [b, o] : objects_) present.push_back(b);
   }
   for (BlockNum b : present) fn(b);
   return {};
 }
+
+namespace {
+
+codec::BlockCodec::Options WithBlockSize(Geometry g, codec::BlockCodec::Options o) {
+  o.block_size = static_cast<std::size_t>(g.block_size);
+  return o;
+}
+
+}  // namespace
+
+MemoryStore::MemoryStore(Geometry g, codec::BlockCodec::Options options)
+    : CodecStore(std::make_unique<MemoryObjectStore>(g), WithBlockSize(g, std::move(options))),
+      objects_(static_cast<MemoryObjectStore*>(&objects())) {}
 
 std::error_code MemoryStore::ReadMeta(const std::string& key, std::string& value, std::string* version) {
   std::lock_guard lock(mu_);

@@ -20,74 +20,98 @@
 namespace s3bd {
 
 S3Store::S3Store(std::shared_ptr<s3::S3Client> client, s3::KeyScheme scheme, Geometry g, bool require_crc32c)
-    : BlockStore("s3", g), client_(std::move(client)), scheme_(std::move(scheme)), require_crc32c_(require_crc32c) {}
+    : ObjectStore("s3", g), client_(std::move(client)), scheme_(std::move(scheme)), require_crc32c_(require_crc32c) {}
 
-// The end of a block GET whose body (`size` bytes) is already in `out`:
-// checks the object's size, logs a failure, and zeros `out` for a missing
-// object.
-std::error_code S3Store::FinishGet(BlockNum block, const char* what, std::error_code ec, bool found,
-                                   std::size_t size, std::string detail, std::span<std::uint8_t> out) const {
-  if (ec == s3::Errc::kResponseTooLarge || (!ec && found && size != out.size())) {
-    detail = fmt::format("object {} is not {} bytes long", s3::BlockKey(scheme_, block), out.size());
+namespace {
+
+// The version of an object whose ETag is `etag`: known if it is an MD5.
+ObjectVersion VersionOfEtag(const std::string& etag) {
+  ObjectVersion v;
+  if (etag.size() != 32) return v;
+  for (std::size_t i = 0; i < 16; ++i) {
+    unsigned byte = 0;
+    for (char c : etag.substr(2 * i, 2)) {
+      const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return {};
+      byte = byte * 16 + static_cast<unsigned>(d);
+    }
+    v.tag[i] = static_cast<std::uint8_t>(byte);
+  }
+  v.known = true;
+  return v;
+}
+
+}  // namespace
+
+std::error_code S3Store::GetBlock(BlockNum block, const std::string* if_none_match, std::span<std::uint8_t> buf,
+                                  std::size_t* size, bool* found, ObjectMeta* meta, ObjectVersion* version,
+                                  bool* not_modified) {
+  *not_modified = false;
+  if (!MaybePresent(block)) {
+    map_skipped_reads_++;
+    return {};
+  }
+  std::string detail, etag;
+  std::vector<s3::NameValue> pairs;
+  // The body goes straight into `buf` (which a failed read may leave changed).
+  std::error_code ec = client_->GetObjectInto(s3::BlockKey(scheme_, block), buf, size, found, &detail,
+                                              require_crc32c_, meta ? &pairs : nullptr, &etag, if_none_match,
+                                              not_modified);
+  if (ec == s3::Errc::kResponseTooLarge) {
+    detail = fmt::format("object {} is longer than {} bytes", s3::BlockKey(scheme_, block), buf.size());
     ec = make_error_code(Errc::kBadBlockSize);
   }
+  if (!ec && meta && *found) {
+    meta->pairs.assign(pairs.begin(), pairs.end());
+    if (!meta->Valid()) {
+      detail = fmt::format("object {} has malformed metadata", s3::BlockKey(scheme_, block));
+      ec = make_error_code(Errc::kCorruptBlock);
+    }
+  }
   if (ec) {
-    spdlog::error("{} of block {}: {}", what, BlockName(block), detail.empty() ? ec.message() : detail);
+    spdlog::error("{} of block {}: {}", if_none_match ? "revalidation" : "read", BlockName(block),
+                  detail.empty() ? ec.message() : detail);
     return ec;
   }
-  if (!found) std::memset(out.data(), 0, out.size());
+  if (version && *found) *version = VersionOfEtag(etag);
   return {};
 }
 
-std::error_code S3Store::DoRead(BlockNum block, std::span<std::uint8_t> out) {
-  if (!MaybePresent(block)) {
-    map_skipped_reads_++;
-    std::memset(out.data(), 0, out.size());
-    return {};
-  }
-  std::string detail;
-  bool found = false;
-  std::size_t size = 0;
-  // The body goes straight into `out` (which a failed read may leave changed).
-  std::error_code ec = client_->GetObjectInto(s3::BlockKey(scheme_, block), out, &size, &found, &detail,
-                                                   require_crc32c_);
-  return FinishGet(block, "read", ec, found, size, detail, out);
+std::error_code S3Store::DoGet(BlockNum block, std::span<std::uint8_t> buf, std::size_t* size, bool* found,
+                               ObjectMeta* meta, ObjectVersion* version) {
+  bool not_modified = false;
+  return GetBlock(block, nullptr, buf, size, found, meta, version, &not_modified);
 }
 
-std::error_code S3Store::DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
-                                      bool* fresh) {
-  *fresh = true;
-  if (!MaybePresent(block)) {
-    map_skipped_reads_++;
-    std::memset(out.data(), 0, out.size());
-    return {};
+std::error_code S3Store::DoGetIfChanged(BlockNum block, const ObjectVersion& version, std::span<std::uint8_t> buf,
+                                        std::size_t* size, bool* found, ObjectMeta* meta, ObjectVersion* now,
+                                        bool* changed) {
+  const std::string etag = s3::HexEncode(version.tag);
+  bool not_modified = false;
+  if (auto ec = GetBlock(block, &etag, buf, size, found, meta, now, &not_modified)) return ec;
+  *changed = !not_modified;
+  if (not_modified) {
+    *size = 0;
+    *found = true;
+    if (now) *now = version;
   }
-  std::string body, detail;
-  bool found = false, not_modified = false;
-  std::error_code ec = client_->GetObjectIfNoneMatch(s3::BlockKey(scheme_, block), s3::HexEncode(md5), &body,
-                                                     &found, &not_modified, out.size(), &detail,
-                                                     require_crc32c_);
-  if (!ec && not_modified) {
-    *fresh = false;
-    return {};
-  }
-  // Through a string rather than straight into `out`: a 304 must leave `out`
-  // untouched, even one that follows a failed attempt with a body.
-  if (!ec && found && body.size() == out.size()) std::memcpy(out.data(), body.data(), out.size());
-  return FinishGet(block, "revalidation", ec, found, body.size(), detail, out);
+  return {};
 }
 
-std::error_code S3Store::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
+std::error_code S3Store::DoPut(BlockNum block, std::span<const std::uint8_t> body, const ObjectMeta& meta,
+                               ObjectVersion* version) {
   if (map_) MarkPresent(block);  // before the PUT: a failed PUT may still have landed
-  std::string detail;
-  if (auto ec = client_->PutObject(s3::BlockKey(scheme_, block), data, &detail)) {
+  std::string detail, etag;
+  const std::vector<s3::NameValue> pairs(meta.pairs.begin(), meta.pairs.end());
+  if (auto ec = client_->PutObject(s3::BlockKey(scheme_, block), body, &detail, {}, &etag, pairs)) {
     spdlog::error("write of block {}: {}", BlockName(block), detail.empty() ? ec.message() : detail);
     return ec;
   }
+  if (version) *version = VersionOfEtag(etag);
   return {};
 }
 
-std::error_code S3Store::DoZero(BlockNum block) {
+std::error_code S3Store::DoDelete(BlockNum block) {
   if (!MaybePresent(block)) return {};  // known to have no object
   std::string detail;
   if (auto ec = client_->DeleteObject(s3::BlockKey(scheme_, block), &detail)) {
@@ -100,7 +124,7 @@ std::error_code S3Store::DoZero(BlockNum block) {
 
 std::error_code S3Store::DoFlush() { return {}; }
 
-std::error_code S3Store::DoListNonZero(const std::function<void(BlockNum)>& fn) {
+std::error_code S3Store::DoList(const std::function<void(BlockNum)>& fn) {
   if (map_loaded_.load(std::memory_order_acquire)) {
     const BlockNum n = geometry().num_blocks;
     for (BlockNum w = 0; w < (n + 63) / 64; ++w) {

@@ -15,9 +15,9 @@ std::error_code FencedStore::Check() const {
                                                          : std::error_code{};
 }
 
-std::error_code FencedStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data) {
+std::error_code FencedStore::DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) {
   if (auto ec = Check()) return ec;
-  return ForwardingStore::DoWrite(block, data);
+  return ForwardingStore::DoWrite(block, data, version);
 }
 
 std::error_code FencedStore::DoZero(BlockNum block) {
@@ -39,9 +39,8 @@ std::error_code FencedStore::DoWritePart(BlockNum block, std::size_t offset, std
   return next().WritePart(block, offset, data);
 }
 
-std::error_code FencedStore::DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
-                                          bool* fresh) {
-  return next().Revalidate(block, md5, out, fresh);
+std::error_code FencedStore::DoRevalidate(BlockNum block, const ObjectVersion& v, std::span<std::uint8_t> out, bool* fresh, ObjectVersion* now) {
+  return next().Revalidate(block, v, out, fresh, now);
 }
 
 }  // namespace s3bd

@@ -85,7 +85,7 @@ run 1 verify s3://bucket/vol "${opts[@]}"
 reported vol/00000003 corrupt
 grep -q "^vol/00000003: corrupt: .*no x-amz-meta-s3bd-crc32c header" "$WORK/out" || fail "why 3: $(cat "$WORK/out")"
 reported vol/00000001 corrupt
-grep -q "^vol/00000001: corrupt: .*is not 1048576 bytes long" "$WORK/out" || fail "why 1: $(cat "$WORK/out")"
+grep -q "^vol/00000001: corrupt: .*not the block size 1048576" "$WORK/out" || fail "why 1: $(cat "$WORK/out")"
 reported vol/junk foreign
 reported vol/00000040 outside
 grep -q '^4 problem(s)$' "$WORK/out" || fail "verify of s3: $(cat "$WORK/out")"

@@ -29,7 +29,7 @@ PY
 "$S3BD" stats "$mnt" --json >"$WORK/before.json" || fail "s3bd stats --json failed"
 check_json "$WORK/before.json" 's["version"] == 1' 's["volume"]["size"] == 32 << 20' \
   's["volume"]["block_size"] == 1 << 20' 's["daemon"]["pid"] == '"$DAEMON_PID" \
-  '[l["layer"] for l in s["layers"]] == ["fence-writes", "cache", "fence-uploads", "directory"]' \
+  '[l["layer"] for l in s["layers"]] == ["fence-writes", "cache", "fence-uploads", "codec", "directory"]' \
   'layer("cache")["ops"]["write"]["ops"] == 0'
 head -c 4M /dev/urandom >"$WORK/data"
 dd if="$WORK/data" of="$mnt/file" bs=1M oflag=direct conv=notrunc status=none

@@ -39,8 +39,9 @@ using Bytes = std::vector<std::uint8_t>;
 Bytes Block(std::uint64_t seed) { return test::RandomBytes(kBs, seed); }
 
 // The bottom of a test stack that outlives the caches built on it (a
-// restart keeps the store). Counts revalidations it answers itself, like
-// S3's conditional GET (304 when the MD5 matches), when `conditional`.
+// restart keeps the store). With `conditional`, revalidations go to the
+// store's version check (as S3's conditional GET, 304 when the version is
+// unchanged), and it counts the unchanged ones.
 class Bottom : public BlockStore {
  public:
   explicit Bottom(BlockStore& store) : BlockStore("bottom", store.geometry()), store_(store) {}
@@ -55,16 +56,16 @@ class Bottom : public BlockStore {
   void WaitForReads(int n) { reads_.WaitFor(n); }
 
  private:
-  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out) override {
+  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out, ObjectVersion* version) override {
     reads_.Pass();
-    return store_.Read(b, out);
+    return store_.Read(b, out, version);
   }
-  std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d) override {
+  std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d, ObjectVersion* version) override {
     {
       std::lock_guard lock(mu_);
       written_.push_back(b);
     }
-    return store_.Write(b, d);
+    return store_.Write(b, d, version);
   }
   std::error_code DoZero(BlockNum b) override {
     {
@@ -75,10 +76,15 @@ class Bottom : public BlockStore {
   }
   std::error_code DoFlush() override { return store_.Flush(); }
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override { return store_.ListNonZero(fn); }
-  std::error_code DoRevalidate(BlockNum b, const BlockMd5& md5, std::span<std::uint8_t> out,
-                               bool* fresh) override {
-    if (auto ec = store_.Read(b, out)) return ec;
-    *fresh = !(conditional && s3::Md5(out) == std::optional<BlockMd5>(md5));
+  // With `conditional`, the store's own revalidation by version (as S3's
+  // conditional GET); else a plain read.
+  std::error_code DoRevalidate(BlockNum b, const ObjectVersion& v, std::span<std::uint8_t> out, bool* fresh,
+                               ObjectVersion* now) override {
+    if (!conditional) {
+      *fresh = true;
+      return store_.Read(b, out, now);
+    }
+    if (auto ec = store_.Revalidate(b, v, out, fresh, now)) return ec;
     if (!*fresh) ++not_modified;
     return {};
   }

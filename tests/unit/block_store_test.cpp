@@ -68,45 +68,46 @@ TEST(BlockStoreCounters, PartialOpsCountOnceWithTheirBytes) {
 
   ASSERT_FALSE(store.ReadPart(1, 100, std::span(out).first(10)));
   EXPECT_TRUE(std::equal(out.begin(), out.begin() + 10, block.begin() + 100));
-  EXPECT_EQ(Counter(store, "memory", "read"), (Count{1, 10, 0}));
+  EXPECT_EQ(Counter(store, "codec", "read"), (Count{1, 10, 0}));
 
   // A read-modify-write is one write of this layer, not also a read.
   const auto patch = test::RandomBytes(512, 2);
   ASSERT_FALSE(store.WritePart(1, 1000, patch));
-  EXPECT_EQ(Counter(store, "memory", "read"), (Count{1, 10, 0}));
-  EXPECT_EQ(Counter(store, "memory", "write"), (Count{2, 4096 + 512, 0}));
+  EXPECT_EQ(Counter(store, "codec", "read"), (Count{1, 10, 0}));
+  EXPECT_EQ(Counter(store, "codec", "write"), (Count{2, 4096 + 512, 0}));
 
   // Whole blocks through the partial entry points count as whole blocks.
   ASSERT_FALSE(store.ReadPart(1, 0, out));
   EXPECT_TRUE(std::equal(patch.begin(), patch.end(), out.begin() + 1000));
-  EXPECT_EQ(Counter(store, "memory", "read"), (Count{2, 10 + 4096, 0}));
+  EXPECT_EQ(Counter(store, "codec", "read"), (Count{2, 10 + 4096, 0}));
 
   // Zeros written into a block that is all zeros keep it unstored (the
   // store sees a Zero, never all-zero data); it is still one write.
   const std::vector<std::uint8_t> zeros(100, 0);
   ASSERT_FALSE(store.WritePart(5, 0, zeros));
   EXPECT_EQ(store.StoredBlocks(), 1u);
-  EXPECT_EQ(Counter(store, "memory", "write"), (Count{3, 4096 + 512 + 100, 0}));
-  EXPECT_EQ(Counter(store, "memory", "zero"), (Count{0, 0, 0}));
-  EXPECT_EQ(Counter(store, "memory", "read"), (Count{2, 10 + 4096, 0}));
+  EXPECT_EQ(Counter(store, "codec", "write"), (Count{3, 4096 + 512 + 100, 0}));
+  EXPECT_EQ(Counter(store, "codec", "zero"), (Count{0, 0, 0}));
+  EXPECT_EQ(Counter(store, "codec", "read"), (Count{2, 10 + 4096, 0}));
 
   // Bad arguments are counted as failed operations.
   EXPECT_TRUE(store.ReadPart(kGeom.num_blocks, 0, std::span(out).first(1)));
   EXPECT_TRUE(store.WritePart(1, 4000, patch));
-  EXPECT_EQ(Counter(store, "memory", "read"), (Count{3, 10 + 4096, 1}));
-  EXPECT_EQ(Counter(store, "memory", "write"), (Count{4, 4096 + 512 + 100, 1}));
+  EXPECT_EQ(Counter(store, "codec", "read"), (Count{3, 10 + 4096, 1}));
+  EXPECT_EQ(Counter(store, "codec", "write"), (Count{4, 4096 + 512 + 100, 1}));
 }
 
-TEST(BlockStoreCounters, DefaultRevalidationIsNotAlsoARead) {
+TEST(BlockStoreCounters, RevalidationIsNotAlsoARead) {
   MemoryStore store(kGeom);
   ASSERT_FALSE(store.Write(2, test::RandomBytes(kGeom.block_size, 3)));
   std::vector<std::uint8_t> out(kGeom.block_size);
   bool fresh = false;
-  ASSERT_FALSE(store.Revalidate(2, BlockMd5{}, out, &fresh));
+  ObjectVersion now;
+  ASSERT_FALSE(store.Revalidate(2, ObjectVersion{}, out, &fresh, &now));
   EXPECT_TRUE(fresh);
   EXPECT_EQ(out, test::RandomBytes(kGeom.block_size, 3));
-  EXPECT_EQ(Counter(store, "memory", "revalid"), (Count{1, 0, 0}));
-  EXPECT_EQ(Counter(store, "memory", "read"), (Count{0, 0, 0}));
+  EXPECT_EQ(Counter(store, "codec", "revalid"), (Count{1, 0, 0}));
+  EXPECT_EQ(Counter(store, "codec", "read"), (Count{0, 0, 0}));
 }
 
 // The cache serves partial reads and writes itself: they are its reads and
@@ -140,8 +141,8 @@ TEST(BlockStoreCounters, CacheCountsThePartialOpsItServes) {
   EXPECT_EQ(hits + misses, Counter(cache, "cache", "read").ops + 2);  // + the two partial writes
 
   ASSERT_FALSE(cache.Flush());
-  EXPECT_EQ(Counter(cache, "memory", "read"), (Count{2, 2 * 4096, 0}));  // blocks 3 and 4, once each
-  EXPECT_EQ(Counter(cache, "memory", "write"), (Count{1 + 3, 4 * 4096, 0}));  // ours, then 3, 4 and 6
+  EXPECT_EQ(Counter(cache, "codec", "read"), (Count{2, 2 * 4096, 0}));  // blocks 3 and 4, once each
+  EXPECT_EQ(Counter(cache, "codec", "write"), (Count{1 + 3, 4 * 4096, 0}));  // ours, then 3, 4 and 6
 }
 
 }  // namespace

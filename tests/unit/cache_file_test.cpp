@@ -44,11 +44,19 @@ CacheFileOptions Options(const std::string& path, std::uint64_t slots = 8,
 Bytes Block(std::uint64_t seed) { return test::RandomBytes(kBs, seed); }
 
 // Writes one version into a free slot (the test keeps enough slots free).
-CacheFile::Version Put(CacheFile& f, BlockNum b, const Bytes& data, bool dirty) {
+CacheFile::Version Put(CacheFile& f, BlockNum b, const Bytes& data, bool dirty,
+                       const ObjectVersion& stored = {}) {
   CacheFile::Reservation r = f.TryReserve(b);
   EXPECT_TRUE(r) << "no free slot for block " << b;
   CacheFile::Version v;
-  EXPECT_FALSE(f.Put(r, b, data, false, dirty, &v));
+  EXPECT_FALSE(f.Put(r, b, data, false, dirty, stored, &v));
+  return v;
+}
+
+ObjectVersion TestVersion(std::uint8_t n) {
+  ObjectVersion v;
+  v.known = true;
+  v.tag.fill(n);
   return v;
 }
 
@@ -81,7 +89,7 @@ TEST(CacheFile, PrivateFileSurvivesRestart) {
     const auto v = Put(*f, 3, Block(3), /*dirty=*/true);
     Put(*f, 4, Block(4), /*dirty=*/false);
     CacheFile::Version z;
-    ASSERT_FALSE(f->Put(f->TryReserve(5), 5, {}, /*zero=*/true, /*dirty=*/true, &z));
+    ASSERT_FALSE(f->Put(f->TryReserve(5), 5, {}, /*zero=*/true, /*dirty=*/true, ObjectVersion{}, &z));
     ASSERT_FALSE(f->WaitDurable(f->Written()));
     EXPECT_GE(f->Written(), v.pos);
   }
@@ -163,7 +171,7 @@ TEST(CacheFile, ResizedOnlyWhenNothingIsUnsaved) {
     EXPECT_EQ(f->slots(), 8u);  // kept: it holds an unsaved block
     auto rec = f->TakeRecovered();
     ASSERT_EQ(rec.size(), 1u);
-    ASSERT_FALSE(f->MarkClean(1, rec[0].seq));
+    ASSERT_FALSE(f->MarkClean(1, rec[0].seq, ObjectVersion{}));
   }
   auto f = CacheFile::Open(Options(path, 16));
   EXPECT_EQ(f->slots(), 16u);
@@ -269,13 +277,13 @@ TEST(CacheFile, ShadowsAreFreedAfterTheirSuccessorIsDurable) {
   CacheFile::Reservation r = f->TryReserve(2);
   ASSERT_TRUE(r);
   f->Unreserve(r);
-  ASSERT_FALSE(f->MarkClean(1, v2.seq));
+  ASSERT_FALSE(f->MarkClean(1, v2.seq, ObjectVersion{}));
   // Clean, without shadows: block 1 may now be rewritten in place.
   r = f->TryReserve(1);
   ASSERT_TRUE(r);
   EXPECT_TRUE(r.own);
   CacheFile::Version v3;
-  ASSERT_FALSE(f->Put(r, 1, Block(3), false, true, &v3));
+  ASSERT_FALSE(f->Put(r, 1, Block(3), false, true, ObjectVersion{}, &v3));
   std::ostringstream stats;
   f->PrintStats(stats);
   EXPECT_NE(stats.str().find("1 shadows freed"), std::string::npos) << stats.str();
@@ -299,7 +307,7 @@ TEST(CacheFile, MarkCleanWaitsUntilShadowsAreDurablyFree) {
   disk->AllowSyncs(1);  // version 2 becomes durable...
   EXPECT_FALSE(durable.get());
   disk->WaitForSyncCalls(calls + 2);  // ...the FREE entry is written, its sync held
-  auto mark = std::async(std::launch::async, [&] { return f->MarkClean(1, v2.seq); });
+  auto mark = std::async(std::launch::async, [&] { return f->MarkClean(1, v2.seq, ObjectVersion{}); });
   EXPECT_EQ(mark.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
   disk->AllowSyncs(-1);
   EXPECT_FALSE(mark.get());
@@ -316,7 +324,7 @@ TEST(CacheFile, IoErrorFailsTheFileForGood) {
   CacheFile::Reservation r = f->TryReserve(2);
   ASSERT_TRUE(r);
   CacheFile::Version v;
-  EXPECT_EQ(f->Put(r, 2, Block(2), false, true, &v), std::errc::io_error);
+  EXPECT_EQ(f->Put(r, 2, Block(2), false, true, ObjectVersion{}, &v), std::errc::io_error);
   EXPECT_TRUE(f->failed());
   EXPECT_FALSE(f->TryReserve(3));
   EXPECT_EQ(f->WaitDurable(f->Written()), std::errc::io_error);
@@ -442,7 +450,7 @@ class CrashModel {
     if (!r) return;
     Bytes data = zero ? Bytes(kBs, 0) : Block(++counter_);
     CacheFile::Version v;
-    ASSERT_FALSE(file_->Put(r, b, data, zero, /*dirty=*/true, &v));
+    ASSERT_FALSE(file_->Put(r, b, data, zero, /*dirty=*/true, ObjectVersion{}, &v));
     versions_[b].push_back(data);
     current_[b] = static_cast<int>(versions_[b].size()) - 1;
     cached_[b] = Cached{v.seq, v.pos, true};
@@ -459,7 +467,7 @@ class CrashModel {
     ASSERT_FALSE(file_->WaitDurable(c.pos));
     store_[b] = current_[b];
     floor_[b] = std::max(floor_.count(b) ? floor_[b] : -1, store_[b]);
-    ASSERT_FALSE(file_->MarkClean(b, c.seq));
+    ASSERT_FALSE(file_->MarkClean(b, c.seq, ObjectVersion{}));
     c.dirty = false;
   }
 
@@ -478,7 +486,7 @@ class CrashModel {
     if (!r) return;
     const Bytes data = Stored(b);
     CacheFile::Version v;
-    ASSERT_FALSE(file_->Put(r, b, data, IsAllZero(data), /*dirty=*/false, &v));
+    ASSERT_FALSE(file_->Put(r, b, data, IsAllZero(data), /*dirty=*/false, ObjectVersion{}, &v));
     cached_[b] = Cached{v.seq, v.pos, false};
   }
 
@@ -606,7 +614,7 @@ TEST(CacheFile, RandomCorruptionNeverCrashes) {
       // Still usable.
       if (auto res = f->TryReserve(40)) {
         CacheFile::Version v;
-        EXPECT_FALSE(f->Put(res, 40, Block(40), false, true, &v));
+        EXPECT_FALSE(f->Put(res, 40, Block(40), false, true, ObjectVersion{}, &v));
         EXPECT_FALSE(f->WaitDurable(v.pos));
       }
     } catch (const StartupError&) {
@@ -615,6 +623,31 @@ TEST(CacheFile, RandomCorruptionNeverCrashes) {
   }
   EXPECT_GT(opened, 100);
   EXPECT_GT(refused, 0);
+}
+
+// A CLEAN entry remembers the version of the stored object it stands for
+// (the one read, or the one its upload created), for revalidation after a
+// restart; a DIRTY one has none yet.
+TEST(CacheFile, CleanEntriesKeepTheStoredVersion) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  {
+    auto f = CacheFile::Open(Options(path, 8));
+    Put(*f, 3, Block(3), /*dirty=*/false, TestVersion(7));
+    const CacheFile::Version v4 = Put(*f, 4, Block(4), /*dirty=*/true);
+    ASSERT_FALSE(f->WaitDurable(v4.pos));
+    ASSERT_FALSE(f->MarkClean(4, v4.seq, TestVersion(9)));
+    const CacheFile::Version v5 = Put(*f, 5, Block(5), /*dirty=*/true, TestVersion(1));
+    ASSERT_FALSE(f->WaitDurable(f->Written()));
+    (void)v5;
+  }
+  auto f = CacheFile::Open(Options(path, 8));
+  auto rec = ByBlock(f->TakeRecovered());
+  ASSERT_EQ(rec.size(), 3u);
+  EXPECT_EQ(rec[3].version, TestVersion(7));
+  EXPECT_EQ(rec[4].version, TestVersion(9));
+  EXPECT_FALSE(rec[5].version.known);  // dirty: not stored yet
+  EXPECT_TRUE(rec[5].dirty);
 }
 
 }  // namespace

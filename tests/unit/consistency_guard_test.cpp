@@ -26,19 +26,19 @@ class StaleStore : public ForwardingStore {
  private:
   void Remember(BlockNum b) {
     std::vector<std::uint8_t> old(kGeom.block_size);
-    ASSERT_FALSE(ForwardingStore::DoRead(b, old));
+    ASSERT_FALSE(ForwardingStore::DoRead(b, old, nullptr));
     std::lock_guard lock(mu_);
     previous_[b] = {std::move(old), stale_reads_};
   }
-  std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d) override {
+  std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d, ObjectVersion* version) override {
     Remember(b);
-    return ForwardingStore::DoWrite(b, d);
+    return ForwardingStore::DoWrite(b, d, version);
   }
   std::error_code DoZero(BlockNum b) override {
     Remember(b);
     return ForwardingStore::DoZero(b);
   }
-  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out) override {
+  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out, ObjectVersion* version) override {
     {
       std::lock_guard lock(mu_);
       auto it = previous_.find(b);
@@ -48,7 +48,7 @@ class StaleStore : public ForwardingStore {
         return {};
       }
     }
-    return ForwardingStore::DoRead(b, out);
+    return ForwardingStore::DoRead(b, out, version);
   }
   std::mutex mu_;
   std::map<BlockNum, std::pair<std::vector<std::uint8_t>, int>> previous_;

@@ -24,22 +24,21 @@ class GateStore : public ForwardingStore {
   void WaitForReading(int n) { reads_.WaitFor(n); }
 
  private:
-  std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d) override {
+  std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d, ObjectVersion* version) override {
     writes_.Pass();
-    return ForwardingStore::DoWrite(b, d);
+    return ForwardingStore::DoWrite(b, d, version);
   }
   std::error_code DoZero(BlockNum b) override {
     writes_.Pass();
     return ForwardingStore::DoZero(b);
   }
-  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out) override {
+  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out, ObjectVersion* version) override {
     reads_.Pass();
-    return ForwardingStore::DoRead(b, out);
+    return ForwardingStore::DoRead(b, out, version);
   }
   // Revalidations pass freely (to the store below).
-  std::error_code DoRevalidate(BlockNum b, const BlockMd5& md5, std::span<std::uint8_t> out,
-                               bool* fresh) override {
-    return next().Revalidate(b, md5, out, fresh);
+  std::error_code DoRevalidate(BlockNum b, const ObjectVersion& v, std::span<std::uint8_t> out, bool* fresh, ObjectVersion* now) override {
+    return next().Revalidate(b, v, out, fresh, now);
   }
 
   Gate writes_, reads_;

@@ -42,9 +42,17 @@ TEST(FormatSize, Units) {
   EXPECT_EQ(FormatSize(1000), "1000 B");
 }
 
+VolumeMeta Meta(Geometry g, std::string id = "", bool crc32c = false) {
+  VolumeMeta m;
+  m.geometry = g;
+  m.id = std::move(id);
+  m.crc32c = crc32c;
+  return m;
+}
+
 TEST(VolumeMeta, RoundTrip) {
   Geometry g{1 << 20, 1024};
-  Geometry back = DecodeVolumeMeta(EncodeVolumeMeta(g));
+  Geometry back = DecodeVolumeMeta(EncodeVolumeMeta(Meta(g))).geometry;
   EXPECT_EQ(back.block_size, g.block_size);
   EXPECT_EQ(back.num_blocks, g.num_blocks);
 }
@@ -54,12 +62,13 @@ TEST(VolumeMeta, VolumeId) {
   const std::string id = NewVolumeId();
   EXPECT_EQ(id.size(), 32u);
   EXPECT_NE(id, NewVolumeId());
-  std::string back = "x";
-  EXPECT_EQ(DecodeVolumeMeta(EncodeVolumeMeta(g, id), &back).num_blocks, 1024u);
-  EXPECT_EQ(back, id);
+  VolumeMeta back = DecodeVolumeMeta(EncodeVolumeMeta(Meta(g, id)));
+  EXPECT_EQ(back.geometry.num_blocks, 1024u);
+  EXPECT_EQ(back.id, id);
   // Metadata written before volumes had ids still works, with no id.
-  EXPECT_EQ(DecodeVolumeMeta("s3bd-volume 1\nsize 4096\nblock-size 4096\n", &back).num_blocks, 1u);
-  EXPECT_EQ(back, "");
+  back = DecodeVolumeMeta("s3bd-volume 1\nsize 4096\nblock-size 4096\n");
+  EXPECT_EQ(back.geometry.num_blocks, 1u);
+  EXPECT_EQ(back.id, "");
   for (const char* bad : {"s3bd-volume 1\nsize 4096\nblock-size 4096\nid 12\n",
                           "s3bd-volume 1\nsize 4096\nblock-size 4096\nid 0123456789ABCDEF0123456789abcdef\n"}) {
     EXPECT_THROW(DecodeVolumeMeta(bad), StartupError) << bad;
@@ -68,15 +77,41 @@ TEST(VolumeMeta, VolumeId) {
 
 TEST(VolumeMeta, Crc32cRecord) {
   const Geometry g{1 << 20, 1024};
-  const std::string text = EncodeVolumeMeta(g, "", true);
+  const std::string text = EncodeVolumeMeta(Meta(g, "", true));
   EXPECT_NE(text.find("\nchecksum-crc32c 1\n"), std::string::npos) << text;
-  bool crc32c = false;
-  EXPECT_EQ(DecodeVolumeMeta(text, nullptr, &crc32c).num_blocks, 1024u);
-  EXPECT_TRUE(crc32c);
+  EXPECT_TRUE(DecodeVolumeMeta(text).crc32c);
   // Volumes created before the record say nothing: no requirement.
-  EXPECT_EQ(DecodeVolumeMeta(EncodeVolumeMeta(g), nullptr, &crc32c).num_blocks, 1024u);
-  EXPECT_FALSE(crc32c);
+  EXPECT_FALSE(DecodeVolumeMeta(EncodeVolumeMeta(Meta(g))).crc32c);
   EXPECT_THROW(DecodeVolumeMeta("s3bd-volume 1\nsize 4096\nblock-size 4096\nchecksum-crc32c 2\n"), StartupError);
+}
+
+// An encrypted volume is format 2 (which s3bd versions without encryption
+// refuse), with its cipher and key slots; the slots' own text is parsed by
+// the key slots (key_slots.h).
+TEST(VolumeMeta, EncryptedVolume) {
+  VolumeMeta m = Meta(Geometry{1 << 20, 1024}, NewVolumeId(), true);
+  m.cipher = "aes-256-gcm";
+  m.key_slots = {"0 slot text", "3 another"};
+  const std::string text = EncodeVolumeMeta(m);
+  EXPECT_EQ(text.rfind("s3bd-volume 2\n", 0), 0u) << text;
+  const VolumeMeta back = DecodeVolumeMeta(text);
+  EXPECT_TRUE(back.encrypted());
+  EXPECT_EQ(back.cipher, "aes-256-gcm");
+  EXPECT_EQ(back.key_slots, m.key_slots);
+  EXPECT_EQ(back.id, m.id);
+  const std::string base = "s3bd-volume 2\nsize 4096\nblock-size 4096\nid " + m.id + "\n";
+  for (const std::string& bad :
+       {base, base + "encryption aes-256-gcm\n", base + "keyslot 0 x\n",
+        base + "encryption aes-128-cbc\nkeyslot 0 x\n",
+        base + "encryption aes-256-gcm\nencryption aes-256-gcm\nkeyslot 0 x\n",
+        std::string("s3bd-volume 1\nsize 4096\nblock-size 4096\nencryption aes-256-gcm\nkeyslot 0 x\n"),
+        base + "encryption aes-256-gcm\n" + [] {
+          std::string nine;
+          for (int i = 0; i < 9; ++i) nine += "keyslot x\n";
+          return nine;
+        }()}) {
+    EXPECT_THROW(DecodeVolumeMeta(bad), StartupError) << bad;
+  }
 }
 
 TEST(VolumeMeta, RejectsDamage) {
@@ -190,7 +225,7 @@ TEST(SizeLimit, DecideGeometry) {
 
 TEST(SizeLimit, VolumeMeta) {
   const Geometry largest{1 << 20, MaxVolumeSize(1 << 20) >> 20};
-  EXPECT_EQ(DecodeVolumeMeta(EncodeVolumeMeta(largest)).size(), MaxVolumeSize(1 << 20));
+  EXPECT_EQ(DecodeVolumeMeta(EncodeVolumeMeta(Meta(largest))).geometry.size(), MaxVolumeSize(1 << 20));
   // Damaged metadata claiming 8 EiB or more (a whole number of blocks).
   for (const char* bad : {"s3bd-volume 1\nsize 9223372036854775808\nblock-size 1048576\n",
                           "s3bd-volume 1\nsize 18446744073708503040\nblock-size 1048576\n"}) {

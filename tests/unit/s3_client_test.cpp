@@ -534,7 +534,7 @@ TEST_F(S3ClientTest, WrongCrc32HeaderIsDetected) {
   std::string body, detail;
   bool found = false;
   EXPECT_EQ(c->GetObject("prefix/k", &body, &found, 1 << 20, &detail), make_error_code(Errc::kCorruptBlock));
-  EXPECT_NE(detail.find("GET s3://bkt/prefix/k: the data received does not match its CRC-32C"), std::string::npos)
+  EXPECT_NE(detail.find("GET s3://bkt/prefix/k: the data received (or its metadata) does not match its CRC-32C"), std::string::npos)
       << detail;
   EXPECT_GE(server_.count(), 3u) << "retried";
   EXPECT_EQ(c->stats().errors(s3::S3Stats::kChecksum), 1u);
@@ -1016,17 +1016,46 @@ TEST(S3ClientOnTestServer, Crc32MetadataRoundTripAndConditionalGet) {
   ASSERT_FALSE(c->GetObject(prefix + "blk", &body, &found, 1 << 20, &detail)) << detail;
   EXPECT_TRUE(found);
   EXPECT_EQ(body, std::string(data.begin(), data.end()));
-  ASSERT_FALSE(c->GetObjectIfNoneMatch(prefix + "blk", s3::Md5Hex(data), &body, &found, &not_modified, 1 << 20,
-                                       &detail))
+  std::vector<std::uint8_t> buf(1 << 20);
+  std::size_t size = 0;
+  const std::string etag = s3::Md5Hex(data), other = s3::Md5Hex(Bytes(10));
+  ASSERT_FALSE(c->GetObjectInto(prefix + "blk", buf, &size, &found, &detail, false, nullptr, nullptr, &etag,
+                                &not_modified))
       << detail;
   EXPECT_TRUE(not_modified);
-  EXPECT_TRUE(body.empty());
+  EXPECT_EQ(size, 0u);
   // Another MD5: the object comes back whole, and is checked.
-  ASSERT_FALSE(c->GetObjectIfNoneMatch(prefix + "blk", s3::Md5Hex(Bytes(10)), &body, &found, &not_modified,
-                                       1 << 20, &detail))
+  ASSERT_FALSE(c->GetObjectInto(prefix + "blk", buf, &size, &found, &detail, false, nullptr, nullptr, &other,
+                                &not_modified))
       << detail;
   EXPECT_FALSE(not_modified);
-  EXPECT_EQ(body, std::string(data.begin(), data.end()));
+  EXPECT_EQ(std::vector<std::uint8_t>(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(size)), data);
+}
+
+// Metadata pairs travel as x-amz-meta-* headers (content-encoding as
+// Content-Encoding) and are covered by the CRC-32C header: a server or proxy
+// that drops or edits one makes the GET fail its check, like a flipped byte.
+TEST(S3ClientOnTestServer, MetadataPairsRoundTripAndAreCoveredByTheCrc) {
+  const std::string prefix = test::UniquePrefix();
+  auto c = test::SharedServerClient(prefix);
+  const auto data = Bytes(1000, 4);
+  const std::vector<s3::NameValue> meta = {{"s3bd-encoding", "zstd"}, {"content-encoding", "deflate"}};
+  std::string detail;
+  ASSERT_FALSE(c->PutObject(prefix + "blk", data, &detail, {}, nullptr, meta)) << detail;
+  EXPECT_EQ(StoredHeader(prefix + "blk", "x-amz-meta-s3bd-encoding"), "zstd");
+  EXPECT_EQ(StoredHeader(prefix + "blk", kCrcHeader), s3::Crc32Hex(s3::MetaCrc(s3::Crc32c(data), meta)));
+  EXPECT_NE(s3::MetaCrc(s3::Crc32c(data), meta), s3::Crc32c(data));
+  std::vector<std::uint8_t> buf(4096);
+  std::size_t size = 0;
+  bool found = false;
+  std::vector<s3::NameValue> got;
+  std::string etag;
+  ASSERT_FALSE(c->GetObjectInto(prefix + "blk", buf, &size, &found, &detail, true, &got, &etag)) << detail;
+  auto sorted = meta;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(got, sorted);
+  EXPECT_EQ(etag, s3::Md5Hex(data));
+  EXPECT_EQ(size, data.size());
 }
 
 // The server's "corrupt" fault flips a byte of the body but sends the stored

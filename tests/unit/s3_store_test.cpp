@@ -98,13 +98,13 @@ bool ServerHas(const std::string& key) {
 TEST(S3Store, KeysFollowTheS3backerLayout) {
   const Geometry g{4096, 1024};
   const std::string prefix = test::UniquePrefix();
-  S3Store plain(test::SharedServerClient(prefix), s3::KeyScheme{prefix, false}, g);
-  ASSERT_FALSE(plain.Write(0x2a, test::RandomBytes(g.block_size, 1)));
+  auto plain = test::RawBlocks(std::make_unique<S3Store>(test::SharedServerClient(prefix), s3::KeyScheme{prefix, false}, g));
+  ASSERT_FALSE(plain->Write(0x2a, test::RandomBytes(g.block_size, 1)));
   EXPECT_TRUE(ServerHas(prefix + "0000002a"));
 
   const std::string hprefix = test::UniquePrefix();
-  S3Store hashed(test::SharedServerClient(hprefix), s3::KeyScheme{hprefix, true}, g);
-  ASSERT_FALSE(hashed.Write(0x2a, test::RandomBytes(g.block_size, 1)));
+  auto hashed = test::RawBlocks(std::make_unique<S3Store>(test::SharedServerClient(hprefix), s3::KeyScheme{hprefix, true}, g));
+  ASSERT_FALSE(hashed->Write(0x2a, test::RandomBytes(g.block_size, 1)));
   const std::string key = s3::BlockKey(s3::KeyScheme{hprefix, true}, 0x2a);
   EXPECT_TRUE(std::regex_match(key, std::regex(hprefix + "[0-9a-f]{8}-0000002a"))) << key;
   EXPECT_TRUE(ServerHas(key));
@@ -117,56 +117,56 @@ TEST(S3Store, BlockMapAnswersAbsentBlocksWithoutRequests) {
   auto client = test::SharedServerClient(prefix);
   const std::set<BlockNum> written = {0, 3, 700, 6249, 6250, 50000, 99999};
   {
-    S3Store writer(client, s3::KeyScheme{prefix, false}, g);
-    for (BlockNum b : written) ASSERT_FALSE(writer.Write(b, test::RandomBytes(g.block_size, b + 1)));
+    auto writer = test::RawBlocks(std::make_unique<S3Store>(client, s3::KeyScheme{prefix, false}, g));
+    for (BlockNum b : written) ASSERT_FALSE(writer->Write(b, test::RandomBytes(g.block_size, b + 1)));
     // Without a block map, ListNonZero lists the bucket (in parallel ranges).
     std::set<BlockNum> listed;
-    ASSERT_FALSE(writer.ListNonZero([&](BlockNum b) { listed.insert(b); }));
+    ASSERT_FALSE(writer->ListNonZero([&](BlockNum b) { listed.insert(b); }));
     EXPECT_EQ(listed, written);
   }
   ASSERT_FALSE(client->WriteMeta("s3bd-volume", "not a block", MetaCondition::None(), nullptr));  // ignored by the listing
 
-  S3Store store(client, s3::KeyScheme{prefix, false}, g);
+  auto store = test::RawBlocks(std::make_unique<S3Store>(client, s3::KeyScheme{prefix, false}, g));
   unsigned last_done = 0, ranges = 0;
   std::string detail;
-  ASSERT_FALSE(store.LoadBlockMap(
+  ASSERT_FALSE(test::S3Of(*store).LoadBlockMap(
       [&](std::uint64_t, unsigned done, unsigned total) {
         last_done = done;
         ranges = total;
       },
       &detail))
       << detail;
-  EXPECT_TRUE(store.has_block_map());
+  EXPECT_TRUE(test::S3Of(*store).has_block_map());
   EXPECT_EQ(ranges, 16u);
   EXPECT_EQ(last_done, ranges);
   std::set<BlockNum> listed;
-  ASSERT_FALSE(store.ListNonZero([&](BlockNum b) { listed.insert(b); }));
+  ASSERT_FALSE(store->ListNonZero([&](BlockNum b) { listed.insert(b); }));
   EXPECT_EQ(listed, written);
 
   const auto gets = [&] { return client->stats().requests(s3::S3Stats::kGet); };
   std::vector<std::uint8_t> buf(g.block_size);
   auto before = gets();
-  ASSERT_FALSE(store.Read(5, buf));
-  ASSERT_FALSE(store.Read(99998, buf));
+  ASSERT_FALSE(store->Read(5, buf));
+  ASSERT_FALSE(store->Read(99998, buf));
   EXPECT_EQ(gets(), before) << "absent blocks are answered from the map";
   EXPECT_EQ(buf, std::vector<std::uint8_t>(g.block_size, 0));
-  ASSERT_FALSE(store.Read(700, buf));
+  ASSERT_FALSE(store->Read(700, buf));
   EXPECT_EQ(gets(), before + 1);
   EXPECT_EQ(buf, test::RandomBytes(g.block_size, 701));
 
   // Zero clears the bit after the DELETE; a zero of an absent block sends nothing.
   const auto deletes = [&] { return client->stats().requests(s3::S3Stats::kDelete); };
-  ASSERT_FALSE(store.Zero(700));
+  ASSERT_FALSE(store->Zero(700));
   EXPECT_FALSE(ServerHas(prefix + s3::BlockHex(700)));
   const auto d = deletes();
-  ASSERT_FALSE(store.Zero(701));
+  ASSERT_FALSE(store->Zero(701));
   EXPECT_EQ(deletes(), d);
   before = gets();
-  ASSERT_FALSE(store.Read(700, buf));
+  ASSERT_FALSE(store->Read(700, buf));
   EXPECT_EQ(gets(), before);
   // A write sets the bit again.
-  ASSERT_FALSE(store.Write(701, test::RandomBytes(g.block_size, 9)));
-  ASSERT_FALSE(store.Read(701, buf));
+  ASSERT_FALSE(store->Write(701, test::RandomBytes(g.block_size, 9)));
+  ASSERT_FALSE(store->Read(701, buf));
   EXPECT_EQ(buf, test::RandomBytes(g.block_size, 9));
 }
 
@@ -176,49 +176,55 @@ TEST(S3Store, RevalidateIsAConditionalGet) {
   const Geometry g{4096, 64};
   const std::string prefix = test::UniquePrefix();
   auto client = test::SharedServerClient(prefix);
-  S3Store store(client, s3::KeyScheme{prefix, false}, g);
+  auto store = test::RawBlocks(std::make_unique<S3Store>(client, s3::KeyScheme{prefix, false}, g));
   const auto data = test::RandomBytes(g.block_size, 5);
-  ASSERT_FALSE(store.Write(5, data));
-  const BlockMd5 md5 = *s3::Md5(data);
+  ObjectVersion v, now;
+  ASSERT_FALSE(store->Write(5, data, &v));
+  ASSERT_TRUE(v.known);
+  EXPECT_EQ(s3::HexEncode(v.tag), s3::Md5Hex(data));  // the ETag
   std::vector<std::uint8_t> out(g.block_size, 0xee);
   bool fresh = true;
-  ASSERT_FALSE(store.Revalidate(5, md5, out, &fresh));
+  ASSERT_FALSE(store->Revalidate(5, v, out, &fresh, &now));
   EXPECT_FALSE(fresh);
-  EXPECT_EQ(out, std::vector<std::uint8_t>(g.block_size, 0xee));  // untouched
   std::ostringstream stats;
-  store.PrintStats(stats);
+  store->PrintStats(stats);
   EXPECT_NE(stats.str().find("bytes sent 4096 received 0"), std::string::npos) << stats.str();
 
   const auto newer = test::RandomBytes(g.block_size, 6);
-  ASSERT_FALSE(store.Write(5, newer));
-  ASSERT_FALSE(store.Revalidate(5, md5, out, &fresh));
+  ObjectVersion v2;
+  ASSERT_FALSE(store->Write(5, newer, &v2));
+  ASSERT_FALSE(store->Revalidate(5, v, out, &fresh, &now));
   EXPECT_TRUE(fresh);
   EXPECT_EQ(out, newer);
-  ASSERT_FALSE(store.Zero(5));
-  ASSERT_FALSE(store.Revalidate(5, md5, out, &fresh));
+  EXPECT_EQ(now, v2);
+  ASSERT_FALSE(store->Zero(5));
+  ASSERT_FALSE(store->Revalidate(5, v, out, &fresh, &now));
   EXPECT_TRUE(fresh);
   EXPECT_TRUE(IsAllZero(out));
+  EXPECT_FALSE(now.known);
 }
 
-// A block object of the wrong size is an error, whether shorter or longer
-// than a block (the longer one is cut off at the buffer's end).
+// A plain block object of the wrong size is an error, whether shorter or
+// longer than a block (the longer one is cut off at the buffer's end).
 TEST(S3Store, ObjectOfTheWrongSizeIsAnError) {
   const Geometry g{4096, 16};
   const std::string prefix = test::UniquePrefix();
   auto client = test::SharedServerClient(prefix);
-  S3Store store(client, s3::KeyScheme{prefix, false}, g);
+  auto store = test::RawBlocks(std::make_unique<S3Store>(client, s3::KeyScheme{prefix, false}, g));
   std::string detail;
   ASSERT_FALSE(client->PutObject(prefix + s3::BlockHex(1), test::RandomBytes(g.block_size - 1, 1), &detail));
   ASSERT_FALSE(client->PutObject(prefix + s3::BlockHex(2), test::RandomBytes(g.block_size + 1, 2), &detail));
   ASSERT_FALSE(client->PutObject(prefix + s3::BlockHex(3), test::RandomBytes(g.block_size, 3), &detail));
   std::vector<std::uint8_t> buf(g.block_size);
-  EXPECT_EQ(store.Read(1, buf), make_error_code(Errc::kBadBlockSize));
-  EXPECT_EQ(store.Read(2, buf), make_error_code(Errc::kBadBlockSize));
-  ASSERT_FALSE(store.Read(3, buf));
+  EXPECT_EQ(store->Read(1, buf), make_error_code(Errc::kBadBlockSize));
+  EXPECT_EQ(store->Read(2, buf), make_error_code(Errc::kBadBlockSize));
+  ASSERT_FALSE(store->Read(3, buf));
   EXPECT_EQ(buf, test::RandomBytes(g.block_size, 3));
   bool fresh = false;
-  EXPECT_EQ(store.Revalidate(2, *s3::Md5(buf), buf, &fresh), make_error_code(Errc::kBadBlockSize));
-  EXPECT_EQ(store.Revalidate(1, *s3::Md5(buf), buf, &fresh), make_error_code(Errc::kBadBlockSize));
+  ObjectVersion v, now;
+  v.known = true;
+  EXPECT_EQ(store->Revalidate(2, v, buf, &fresh, &now), make_error_code(Errc::kBadBlockSize));
+  EXPECT_EQ(store->Revalidate(1, v, buf, &fresh, &now), make_error_code(Errc::kBadBlockSize));
 }
 
 TEST(S3Store, SurvivesInjectedServerFaults) {
@@ -245,14 +251,14 @@ TEST(S3Store, FailedPutIsNeverReportedWritten) {
   const std::string prefix = test::UniquePrefix();
   auto cfg = test::TestClientConfig(test::SharedS3ServerUrl(), test::kTestBucket, prefix);
   cfg.retry.budget = 300ms;
-  S3Store store(std::make_shared<s3::S3Client>(cfg, test::TestCredentials()), s3::KeyScheme{prefix, false}, g);
+  auto store = test::RawBlocks(std::make_unique<S3Store>(std::make_shared<s3::S3Client>(cfg, test::TestCredentials()), s3::KeyScheme{prefix, false}, g));
   const auto old_data = test::RandomBytes(g.block_size, 1);
-  ASSERT_FALSE(store.Write(1, old_data));
+  ASSERT_FALSE(store->Write(1, old_data));
   server.faults().start_outage(1.0, s3server::OutageMode::Http503);
-  EXPECT_EQ(store.Write(1, test::RandomBytes(g.block_size, 2)), make_error_code(Errc::kStoreUnavailable));
+  EXPECT_EQ(store->Write(1, test::RandomBytes(g.block_size, 2)), make_error_code(Errc::kStoreUnavailable));
   std::this_thread::sleep_for(1100ms);
   std::vector<std::uint8_t> buf(g.block_size);
-  ASSERT_FALSE(store.Read(1, buf));
+  ASSERT_FALSE(store->Read(1, buf));
   EXPECT_EQ(buf, old_data);
 }
 
@@ -274,7 +280,7 @@ TEST(S3Stack, NothingIsWrittenBeforeCommitGeometry) {
   EXPECT_TRUE(ServerHas(prefix + kVolumeMetaKey));
   std::string text;
   ASSERT_FALSE(stack.meta->ReadMeta(kVolumeMetaKey, text, nullptr));
-  EXPECT_EQ(DecodeVolumeMeta(text).num_blocks, 1024u);
+  EXPECT_EQ(DecodeVolumeMeta(text).geometry.num_blocks, 1024u);
 
   // A nonexistent bucket is a one-line start-up error.
   StoreConfig missing = config;
@@ -297,7 +303,7 @@ TEST(S3Store, ListAllObjectsSeesEveryKeyUnderThePrefix) {
   const Geometry g{4096, 5000};  // several key ranges
   const std::string prefix = test::UniquePrefix();
   auto client = test::SharedServerClient(prefix);
-  S3Store store(client, s3::KeyScheme{prefix, false}, g);
+  auto store = test::RawBlocks(std::make_unique<S3Store>(client, s3::KeyScheme{prefix, false}, g));
   std::string detail;
   std::vector<std::string> want;
   for (BlockNum b : {0, 1, 1999, 2500, 4999, 6000}) want.push_back(prefix + s3::BlockHex(b));
@@ -308,7 +314,7 @@ TEST(S3Store, ListAllObjectsSeesEveryKeyUnderThePrefix) {
   ASSERT_FALSE(client->PutObject(prefix.substr(0, prefix.size() - 1) + "x/00000001", test::RandomBytes(1, 1), &detail));
   std::sort(want.begin(), want.end());
   std::vector<std::string> got;
-  ASSERT_FALSE(store.ListAllObjects([&](const s3::ListedObject& o) { got.push_back(o.key); }, &detail)) << detail;
+  ASSERT_FALSE(test::S3Of(*store).ListAllObjects([&](const s3::ListedObject& o) { got.push_back(o.key); }, &detail)) << detail;
   EXPECT_EQ(got, want);
 }
 

@@ -9,7 +9,9 @@
 #include <string>
 
 #include "s3bd/s3/s3_client.h"
+#include "s3bd/codec/codec_store.h"
 #include "s3bd/store/s3_store.h"
+#include "test_util.h"
 
 #ifdef S3BD_HAVE_TEST_S3SERVER
 #include "server.h"
@@ -78,9 +80,11 @@ inline std::shared_ptr<s3::S3Client> SharedServerClient(const std::string& prefi
                                         TestCredentials());
 }
 
+inline S3Store& S3Of(CodecStore& blocks) { return static_cast<S3Store&>(blocks.objects()); }
+
 // An S3Store on the shared server under a fresh prefix; with `listed`, its
 // block map is loaded (--list-blocks).
-inline std::unique_ptr<S3Store> MakeTestS3Store(const Geometry& g, bool listed, bool hash_prefix = false) {
+inline std::unique_ptr<S3Store> MakeTestS3Objects(const Geometry& g, bool listed, bool hash_prefix = false) {
   const std::string prefix = UniquePrefix();
   // Strict, as a new volume is: every block object must carry its CRC-32C.
   auto store = std::make_unique<S3Store>(SharedServerClient(prefix), s3::KeyScheme{prefix, hash_prefix}, g,
@@ -90,6 +94,11 @@ inline std::unique_ptr<S3Store> MakeTestS3Store(const Geometry& g, bool listed, 
     if (store->LoadBlockMap({}, &detail)) return nullptr;
   }
   return store;
+}
+// The same under a raw codec layer.
+inline std::unique_ptr<CodecStore> MakeTestS3Store(const Geometry& g, bool listed, bool hash_prefix = false) {
+  auto objects = MakeTestS3Objects(g, listed, hash_prefix);
+  return objects ? RawBlocks(std::move(objects)) : nullptr;
 }
 #endif
 

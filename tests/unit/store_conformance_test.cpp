@@ -29,7 +29,7 @@ const StoreFactory kStores[] = {
     {"memory", [](const std::string&) { return std::make_unique<MemoryStore>(kGeom); }},
     {"directory",
      [](const std::string& dir) {
-       return std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom);
+       return test::RawBlocks(std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom));
      }},
 #ifdef S3BD_HAVE_TEST_S3SERVER
     // Over HTTP to the in-process test S3 server, each under a fresh prefix.

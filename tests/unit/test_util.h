@@ -1,6 +1,10 @@
 // Helpers shared by the unit tests.
 #pragma once
 
+#include <memory>
+
+#include "s3bd/codec/codec_store.h"
+
 #include <unistd.h>
 
 #include <cstdint>
@@ -10,6 +14,15 @@
 #include <vector>
 
 namespace s3bd::test {
+
+// Blocks over an object store, through a raw codec layer (no compression,
+// no encryption): what a plain volume's stack stands on.
+inline std::unique_ptr<CodecStore> RawBlocks(std::unique_ptr<ObjectStore> objects) {
+  codec::BlockCodec::Options o;
+  o.block_size = static_cast<std::size_t>(objects->geometry().block_size);
+  return std::make_unique<CodecStore>(std::move(objects), o);
+}
+
 
 // A fresh temporary directory, removed with its content on destruction.
 class TempDir {

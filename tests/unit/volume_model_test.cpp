@@ -51,7 +51,7 @@ class VolumeModel : public ::testing::TestWithParam<const char*> {
       bottom_ = mem.get();
       return std::make_unique<BlockCache>(std::move(mem), c);
     }
-    return std::make_unique<DirectoryStore>(Directory::Open(dir_.path(), false), g);
+    return test::RawBlocks(std::make_unique<DirectoryStore>(Directory::Open(dir_.path(), false), g));
   }
   test::TempDir dir_;
   BlockStore* bottom_ = nullptr;  // the store under a cache, if any

@@ -150,6 +150,7 @@ class BlockCache : public ForwardingStore {
     std::uint64_t file_seq = 0;    // version in the cache file; 0 = memory only
     CacheFile::Pos file_pos = 0;   // where that version was written
     BlockMd5 md5{};                // RECOVERED: MD5 of the data in the file
+    ObjectVersion version;         // RECOVERED: the stored object's version the file recorded
     std::uint64_t write_seq = 0;   // sequence number of the last write
     std::uint64_t dirty_seq = 0;   // oldest write not yet stored (when dirty)
     std::uint64_t failed_attempt = 0;  // attempt number of its last failed upload, 0 if none
@@ -165,8 +166,8 @@ class BlockCache : public ForwardingStore {
     const Buffer* in_flight = nullptr;  // the buffer an upload is reading
   };
 
-  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
-  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
+  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) override;
+  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override;
   std::error_code DoFlush() override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
@@ -241,7 +242,12 @@ class BlockCache : public ForwardingStore {
   std::size_t uploads_in_flight_ = 0;
   bool stop_ = false;
   // Uploaded blocks to mark CLEAN in the cache file: (block, file_seq).
-  std::vector<std::pair<BlockNum, std::uint64_t>> to_mark_;
+  struct ToMark {
+    BlockNum block;
+    std::uint64_t file_seq;
+    ObjectVersion stored;  // the version the upload created
+  };
+  std::vector<ToMark> to_mark_;
   bool marking_ = false;
   Clock::time_point mark_retry_at_{};
   bool stored_all_ = false;  // the last FlushToStore() stored everything

@@ -12,8 +12,11 @@
 //                Written once, when the file is created; never rewritten.
 //   4096         slot table: one 64-byte entry per slot:
 //                  state (FREE 0 / CLEAN 1 / DIRTY 2), flags (bit 0: an
-//                  all-zero block, no data), block number, sequence number,
-//                  MD5 of the data, CRC-32 of (file id, slot index, entry).
+//                  all-zero block, no data; bit 1: the stored version is
+//                  known), block number, sequence number, MD5 of the data,
+//                  the version of the stored object (CLEAN entries: the
+//                  ObjectVersion the data was read or uploaded as, for
+//                  revalidation), CRC-32 of (file id, slot index, entry).
 //   data_offset  slot data: slot count x block size.
 //
 // An entry is valid when its CRC matches and its fields make sense; a torn or
@@ -161,6 +164,7 @@ class CacheFile {
     bool dirty = false;  // not yet stored: to upload
     bool zero = false;   // an all-zero block (no data in the file)
     BlockMd5 md5{};
+    ObjectVersion version;  // CLEAN: the stored object's version, if known
     // Dirty, non-zero blocks only: the data, already checked against md5.
     std::shared_ptr<std::vector<std::uint8_t>> data;
   };
@@ -188,14 +192,17 @@ class CacheFile {
   // Writes a new version of `block` into the reserved slot: its data (none
   // if `zero`) and its entry, DIRTY or CLEAN. It becomes the block's newest
   // version; the previous one is freed or becomes a shadow. `data` is one
-  // block (ignored if `zero`). Consumes the reservation, also on error.
+  // block (ignored if `zero`). `stored`: for a CLEAN version, the version
+  // of the stored object it was read as. Consumes the reservation, also on
+  // error.
   std::error_code Put(const Reservation& r, BlockNum block, std::span<const std::uint8_t> data, bool zero,
-                      bool dirty, Version* out);
+                      bool dirty, const ObjectVersion& stored, Version* out);
   // Rewrites the entry of version `seq` of `block` as CLEAN, once the block
   // has no shadows (R3; may wait for a sync). Nothing to do (success) if that
   // version is no longer the newest or already CLEAN.
+  // `stored`: the version the upload created.
   // REQUIRES: the store below made that version durable (R6).
-  std::error_code MarkClean(BlockNum block, std::uint64_t seq);
+  std::error_code MarkClean(BlockNum block, std::uint64_t seq, const ObjectVersion& stored);
   // The block leaves the cache: its slot becomes FREE.
   // REQUIRES: its version is CLEAN on disk (MarkClean or a CLEAN Put) and it
   // has no shadows, or the file failed.
@@ -236,6 +243,7 @@ class CacheFile {
     BlockNum block = 0;
     std::uint64_t seq = 0;
     BlockMd5 md5{};
+    ObjectVersion version;
   };
   struct BlockInfo {
     std::int64_t slot = -1;  // CURRENT slot, or -1
@@ -256,7 +264,7 @@ class CacheFile {
   // DIRTY entries and syncs. Throws StartupError.
   void Recover();
   void EncodeEntry(std::uint64_t slot, std::uint32_t state, bool zero, BlockNum block, std::uint64_t seq,
-                   const BlockMd5& md5, std::uint8_t* out) const;
+                   const BlockMd5& md5, const ObjectVersion& version, std::uint8_t* out) const;
   std::error_code WriteAll(const void* buf, std::size_t n, off_t offset);
   std::error_code ReadAll(void* buf, std::size_t n, off_t offset);
   off_t EntryOffset(std::uint64_t slot) const { return static_cast<off_t>(kHeaderSize + slot * kEntrySize); }

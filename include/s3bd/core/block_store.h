@@ -57,6 +57,18 @@ using BlockNum = std::uint64_t;
 // persistent cache remembers which version of a block it has.
 using BlockMd5 = std::array<std::uint8_t, 16>;
 
+// Who a stored object is (a store's version tag, object_store.h), as a
+// fixed 16 bytes: S3, the MD5 its ETag names; the directory store, the MD5
+// of the file. Opaque to everyone but the store that made it; the cache file
+// records it so that a cached copy can be revalidated after a restart.
+// Unknown (known == false) where a store cannot name it, and for a block that
+// has no object.
+struct ObjectVersion {
+  bool known = false;
+  std::array<std::uint8_t, 16> tag{};
+  bool operator==(const ObjectVersion&) const = default;
+};
+
 struct Geometry {
   std::uint64_t block_size = 0;  // bytes, a power of two
   std::uint64_t num_blocks = 0;
@@ -84,10 +96,15 @@ class BlockStore {
   const Geometry& geometry() const { return geometry_; }
   const std::string& name() const { return name_; }
 
-  // REQUIRES: out.size() == block_size. Fills `out` with the block's content.
-  std::error_code Read(BlockNum block, std::span<std::uint8_t> out);
+  // REQUIRES: out.size() == block_size. Fills `out` with the block's
+  // content. `version`, if not null, receives the version of the stored
+  // object it was decoded from (unknown when no object holds it, or when a
+  // layer answered from a copy of its own: the cache).
+  std::error_code Read(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version = nullptr);
   // REQUIRES: data.size() == block_size. All-zero data becomes Zero().
-  std::error_code Write(BlockNum block, std::span<const std::uint8_t> data);
+  // `version`, if not null, receives the new object's version (unknown for
+  // a zero block, or when a layer only took the data: the cache).
+  std::error_code Write(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version = nullptr);
   // Makes the block read as zeros and frees its storage.
   std::error_code Zero(BlockNum block);
   // Part of a block: `out`/`data` lie within the block starting at `offset`.
@@ -101,15 +118,17 @@ class BlockStore {
   std::error_code ReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out);
   std::error_code WritePart(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data);
   // Whether a copy of the block cached earlier (e.g. in a cache file, across
-  // restarts), whose MD5 is `md5`, is still the stored content. REQUIRES:
-  // out.size() == block_size. On success either *fresh is false: the stored
-  // block's MD5 is `md5` and `out` is untouched; or *fresh is true: `out`
-  // holds the stored block's current content (which may still have that
-  // MD5). The default reads the block through this layer (*fresh = true); a
-  // store that can ask cheaply (S3: a conditional GET, 304 Not Modified)
-  // overrides DoRevalidate. ForwardingStore deliberately does not forward
-  // it: a layer that transforms blocks changes their MD5.
-  std::error_code Revalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out, bool* fresh);
+  // restarts), read or written when the stored object was at `version`, is
+  // still the stored content. REQUIRES: out.size() == block_size. On
+  // success either *fresh is false: the stored object is still at
+  // `version` (`out` holds unspecified bytes); or *fresh is true: `out`
+  // holds the block's current content (which may still equal the copy) and
+  // *now its version. The default reads the block through this layer
+  // (*fresh = true); the codec layer asks its store (S3: a conditional GET,
+  // 304 Not Modified moves no data). ForwardingStore deliberately does not
+  // forward it: a layer that changes blocks on their way must decide.
+  std::error_code Revalidate(BlockNum block, const ObjectVersion& version, std::span<std::uint8_t> out,
+                             bool* fresh, ObjectVersion* now);
   // See the contract above.
   std::error_code Flush();
   // Calls `fn` once for every block that may hold non-zero data (order
@@ -132,10 +151,14 @@ class BlockStore {
   virtual void FillOwnStats(StatsJson&) const {}
   // The next layer down, if any (only for Stats()).
   virtual const BlockStore* below() const { return nullptr; }
+  // The bottom layer's stats object, for a layer over an ObjectStore (the
+  // codec layer): appended after this layer's.
+  virtual void AppendObjectStats(StatsJson& /*layers*/) const {}
 
  private:
-  virtual std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) = 0;
-  virtual std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) = 0;
+  // `version` may be null (the caller does not want it).
+  virtual std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) = 0;
+  virtual std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) = 0;
   virtual std::error_code DoZero(BlockNum block) = 0;
   virtual std::error_code DoFlush() = 0;
   virtual std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) = 0;
@@ -145,8 +168,8 @@ class BlockStore {
   virtual std::error_code DoWritePart(BlockNum block, std::size_t offset,
                                       std::span<const std::uint8_t> data);
   // Default: DoRead() of this layer (counted as the revalidation only).
-  virtual std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
-                                       bool* fresh);
+  virtual std::error_code DoRevalidate(BlockNum block, const ObjectVersion& version, std::span<std::uint8_t> out,
+                                       bool* fresh, ObjectVersion* now);
   // Default: nothing to limit (local stores do not retry).
   virtual void DoSetRetryLimit(const RetryLimit&) {}
 
@@ -170,8 +193,8 @@ class ForwardingStore : public BlockStore {
   const BlockStore* below() const override { return next_.get(); }
 
   // Each forwards to next(); a derived layer may call them after its own work.
-  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
-  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
+  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) override;
+  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override;
   std::error_code DoFlush() override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "s3bd/cache/cache_config.h"
+#include "s3bd/codec/block_codec.h"
 #include "s3bd/guard/guard_config.h"
 
 namespace s3bd {
@@ -45,6 +46,13 @@ struct S3Config {
   unsigned checksum_attempts = 0;    // attempts of a GET whose body fails its checksum; 0: the retry budget
 };
 
+// Compression and encryption (the codec layer, codec/codec_store.h).
+struct CodecConfig {
+  codec::CompressionSpec compression;  // --compress[=ALG[:LEVEL]]; kNone: store new blocks raw
+  bool encrypt = false;                // --encrypt: create the volume encrypted
+  std::string passphrase_file;         // --passphrase-file (else S3BD_PASSPHRASE_FILE, else a prompt)
+};
+
 struct StoreConfig {
   std::string url;        // STORE as given on the command line
   std::string directory;  // absolute path of a directory store
@@ -54,12 +62,13 @@ struct StoreConfig {
   std::optional<std::uint64_t> block_size;  // --block-size
   bool force = false;                       // --force
   bool read_only = false;                   // --read-only
-  bool unlocked = false;                    // directory store, read-only: take no flock (s3bd verify)
+  bool unlocked = false;                    // directory store: take no flock (s3bd verify reads; s3bd passwd writes only metadata)
   // A read-write mount that takes the volume's lease (lease.h): the stack
   // gets a Fence (fenced_store.h), closed until the lease is held.
   bool fenced = false;
   CacheConfig cache;                        // --cache-size, --threads, ...
   GuardConfig guard;                        // --md5-cache-size, ...
+  CodecConfig codec;                        // --compress, --encrypt, --passphrase-file
 };
 
 struct MountConfig {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "s3bd/core/block_store.h"
 
@@ -26,19 +27,33 @@ std::uint64_t ParseSize(const std::string& text, const std::string& what);
 // 1073741824 -> "1 GiB"; sizes that are not a whole unit print in bytes.
 std::string FormatSize(std::uint64_t bytes);
 
-// The metadata text for a geometry and the volume's id, and its parser
-// (throws StartupError on a malformed object: it is read from the store, so
-// treated as hostile). The id is 32 lowercase hex digits, drawn at random
-// when a volume is created (NewVolumeId) and never changed; it lets a cache
-// file (--cache-file) recognise its volume. Volumes created before ids
-// existed have none: their metadata has no "id" line and *id is set to "".
-// `crc32c` ("checksum-crc32c 1") records that every object of the volume
-// carries its CRC-32C (s3bd writes it on every PUT): volumes created from
-// now on say so, and a block that then arrives without one is corrupt.
-// Older volumes say nothing (*crc32c = false); a number, so that older
-// versions of s3bd, which ignore unknown numeric keys, still mount it.
-std::string EncodeVolumeMeta(const Geometry& g, const std::string& id = "", bool crc32c = false);
-Geometry DecodeVolumeMeta(const std::string& text, std::string* id = nullptr, bool* crc32c = nullptr);
+// What the volume metadata object (kVolumeMetaKey) records.
+//  - geometry: size and block size.
+//  - id: 32 lowercase hex digits, drawn at random when a volume is created
+//    (NewVolumeId) and never changed; it lets a cache file (--cache-file)
+//    recognise its volume, and an encrypted volume binds it into every
+//    block. Volumes created before ids existed have none ("").
+//  - crc32c ("checksum-crc32c 1"): every object of the volume carries its
+//    CRC-32C (s3bd writes it on every PUT); volumes created from now on say
+//    so, and a block that then arrives without one is corrupt. Older volumes
+//    say nothing (a number, so older versions of s3bd, which ignore unknown
+//    numeric keys, still mount it).
+//  - cipher and key_slots: an encrypted volume ("encryption aes-256-gcm"
+//    and up to 8 "keyslot ..." lines, codec/key_slots.h). Its text starts
+//    "s3bd-volume 2", which versions without encryption refuse.
+struct VolumeMeta {
+  Geometry geometry;
+  std::string id;
+  bool crc32c = false;
+  std::string cipher;                  // "" = not encrypted
+  std::vector<std::string> key_slots;  // FormatKeySlot() text, not yet parsed
+  bool encrypted() const { return !cipher.empty(); }
+};
+inline constexpr std::size_t kMaxKeySlotLines = 8;
+// The text, and its parser (throws StartupError on a malformed object: it is
+// read from the store, so treated as hostile).
+std::string EncodeVolumeMeta(const VolumeMeta& meta);
+VolumeMeta DecodeVolumeMeta(const std::string& text);
 // 128 random bits as 32 lowercase hex digits (from getrandom(2)).
 std::string NewVolumeId();
 

@@ -64,16 +64,6 @@ struct ObjectMeta {
   bool operator==(const ObjectMeta&) const = default;
 };
 
-// Who an object is, as a fixed 16 bytes: S3, the MD5 its ETag names; the
-// directory store, the file's inode, size and modification time. Opaque to
-// everyone but the store that made it; recorded by the cache file so that a
-// cached copy can be revalidated after a restart (GetIfChanged).
-struct ObjectVersion {
-  bool known = false;
-  std::array<std::uint8_t, 16> tag{};
-  bool operator==(const ObjectVersion&) const = default;
-};
-
 class ObjectStore {
  public:
   ObjectStore(std::string name, Geometry geometry);
@@ -112,8 +102,9 @@ class ObjectStore {
   // As BlockStore::SetRetryLimit (a store that retries applies it).
   void SetRetryLimit(const RetryLimit& limit) { DoSetRetryLimit(limit); }
 
-  // This store's stats object: "layer", "ops" (get, put, delete, flush,
-  // list: {"ops", "bytes", "errors", "avg_ms"}) and its own keys.
+  // This store's stats object: "layer", "ops" (read = Get, write = Put,
+  // zero = Delete, flush, list: {"ops", "bytes", "errors", "avg_ms"}; the
+  // block layers' keys) and its own keys.
   StatsJson Stats() const;
 
  protected:

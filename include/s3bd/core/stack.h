@@ -9,7 +9,9 @@
 #include <string_view>
 #include <string>
 
+#include "s3bd/codec/block_codec.h"
 #include "s3bd/core/block_store.h"
+#include "s3bd/core/geometry.h"
 #include "s3bd/core/config.h"
 #include "s3bd/core/meta_store.h"
 
@@ -57,9 +59,7 @@ struct StoredObject {
   bool regular = true;  // false: not a regular file (a directory store's subdirectory)
 };
 struct OpenedVolume {
-  Geometry geometry;
-  std::string id;        // "" for a volume created before ids
-  bool crc32c = false;   // "checksum-crc32c 1": every object carries its CRC-32C
+  VolumeMeta volume;     // geometry, id, checksums, encryption (geometry.h)
   std::shared_ptr<MetaStore> meta;
   std::unique_ptr<BlockStore> store;
 
@@ -73,7 +73,16 @@ struct OpenedVolume {
   // Deletes objects by name (S3: one DeleteObjects per 1000); thread-safe.
   std::function<std::error_code(std::span<const std::string> names, std::string* detail)> remove;
 };
-OpenedVolume OpenVolume(const StoreConfig& config);
+// `unlock`: an encrypted volume's data key is unlocked (the passphrase from
+// config.codec, as a mount reads it), so that `store` decodes its blocks
+// (`s3bd verify`); otherwise its blocks cannot be read.
+OpenedVolume OpenVolume(const StoreConfig& config, bool unlock = false);
+
+// The data key of an encrypted volume, from its key slots and the
+// passphrase (--passphrase-file `passphrase_file`, S3BD_PASSPHRASE_FILE or a
+// prompt). Throws StartupError: "wrong passphrase for URL", damaged slots.
+std::shared_ptr<const codec::DataKey> UnlockVolume(const std::string& url, const VolumeMeta& vm,
+                                                   const std::string& passphrase_file);
 
 // Turns STORE (a path or file:///path) into config.directory, or
 // s3://BUCKET[/PREFIX] into config.s3's bucket and prefix; throws

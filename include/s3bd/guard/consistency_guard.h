@@ -52,8 +52,8 @@ class ConsistencyGuard : public ForwardingStore {
     std::list<BlockNum>::iterator age;  // position in age_ (oldest first)
   };
 
-  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
-  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
+  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) override;
+  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override;
 
   std::error_code Change(BlockNum block, std::optional<Digest> md5,

@@ -68,6 +68,10 @@ inline std::string Md5Base64(std::string_view data) { return Md5Base64(AsBytes(d
 // 0xe3069283. Crc32cPortable() is the table-driven version used elsewhere
 // (exposed so that tests can compare the two).
 std::uint32_t Crc32c(ByteView data);
+// The CRC-32C of (the bytes whose CRC-32C is `crc`) followed by `data`:
+// Crc32cExtend(Crc32c(a), b) == Crc32c(a + b).
+std::uint32_t Crc32cExtend(std::uint32_t crc, ByteView data);
+inline std::uint32_t Crc32cExtend(std::uint32_t crc, std::string_view data) { return Crc32cExtend(crc, AsBytes(data)); }
 inline std::uint32_t Crc32c(std::string_view data) { return Crc32c(AsBytes(data)); }
 std::uint32_t Crc32cPortable(ByteView data);
 // A CRC-32 value as 8 lowercase hex digits, most significant first.

@@ -80,8 +80,19 @@
 namespace s3bd::s3 {
 
 // The user metadata header in which PutObject stores the CRC-32C of an
-// object's data (crypto.h Crc32Hex: 8 lowercase hex digits).
+// object's data (crypto.h Crc32Hex: 8 lowercase hex digits), extended over
+// its other metadata pairs (MetaCrc), so that a proxy that drops or edits
+// them makes the object fail its check as surely as a flipped byte.
 inline constexpr std::string_view kCrc32cMetaHeader = "x-amz-meta-s3bd-crc32c";
+
+// An object's metadata pairs as S3 carries them: pair N is the header
+// x-amz-meta-N, except "content-encoding", which is Content-Encoding. On a
+// GET: every x-amz-meta-* header but kCrc32cMetaHeader, and
+// Content-Encoding, by name (lowercase) in order.
+std::vector<NameValue> ObjectMetaOf(const std::vector<NameValue>& response_headers);
+// The CRC-32C of a body (`body_crc`) extended over metadata pairs: each
+// "name:value\n", in name order. With no pairs it is the body's CRC-32C.
+std::uint32_t MetaCrc(std::uint32_t body_crc, std::vector<NameValue> meta);
 
 enum class Addressing { kPath, kVirtualHost };
 enum class AuthMode { kSigV4, kSigV2, kAnonymous };
@@ -185,22 +196,25 @@ class S3Client : public MetaStore {
   // (at most out.size() bytes, else Errc::kResponseTooLarge) is written to
   // the start of `out` and *size is its length (0 for a missing key). Every
   // attempt writes there, so after an error `out` holds unspecified bytes.
+  // `meta`, if not null, receives the object's metadata (ObjectMetaOf) and
+  // `etag` its ETag (unquoted, lowercase). With `if_none_match` (a
+  // lowercase hex MD5 ETag), the GET is conditional: when the object's ETag
+  // is still that, the server answers 304, *not_modified is true and no
+  // body arrives (`out` may still hold bytes of an earlier failed attempt).
   std::error_code GetObjectInto(const std::string& key, std::span<std::uint8_t> out, std::size_t* size,
-                                bool* found, std::string* detail, bool require_crc32c = false);
-  // A conditional GET (If-None-Match: "etag", lowercase hex MD5): when the
-  // object's ETag is still `etag` the server answers 304 and *not_modified
-  // is true (no body); otherwise it behaves as GetObject.
-  std::error_code GetObjectIfNoneMatch(const std::string& key, const std::string& etag, std::string* body,
-                                       bool* found, bool* not_modified, std::size_t max_size,
-                                       std::string* detail, bool require_crc32c = false);
+                                bool* found, std::string* detail, bool require_crc32c = false,
+                                std::vector<NameValue>* meta = nullptr, std::string* etag = nullptr,
+                                const std::string* if_none_match = nullptr, bool* not_modified = nullptr);
   // Conditional requests (`cond`): kAbsent sends If-None-Match: *, kVersion
   // If-Match with the ETag in the spelling the server honours (quoted per
   // RFC 9110 unless ProbeConditions() found that only the bare ETag works, as
   // on Ceph RGW 16). A condition that does not hold (412 PreconditionFailed,
   // or 409 ConditionalRequestConflict) is s3bd::Errc::kConditionFailed, not
   // retried. `etag`, if not null, receives the new object's ETag (unquoted).
+  // `meta`: metadata pairs stored with the object (see ObjectMetaOf).
   std::error_code PutObject(const std::string& key, std::span<const std::uint8_t> body,
-                            std::string* detail, const MetaCondition& cond = {}, std::string* etag = nullptr);
+                            std::string* detail, const MetaCondition& cond = {}, std::string* etag = nullptr,
+                            const std::vector<NameValue>& meta = {});
   std::error_code DeleteObject(const std::string& key, std::string* detail, const MetaCondition& cond = {});
   std::error_code HeadObject(const std::string& key, bool* found, std::uint64_t* size,
                              std::string* detail);

@@ -1,14 +1,26 @@
 // The embedded default store: one file per block in a local directory.
 //
-// Layout: a block is the file named BlockName(n) ("0000002a"), the same name
-// as its future S3 object key; metadata objects are files named by their key
-// (never all-hex); a write in progress is a ".tmp-*" file.
+// Layout: a block's object is the file named BlockName(n) ("0000002a"), the
+// same name as its future S3 object key; metadata objects are files named by
+// their key (never all-hex); a write in progress is a ".tmp-*" file.
 //
-// Behaviour:
-//  - Write: the block goes to a new temp file, which is fdatasync'd and then
+// Object files: an object of exactly block_size bytes without metadata pairs
+// (every object of a volume without compression or encryption) is the file,
+// byte for byte. Any other object is its body followed by a trailer:
+//   "name:value\n" per metadata pair, '\n' padding, the trailer's length
+//   (u32 little-endian, all of it), the magic "s3bdobj1".
+// A file of exactly block_size bytes is therefore always a bare body (a
+// trailer that would make the file that long gets one more padding byte),
+// and any other file must end in a valid trailer, else it is corrupt.
+//
+// Behaviour (an ObjectStore, object_store.h):
+//  - Put: the object goes to a new temp file, which is fdatasync'd and then
 //    renamed over the block file, so after any crash the block holds either
-//    its old or its new content, never a mix or a torn file.
-//  - Zero: the block file is removed; a missing file reads as zeros.
+//    its old or its new object, never a mix or a torn file.
+//  - Get: straight into the caller's buffer. The version is the MD5 of the
+//    whole file (computed only when the caller asks for it: the cache file
+//    does).
+//  - Delete: the block file is removed; a missing file is an absent object.
 //  - Flush: fsyncs the directory if a rename or unlink happened since the
 //    last flush, which makes every earlier write and zero durable.
 //  - The directory is locked with flock(): exclusively by a read-write mount,
@@ -28,6 +40,7 @@
 #include <string>
 
 #include "s3bd/core/block_store.h"
+#include "s3bd/core/object_store.h"
 #include "s3bd/core/meta_store.h"
 
 namespace s3bd {
@@ -35,7 +48,9 @@ namespace s3bd {
 // An opened, locked store directory. Throws StartupError from Open().
 class Directory : public MetaStore {
  public:
-  // `lock` false (only with `read_only`): no flock at all. `who_holds`, if
+  // `lock` false: no flock at all (`s3bd verify`, which only reads, and
+  // `s3bd passwd`, which writes only the volume's metadata object, each
+  // beside a mount). `who_holds`, if
   // set, turns the text of the lease file (kLeaseKey, "" if none) into the
   // message for a directory locked by another mount ("" for the generic one).
   static std::shared_ptr<Directory> Open(const std::string& path, bool read_only, bool lock = true,
@@ -54,8 +69,10 @@ class Directory : public MetaStore {
   std::error_code DeleteMeta(const std::string& key, const MetaCondition& cond) override;
   std::error_code ProbeConditions(const std::string& key, bool* enforced) override;
 
-  // Writes `data` to `name` atomically (temp file, fdatasync, rename).
-  std::error_code ReplaceFile(const std::string& name, const void* data, std::size_t len);
+  // Writes `data` (then `tail`, if any) to `name` atomically (temp file,
+  // fdatasync, rename).
+  std::error_code ReplaceFile(const std::string& name, const void* data, std::size_t len,
+                              std::string_view tail = {});
   // fsync of the directory itself.
   std::error_code SyncDir();
 
@@ -76,16 +93,18 @@ class Directory : public MetaStore {
   std::mutex meta_mu_;
 };
 
-class DirectoryStore : public BlockStore {
+class DirectoryStore : public ObjectStore {
  public:
   DirectoryStore(std::shared_ptr<Directory> dir, Geometry g);
 
  private:
-  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
-  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
-  std::error_code DoZero(BlockNum block) override;
+  std::error_code DoGet(BlockNum block, std::span<std::uint8_t> buf, std::size_t* size, bool* found,
+                        ObjectMeta* meta, ObjectVersion* version) override;
+  std::error_code DoPut(BlockNum block, std::span<const std::uint8_t> body, const ObjectMeta& meta,
+                        ObjectVersion* version) override;
+  std::error_code DoDelete(BlockNum block) override;
   std::error_code DoFlush() override;
-  std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+  std::error_code DoList(const std::function<void(BlockNum)>& fn) override;
 
   std::shared_ptr<Directory> dir_;
   std::atomic<bool> dir_dirty_{false};

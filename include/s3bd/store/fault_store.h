@@ -35,13 +35,12 @@ class FaultStore : public ForwardingStore {
   void FillOwnStats(StatsJson& j) const override;
 
  private:
-  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
-  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
+  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) override;
+  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override;
   std::error_code DoFlush() override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
-  std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
-                               bool* fresh) override;
+  std::error_code DoRevalidate(BlockNum block, const ObjectVersion& v, std::span<std::uint8_t> out, bool* fresh, ObjectVersion* now) override;
 
   bool Fail(double FaultSpec::*rate);
 

@@ -1,23 +1,60 @@
-// An in-memory store for unit tests: a map of block number to bytes.
-// Thread-safe; zero blocks are not kept.
+// In-memory stores for unit tests. MemoryObjectStore: an ObjectStore, a map
+// of block number to object (bytes and metadata); its version tag is a
+// counter. MemoryStore: the BlockStore the upper layers' tests stand on, a
+// codec layer (raw by default) over a MemoryObjectStore, plus metadata
+// objects. Thread-safe; zero blocks are not kept.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <vector>
 
+#include "s3bd/codec/codec_store.h"
 #include "s3bd/core/block_store.h"
 #include "s3bd/core/meta_store.h"
+#include "s3bd/core/object_store.h"
 
 namespace s3bd {
 
-class MemoryStore : public BlockStore, public MetaStore {
+class MemoryObjectStore : public ObjectStore {
  public:
-  explicit MemoryStore(Geometry g);
+  explicit MemoryObjectStore(Geometry g);
+
+  // Number of objects held.
+  std::size_t StoredObjects() const;
+  // A copy of an object's bytes (empty if none), and a way to change them
+  // behind the store's back (tests of corruption and tampering).
+  std::vector<std::uint8_t> ObjectBytes(BlockNum block) const;
+  void Tamper(BlockNum block, const std::function<void(std::vector<std::uint8_t>&, ObjectMeta&)>& fn);
+
+ private:
+  struct Object {
+    std::vector<std::uint8_t> bytes;
+    ObjectMeta meta;
+    std::uint64_t version = 0;
+  };
+  std::error_code DoGet(BlockNum block, std::span<std::uint8_t> buf, std::size_t* size, bool* found,
+                        ObjectMeta* meta, ObjectVersion* version) override;
+  std::error_code DoPut(BlockNum block, std::span<const std::uint8_t> body, const ObjectMeta& meta,
+                        ObjectVersion* version) override;
+  std::error_code DoDelete(BlockNum block) override;
+  std::error_code DoFlush() override { return {}; }
+  std::error_code DoList(const std::function<void(BlockNum)>& fn) override;
+
+  mutable std::mutex mu_;
+  std::map<BlockNum, Object> objects_;
+  std::uint64_t next_version_ = 1;
+};
+
+class MemoryStore : public CodecStore, public MetaStore {
+ public:
+  explicit MemoryStore(Geometry g, codec::BlockCodec::Options options = {});
 
   // Number of blocks held (i.e. non-zero blocks written).
-  std::size_t StoredBlocks() const;
+  std::size_t StoredBlocks() const { return objects_->StoredObjects(); }
+  MemoryObjectStore& memory() { return *objects_; }
 
   // Conditions are enforced unless set_ignore_conditions(true) (a server
   // that ignores them, for tests).
@@ -29,14 +66,8 @@ class MemoryStore : public BlockStore, public MetaStore {
   void set_ignore_conditions(bool ignore) { ignore_conditions_ = ignore; }
 
  private:
-  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
-  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
-  std::error_code DoZero(BlockNum block) override;
-  std::error_code DoFlush() override { return {}; }
-  std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
-
+  MemoryObjectStore* objects_;  // owned by the codec layer
   mutable std::mutex mu_;
-  std::map<BlockNum, std::vector<std::uint8_t>> blocks_;
   std::map<std::string, std::string> meta_;
   std::atomic<bool> ignore_conditions_{false};
 };

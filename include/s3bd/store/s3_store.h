@@ -5,20 +5,23 @@
 // PREFIX + hash + "-" + BlockHex(n); metadata objects (s3bd-volume) live
 // beside them under the same prefix and never parse as block keys.
 //
-// Behaviour:
-//  - Read: GET; a missing object (404) reads as zeros. The body must be
-//    exactly one block and match its checksum (the client checks: the
-//    CRC-32C stored with the object, else the ETag when it is an MD5).
-//  - Revalidate (a cache file's copy): GET with If-None-Match: "MD5";
+// Behaviour (an ObjectStore, object_store.h):
+//  - Get: GET straight into the caller's buffer; a missing object (404) is
+//    absent. The body must match its checksum (the client checks: the
+//    CRC-32C stored with the object, extended over its metadata pairs, else
+//    the ETag when it is an MD5). Metadata pairs are the x-amz-meta-*
+//    headers (and Content-Encoding); the version is the ETag when it is an
+//    MD5 (32 hex digits), else unknown.
+//  - GetIfChanged (a cache file's copy): GET with If-None-Match: "ETag";
 //    304 Not Modified means the copy is current and moves no data.
-//  - Write: PUT with the data's CRC-32C as metadata; the upload is checked
-//    by the signed payload hash (SigV4) or by Content-MD5 and the ETag
-//    returned (SigV2; see s3_client.h). Success is returned only once S3
+//  - Put: PUT with the CRC-32C as metadata; the upload is checked by the
+//    signed payload hash (SigV4) or by Content-MD5 and the ETag returned
+//    (SigV2; see s3_client.h). Success is returned only once S3
 //    acknowledged the object, so a block whose PUT ultimately fails (after
 //    the retry budget) is reported as an error and never as written.
-//  - Zero: DELETE (404 counts as success).
+//  - Delete: DELETE (404 counts as success).
 //  - Flush: nothing to do; every acknowledged PUT/DELETE is durable in S3.
-//  - ListNonZero: a listing of the prefix, in parallel over key ranges.
+//  - List: a listing of the prefix, in parallel over key ranges.
 //
 // Block map (--list-blocks): LoadBlockMap() lists the bucket once at mount;
 // from then on a bitmap tells which blocks may have an object, and reads of
@@ -34,6 +37,7 @@
 //
 // Thread-safe: no mutex; the bitmap is atomic words.
 #pragma once
+#include "s3bd/core/object_store.h"
 
 #include <atomic>
 #include <cstdint>
@@ -49,7 +53,7 @@
 
 namespace s3bd {
 
-class S3Store : public BlockStore {
+class S3Store : public ObjectStore {
  public:
   // Largest volume (in blocks) for which --list-blocks keeps a bitmap (128 MiB).
   static constexpr std::uint64_t kMaxMappedBlocks = std::uint64_t{1} << 30;
@@ -82,17 +86,21 @@ class S3Store : public BlockStore {
   void FillOwnStats(StatsJson& j) const override;
 
  private:
-  std::error_code FinishGet(BlockNum block, const char* what, std::error_code ec, bool found, std::size_t size,
-                            std::string detail, std::span<std::uint8_t> out) const;
-  std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out) override;
-  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
-  std::error_code DoZero(BlockNum block) override;
+  std::error_code DoGet(BlockNum block, std::span<std::uint8_t> buf, std::size_t* size, bool* found,
+                        ObjectMeta* meta, ObjectVersion* version) override;
+  std::error_code DoGetIfChanged(BlockNum block, const ObjectVersion& version, std::span<std::uint8_t> buf,
+                                 std::size_t* size, bool* found, ObjectMeta* meta, ObjectVersion* now,
+                                 bool* changed) override;
+  // The common part of both: `if_none_match` null for a plain GET.
+  std::error_code GetBlock(BlockNum block, const std::string* if_none_match, std::span<std::uint8_t> buf,
+                           std::size_t* size, bool* found, ObjectMeta* meta, ObjectVersion* version,
+                           bool* not_modified);
+  std::error_code DoPut(BlockNum block, std::span<const std::uint8_t> body, const ObjectMeta& meta,
+                        ObjectVersion* version) override;
+  std::error_code DoDelete(BlockNum block) override;
   std::error_code DoFlush() override;
-  std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+  std::error_code DoList(const std::function<void(BlockNum)>& fn) override;
   void DoSetRetryLimit(const RetryLimit& limit) override { client_->SetRetryLimit(limit); }
-  // A conditional GET: If-None-Match with the MD5, 304 means unchanged.
-  std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
-                               bool* fresh) override;
 
   // Lists the prefix in up to 16 key ranges in parallel; fn(range, object)
   // is called concurrently for different ranges, in key order within one.

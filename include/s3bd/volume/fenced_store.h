@@ -61,14 +61,13 @@ class FencedStore : public ForwardingStore {
 
  private:
   std::error_code Check() const;
-  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data) override;
+  std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override;
   std::error_code DoFlush() override;
   // Forwarded whole, so the cache below still patches blocks in place.
   std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) override;
   std::error_code DoWritePart(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data) override;
-  std::error_code DoRevalidate(BlockNum block, const BlockMd5& md5, std::span<std::uint8_t> out,
-                               bool* fresh) override;
+  std::error_code DoRevalidate(BlockNum block, const ObjectVersion& v, std::span<std::uint8_t> out, bool* fresh, ObjectVersion* now) override;
 
   const std::shared_ptr<const Fence> fence_;
   const Role role_;
