@@ -19,7 +19,8 @@
 // Errors (Decode): Errc::kCorruptBlock for anything malformed (unknown
 // encoding, a body that does not decompress to exactly block_size bytes, a
 // truncated object), Errc::kAuthFailed when authentication fails (wrong key,
-// moved, edited or tampered object). *detail says which, in one line without
+// moved, edited or tampered object), and Errc::kBadBlockSize for a raw
+// object of the wrong length (the stores' error for that before the codec). *detail says which, in one line without
 // the block number (the caller adds it) and without any key material.
 //
 // Thread-safe: Encode/Decode may run concurrently; the counters are atomic.
