@@ -2,7 +2,8 @@
 # The whole test suite: installs dependencies (Debian packages, and s3rver
 # from npm), builds, runs every test (unit, real FUSE mounts with ext4 and XFS
 # on loop devices, S3 volumes on s3rver), then builds and
-# runs the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# runs the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# under ThreadSanitizer for the concurrent layers, and the fuzz targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,3 +26,6 @@ cmake --build build-tsan -j "$(nproc)" --target s3bd_unit_tests
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 \
    ctest -L unit -R 'BlockCache|CacheFile|VolumeModel|ReadAhead|StoreConformance|^Volume\.|FaultStore' \
    --output-on-failure --timeout 900)
+
+# The fuzz targets (tests/fuzz), 30 s each, with clang and libFuzzer.
+scripts/fuzz.sh 30

@@ -32,12 +32,16 @@ namespace s3bd::codec {
 
 inline constexpr std::size_t kMaxKeySlots = 8;
 
+// The defaults are DefaultKdfParams() without S3BD_TEST_KDF (key_slots.cpp
+// has the measurements they come from).
 struct KdfParams {
-  std::uint32_t t_cost = 3;          // passes
+  std::uint32_t t_cost = 4;          // passes
   std::uint32_t m_cost_kib = 262144; // memory, KiB
-  std::uint32_t parallelism = 1;
+  std::uint32_t parallelism = 2;     // lanes, each on a thread of its own
   bool operator==(const KdfParams&) const = default;
 };
+// Throws StartupError if S3BD_TEST_KDF is set but malformed or outside the
+// limits ParseKeySlot accepts.
 KdfParams DefaultKdfParams();
 
 struct KeySlot {
@@ -84,7 +88,8 @@ class Secret {
 // group- or world-accessible and holds the passphrase (one trailing newline
 // is dropped). An empty passphrase is refused. Throws StartupError (a
 // UsageError for a bad file mode) with one line that never holds the secret;
-// `what` names the purpose in the prompt ("passphrase for s3://bkt/vol").
+// `what` names the purpose in the prompt ("Passphrase for WHAT: ", e.g.
+// WHAT = "s3://bkt/vol").
 Secret ReadPassphrase(const std::string& file, const std::string& what, bool confirm);
 
 }  // namespace s3bd::codec
