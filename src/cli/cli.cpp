@@ -35,6 +35,8 @@ struct StoreArgs {
 
 struct MountArgs : StoreArgs {
   std::string mountpoint, size, block_size, file_mode = "0600", log_level = "info";
+  std::string compress, passphrase_file;  // --compress[=ALG[:LEVEL]], --passphrase-file
+  bool compress_given = false, encrypt = false;
   std::string file_name = "file", stats_name = "stats", log_file;
   std::vector<std::string> fuse_options;
   bool force = false, read_only = false, foreground = false;
@@ -125,6 +127,19 @@ void AddMountCommand(CLI::App& app, MountArgs& a) {
                     "trace, debug, info, warn, error, critical or off (default: info)");
   mount->add_option("--log-file", a.log_file,
                     "Once detached, append the log to this file (created with mode 0600) instead of syslog");
+  const char* g = "Compression and encryption";
+  mount->add_option("--compress", a.compress,
+                    "Store new blocks compressed when that makes them smaller: zstd (default, level 3), "
+                    "zstd:LEVEL (1-19), deflate (level 6) or deflate:LEVEL (1-9); any mount may turn it on or off")
+      ->expected(0, 1)
+      ->group(g);
+  mount->add_flag("--encrypt", a.encrypt,
+                  "Create the volume encrypted (AES-256-GCM, key from a passphrase); later mounts know it")
+      ->group(g);
+  mount->add_option("--passphrase-file", a.passphrase_file,
+                    "Read the passphrase of an encrypted volume from this file (mode 0600 or stricter); "
+                    "default: the file named by S3BD_PASSPHRASE_FILE, else a prompt")
+      ->group(g);
   AddS3Options(mount, a);
 }
 
@@ -258,6 +273,16 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   store.read_only = a.read_only;
   ConvertS3(a, a.read_only, store);
   ConvertCacheOptions(a.cache, store.cache, store.guard);
+  if (a.compress_given) {
+    std::string why;
+    auto spec = codec::ParseCompression(a.compress, &why);
+    if (!spec) throw UsageError(fmt::format("invalid --compress '{}': {}", a.compress, why));
+    store.codec.compression = *spec;
+  }
+  store.codec.encrypt = a.encrypt;
+  store.codec.passphrase_file = a.passphrase_file;
+  if (a.read_only && a.encrypt) throw UsageError("--encrypt creates a volume; a read-only mount cannot");
+  if (a.read_only && a.compress_given) throw UsageError("--compress applies to writes; a read-only mount makes none");
   mount.mountpoint = a.mountpoint;
   if (!ValidName(a.file_name)) throw UsageError("invalid --file-name '" + a.file_name + "'");
   if (!ValidName(a.stats_name)) throw UsageError("invalid --stats-file '" + a.stats_name + "'");
@@ -307,7 +332,7 @@ void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
   // No command was recognised: the first word is an unknown one, or missing.
   const std::vector<std::string> rest = app.remaining();
   if (rest.empty()) {
-    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats, unmount, info, verify, erase or unlock (see s3bd --help)\n");
+    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats, unmount, info, verify, erase, unlock or passwd (see s3bd --help)\n");
   } else if (rest.front().rfind('-', 0) == 0) {
     std::fprintf(stderr, "s3bd: error: unknown option '%s' (see s3bd --help)\n", rest.front().c_str());
   } else {
@@ -354,6 +379,9 @@ int RunCli(int argc, char** argv) {
   verify->add_option("STORE", vargs.store, "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]")
       ->required();
   verify->add_flag("--json", verify_json, "One JSON object");
+  std::string verify_passphrase;
+  verify->add_option("--passphrase-file", verify_passphrase,
+                     "An encrypted volume's passphrase, as for mount (default: S3BD_PASSPHRASE_FILE, else a prompt)");
   verify->add_flag("-q,--quiet", verify_quiet, "No progress bar");
   AddS3Options(verify, vargs, /*mount_only=*/false);
   StoreArgs eargs;
@@ -375,8 +403,23 @@ int RunCli(int argc, char** argv) {
                    "Remove a lease that is still being renewed (its machine is gone; its cache file's unsaved "
                    "blocks are then never uploaded)");
   AddS3Options(unlock, uargs, /*mount_only=*/false);
+  StoreArgs pargs;
+  PasswdOptions popts;
+  CLI::App* passwd = app.add_subcommand(
+      "passwd", "Change (or add) a passphrase of an encrypted volume; no block is rewritten, mounts keep working");
+  passwd->add_option("STORE", pargs.store, "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]")
+      ->required();
+  passwd->add_option("--passphrase-file", popts.old_file,
+                     "A current passphrase (default: S3BD_PASSPHRASE_FILE, else a prompt)");
+  passwd->add_option("--new-passphrase-file", popts.new_file, "The new passphrase (default: a prompt, asked twice)");
+  passwd->add_flag("--add", popts.add,
+                   "Add the new passphrase in a free key slot and keep the current one (default: replace it)");
+  AddS3Options(passwd, pargs, /*mount_only=*/false);
+  // --compress with no value means zstd; CLI11 leaves the string empty.
+  CLI::App* mount_app = app.get_subcommand("mount");
   try {
     app.parse(argc, argv);
+    margs.compress_given = mount_app->count("--compress") > 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     PrintParseError(app, e);
@@ -400,6 +443,7 @@ int RunCli(int argc, char** argv) {
     try {
       ConvertStore(verify->parsed() ? vargs : eargs, store);
       if (verify->parsed()) {
+        store.codec.passphrase_file = verify_passphrase;
         store.unlocked = true;          // beside a read-write mount: see volume_commands.cpp
         store.s3.checksum_attempts = 3;  // a corrupt object stays corrupt
       } else {
@@ -422,6 +466,21 @@ int RunCli(int argc, char** argv) {
       return ExitStatus(e);
     }
     return RunUnlock(ustore, unlock_force);
+  }
+  if (passwd->parsed()) {
+    StoreConfig pstore;
+    try {
+      ConvertStore(pargs, pstore);
+      if (pstore.s3.anonymous) throw UsageError("--anonymous cannot change a passphrase (unsigned requests cannot write)");
+      // Writes only the volume's metadata object, beside a mount: see
+      // passwd_command.cpp.
+      pstore.read_only = false;
+      pstore.unlocked = true;
+    } catch (const StartupError& e) {
+      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+      return ExitStatus(e);
+    }
+    return RunPasswd(pstore, popts);
   }
   StoreConfig store;
   MountConfig mount;

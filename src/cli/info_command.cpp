@@ -13,6 +13,7 @@
 #include "s3bd/cli/progress.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
+#include "s3bd/codec/key_slots.h"
 #include "s3bd/core/stack.h"
 #include "s3bd/volume/lease.h"
 
@@ -21,15 +22,42 @@ namespace s3bd {
 int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
   try {
     OpenedVolume v = OpenVolume(config);
-    const Geometry& g = v.geometry;
+    const Geometry& g = v.volume.geometry;
     nlohmann::ordered_json j;
     j["store"] = config.url;
     j["size"] = g.size();
     j["block_size"] = g.block_size;
     j["num_blocks"] = g.num_blocks;
-    j["volume_id"] = v.id.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(v.id);
-    j["checksum_crc32c"] = v.crc32c;
+    j["volume_id"] = v.volume.id.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(v.volume.id);
+    j["checksum_crc32c"] = v.volume.crc32c;
     j["created"] = nlohmann::ordered_json();  // not recorded in the volume's metadata
+    std::string slots_text;
+    if (v.volume.encrypted()) {
+      nlohmann::ordered_json e;
+      e["cipher"] = v.volume.cipher;
+      e["key_slots"] = nlohmann::ordered_json::array();
+      for (const std::string& line : v.volume.key_slots) {
+        std::string why;
+        nlohmann::ordered_json k;
+        if (auto slot = codec::ParseKeySlot(line, &why)) {
+          k["id"] = slot->id;
+          k["kdf"] = "argon2id";
+          k["t_cost"] = slot->kdf.t_cost;
+          k["m_cost_kib"] = slot->kdf.m_cost_kib;
+          k["parallelism"] = slot->kdf.parallelism;
+          slots_text += fmt::format("{}slot {} (argon2id, {} passes, {}, {} lanes)", slots_text.empty() ? "" : "; ",
+                                    slot->id, slot->kdf.t_cost, FormatSize(std::uint64_t{slot->kdf.m_cost_kib} << 10),
+                                    slot->kdf.parallelism);
+        } else {
+          k["error"] = why;
+          slots_text += fmt::format("{}a damaged slot ({})", slots_text.empty() ? "" : "; ", why);
+        }
+        e["key_slots"].push_back(k);
+      }
+      j["encryption"] = e;
+    } else {
+      j["encryption"] = nlohmann::ordered_json();
+    }
     LeaseOptions lo = DefaultLeaseOptions();
     lo.url = config.url;
     const FoundLease lease = ReadLease(*v.meta, lo);
@@ -74,10 +102,12 @@ int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
     out += fmt::format("volume      {}\n", config.url);
     out += fmt::format("size        {} ({} bytes, {} blocks of {})\n", FormatSize(g.size()), g.size(), g.num_blocks,
                        FormatSize(g.block_size));
-    out += fmt::format("volume id   {}\n", v.id.empty() ? "none (created before volume ids)" : v.id);
-    out += fmt::format("checksums   {}\n", v.crc32c ? "CRC-32C required on every object (checksum-crc32c 1)"
+    out += fmt::format("volume id   {}\n", v.volume.id.empty() ? "none (created before volume ids)" : v.volume.id);
+    out += fmt::format("checksums   {}\n", v.volume.crc32c ? "CRC-32C required on every object (checksum-crc32c 1)"
                                                     : "not recorded by this volume");
     out += "created     not recorded\n";
+    out += v.volume.encrypted() ? fmt::format("encryption  {}, key {}\n", v.volume.cipher, slots_text)
+                                : "encryption  none\n";
     if (!lease.present) {
       out += "mounted     not mounted read-write (no lease)\n";
     } else if (!lease.readable) {

@@ -60,7 +60,7 @@ struct Sorted {
 
 Sorted Sort(const OpenedVolume& v, bool is_s3, const StoredObject& o) {
   if (!o.regular) return {Kind::kForeign};
-  if (auto b = v.parse_block(o.name)) return {*b < v.geometry.num_blocks ? Kind::kBlock : Kind::kOutside, *b};
+  if (auto b = v.parse_block(o.name)) return {*b < v.volume.geometry.num_blocks ? Kind::kBlock : Kind::kOutside, *b};
   const std::string_view name = o.name;
   if (name.substr(0, v.meta_prefix.size()) == v.meta_prefix && IsMetaKey(name.substr(v.meta_prefix.size()))) {
     return {Kind::kMeta};
@@ -106,8 +106,8 @@ int RunVerify(const StoreConfig& config, bool json, bool quiet) {
     logger->set_level(spdlog::level::err);
     spdlog::set_default_logger(logger);
 
-    OpenedVolume v = OpenVolume(config);
-    const Geometry& g = v.geometry;
+    OpenedVolume v = OpenVolume(config, /*unlock=*/true);
+    const Geometry& g = v.volume.geometry;
     const auto start = std::chrono::steady_clock::now();
     std::vector<Problem> problems;
     std::vector<std::pair<BlockNum, std::string>> blocks;
@@ -205,7 +205,7 @@ int RunErase(const StoreConfig& config, bool yes, bool quiet) {
                                    config.url));
     }
     OpenedVolume v = OpenVolume(config);
-    const Geometry& g = v.geometry;
+    const Geometry& g = v.volume.geometry;
     std::vector<std::string> blocks, meta;
     std::vector<std::string> foreign;
     std::uint64_t in_volume = 0;

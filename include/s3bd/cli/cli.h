@@ -35,6 +35,15 @@ int RunErase(const StoreConfig& config, bool yes, bool quiet);
 nlohmann::ordered_json ReadStatsJson(const std::string& json_path);
 long DirtyBlocks(const nlohmann::ordered_json& stats);
 
+// `s3bd passwd STORE`: rewraps the data key of an encrypted volume under a
+// new passphrase; see passwd_command.cpp.
+struct PasswdOptions {
+  std::string old_file;  // --passphrase-file
+  std::string new_file;  // --new-passphrase-file
+  bool add = false;      // --add: a new slot; otherwise the slot that opened is replaced
+};
+int RunPasswd(const StoreConfig& store, const PasswdOptions& options);
+
 // `s3bd unlock STORE [--force]`: removes the volume's lease; see
 // lease_command.cpp.
 int RunUnlock(const StoreConfig& store, bool force);
