@@ -114,6 +114,24 @@ void RenderOutageText(std::ostream& os, const StatsJson& j) {
                     D(j, "failing_for_s"), U(j, "retries"), U(j, "requests_waiting"), j.value("reason", ""));
 }
 
+namespace {
+
+void RenderCodec(std::ostream& os, const StatsJson& j) {
+  const StatsJson e = j.value("encoded", StatsJson::object()), d = j.value("decoded", StatsJson::object());
+  os << fmt::format("  compression       {} (ratio {:.2f} of what was encoded)\n", j.value("compression", "none"),
+                    D(j, "compression_ratio"))
+     << fmt::format("  encryption        {}\n", j.value("encryption", "none"))
+     << fmt::format("  encoded           {} blocks, {} bytes -> {} bytes ({} raw, {} deflate, {} zstd) in {:.3f} s\n",
+                    U(e, "blocks"), U(e, "bytes_in"), U(e, "bytes_out"), U(e, "raw"), U(e, "deflate"), U(e, "zstd"),
+                    D(e, "seconds"))
+     << fmt::format("  decoded           {} blocks, {} bytes -> {} bytes in {:.3f} s\n", U(d, "blocks"),
+                    U(d, "bytes_in"), U(d, "bytes_out"), D(d, "seconds"))
+     << fmt::format("  failed            {} corrupt, {} failed authentication\n", U(j, "corrupt"),
+                    U(j, "auth_failures"));
+}
+
+}  // namespace
+
 void RenderLayerText(std::ostream& os, const StatsJson& layer) {
   const std::string name = layer.value("layer", "");
   os << "[" << name << "]\n";
@@ -131,6 +149,8 @@ void RenderLayerText(std::ostream& os, const StatsJson& layer) {
     RenderGuard(os, layer);
   } else if (name == "s3") {
     RenderS3(os, layer);
+  } else if (name == "codec") {
+    RenderCodec(os, layer);
   } else if (name == "faults") {
     os << fmt::format("  injected faults {}\n", U(layer, "injected_faults"));
   } else if (name == "cache file") {
