@@ -88,7 +88,7 @@ TEST_F(LeaseTest, FormatRoundTripsAndIsParsedAsHostile) {
   EXPECT_EQ(back.cache_file, "/c f");
   EXPECT_EQ(back.reason, "disk full");
   EXPECT_EQ(back.state, LeaseRecord::State::kUnclean);
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string(""), std::string("s3bd-lease 2\n"), std::string("hello\n"), text.substr(0, text.size() - 1),
         std::string("s3bd-lease 1\nhost x\n"), std::string("s3bd-lease 1\npid -1\n"),
         std::string("s3bd-lease 1\nstate weird\n"), std::string(kMaxLeaseSize + 1, 'x'),
