@@ -32,21 +32,9 @@ int RunPasswd(const StoreConfig& store, const PasswdOptions& options) {
     }
     VolumeMeta vm = DecodeVolumeMeta(text);
     if (!vm.encrypted()) throw StartupError(fmt::format("{} is not encrypted: it has no passphrase", store.url));
-    std::vector<codec::KeySlot> slots;
-    for (const std::string& line : vm.key_slots) {
-      std::string why;
-      auto slot = codec::ParseKeySlot(line, &why);
-      if (!slot) throw StartupError(fmt::format("the volume metadata of {} is damaged: keyslot: {}", store.url, why));
-      slots.push_back(std::move(*slot));
-    }
-    const codec::Secret old_pass = codec::ReadPassphrase(options.old_file, store.url, /*confirm=*/false);
-    codec::DataKey key;
-    std::uint32_t opened = 0;
-    if (auto ec = codec::OpenKeySlots(slots, old_pass.view(), vm.id, &key, &opened)) {
-      if (ec == Errc::kWrongPassphrase) throw StartupError(fmt::format("wrong passphrase for {}", store.url));
-      throw StartupError(fmt::format("cannot unlock {}: {}", store.url, ec.message()));
-    }
-    std::uint32_t target = opened;
+    const UnlockedVolume u = UnlockVolume(store.url, vm, options.old_file);
+    const std::vector<codec::KeySlot>& slots = u.slots;
+    std::uint32_t target = u.slot;
     if (options.add) {
       std::set<std::uint32_t> used;
       for (const auto& s : slots) used.insert(s.id);
@@ -59,7 +47,7 @@ int RunPasswd(const StoreConfig& store, const PasswdOptions& options) {
     // A new passphrase from a file is used as it is; typed, it is asked twice.
     const codec::Secret new_pass =
         codec::ReadPassphrase(options.new_file, "the new passphrase of " + store.url, /*confirm=*/true);
-    const codec::KeySlot fresh = codec::MakeKeySlot(target, key, new_pass.view(), codec::DefaultKdfParams(), vm.id);
+    const codec::KeySlot fresh = codec::MakeKeySlot(target, *u.key, new_pass.view(), codec::DefaultKdfParams(), vm.id);
     std::vector<std::string> lines;
     bool replaced = false;
     for (const auto& s : slots) {

@@ -204,7 +204,7 @@ std::shared_ptr<const codec::DataKey> VolumeKey(const StoreConfig& config, bool 
     vm.key_slots = {codec::FormatKeySlot(codec::MakeKeySlot(0, *key, pass.view(), codec::DefaultKdfParams(), vm.id))};
     return key;
   }
-  return UnlockVolume(config.url, vm, c.passphrase_file);
+  return UnlockVolume(config.url, vm, c.passphrase_file).key;
 }
 
 // Who a volume created before volume ids is, for its cache file: the
@@ -231,24 +231,23 @@ void CheckCacheSize(const StoreConfig& config, const Geometry& g, bool block_siz
 
 }  // namespace
 
-std::shared_ptr<const codec::DataKey> UnlockVolume(const std::string& url, const VolumeMeta& vm,
-                                                   const std::string& passphrase_file) {
-  std::vector<codec::KeySlot> slots;
+UnlockedVolume UnlockVolume(const std::string& url, const VolumeMeta& vm, const std::string& passphrase_file) {
+  UnlockedVolume u;
   for (const std::string& line : vm.key_slots) {
     std::string why;
     auto slot = codec::ParseKeySlot(line, &why);
     if (!slot) throw StartupError(fmt::format("the volume metadata of {} is damaged: keyslot: {}", url, why));
-    slots.push_back(std::move(*slot));
+    u.slots.push_back(std::move(*slot));
   }
   const codec::Secret pass = codec::ReadPassphrase(passphrase_file, url, /*confirm=*/false);
   auto key = std::make_shared<codec::DataKey>();
-  std::uint32_t slot_id = 0;
-  if (auto ec = codec::OpenKeySlots(slots, pass.view(), vm.id, key.get(), &slot_id)) {
+  if (auto ec = codec::OpenKeySlots(u.slots, pass.view(), vm.id, key.get(), &u.slot)) {
     if (ec == Errc::kWrongPassphrase) throw StartupError(fmt::format("wrong passphrase for {}", url));
     throw StartupError(fmt::format("cannot unlock {}: {}", url, ec.message()));
   }
-  spdlog::debug("{}: unlocked with key slot {}", url, slot_id);
-  return key;
+  spdlog::debug("{}: unlocked with key slot {}", url, u.slot);
+  u.key = std::move(key);
+  return u;
 }
 
 void ResolveStoreUrl(StoreConfig& config) {
@@ -380,7 +379,7 @@ OpenedVolume OpenVolume(const StoreConfig& config, bool unlock) {
   auto objects = bottom.make(v.volume.geometry, v.volume.crc32c);
   auto* bottom_store = objects.get();
   codec::BlockCodec::Options codec = CodecOptions(v.volume.geometry, v.volume.id);
-  if (unlock && v.volume.encrypted()) codec.key = UnlockVolume(config.url, v.volume, config.codec.passphrase_file);
+  if (unlock && v.volume.encrypted()) codec.key = UnlockVolume(config.url, v.volume, config.codec.passphrase_file).key;
   v.store = std::make_unique<CodecStore>(std::move(objects), std::move(codec));
   if (config.is_s3) {
     auto* s3 = static_cast<S3Store*>(bottom_store);

@@ -29,6 +29,11 @@ struct Got {
   ObjectMeta meta;
   ObjectVersion version;
 };
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 Got Get(ObjectStore& s, BlockNum b) {
   Got g;
   std::vector<std::uint8_t> buf(2 * kGeom.block_size);
@@ -132,8 +137,7 @@ TEST(DirectoryStore, BlockDataThatLooksLikeATrailerIsData) {
   ObjectMeta meta;
   meta.Set("s3bd-encoding", "zstd");
   ASSERT_FALSE(Put(store, 1, test::RandomBytes(200, 5), meta));
-  std::ifstream in(dir.path() + "/00000001", std::ios::binary);
-  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string file = FileBytes(dir.path() + "/00000001");
   auto block = test::RandomBytes(kGeom.block_size, 6);
   std::copy(file.end() - 40, file.end(), block.end() - 40);  // ends like a trailer
   ASSERT_FALSE(Put(store, 2, block));
@@ -150,9 +154,7 @@ TEST(DirectoryStore, DamagedTrailersAreCorrupt) {
   meta.Set("s3bd-encoding", "zstd");
   ASSERT_FALSE(Put(store, 1, test::RandomBytes(300, 7), meta));
   const std::string path = dir.path() + "/00000001";
-  std::ifstream in(path, std::ios::binary);
-  const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  in.close();
+  const std::string good = FileBytes(path);
   for (std::size_t cut = 1; cut <= 31; ++cut) {  // the trailer: 19 + 12 bytes
     for (int damage = 0; damage < 2; ++damage) {
       std::string bad = good;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "s3bd/codec/block_codec.h"
+#include "s3bd/codec/key_slots.h"
 #include "s3bd/core/block_store.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/config.h"
@@ -80,9 +81,14 @@ OpenedVolume OpenVolume(const StoreConfig& config, bool unlock = false);
 
 // The data key of an encrypted volume, from its key slots and the
 // passphrase (--passphrase-file `passphrase_file`, S3BD_PASSPHRASE_FILE or a
-// prompt). Throws StartupError: "wrong passphrase for URL", damaged slots.
-std::shared_ptr<const codec::DataKey> UnlockVolume(const std::string& url, const VolumeMeta& vm,
-                                                   const std::string& passphrase_file);
+// prompt), with the parsed slots and the id of the one that opened. Throws
+// StartupError: "wrong passphrase for URL", damaged slots.
+struct UnlockedVolume {
+  std::shared_ptr<const codec::DataKey> key;
+  std::vector<codec::KeySlot> slots;
+  std::uint32_t slot = 0;
+};
+UnlockedVolume UnlockVolume(const std::string& url, const VolumeMeta& vm, const std::string& passphrase_file);
 
 // Turns STORE (a path or file:///path) into config.directory, or
 // s3://BUCKET[/PREFIX] into config.s3's bucket and prefix; throws
