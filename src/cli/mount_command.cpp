@@ -118,8 +118,10 @@ int ForkAndWait(int& notify_fd) {
   const pid_t pid = ::fork();
   if (pid < 0) throw StartupError("fork: " + std::string(std::strerror(errno)));
   if (pid == 0) {
+    // The child keeps the terminal until it detaches (Detach calls
+    // setsid): start-up may ask for a passphrase on it, and Ctrl-C there
+    // still stops a mount that is starting.
     ::close(fds[0]);
-    ::setsid();
     notify_fd = fds[1];
     return -1;
   }
@@ -149,6 +151,7 @@ void Detach(int notify_fd, const MountConfig& mount) {
   const char ok = 1;
   (void)!::write(notify_fd, &ok, 1);
   ::close(notify_fd);
+  ::setsid();  // no longer in the terminal's session: its hangup or Ctrl-C is not ours
   const int null = ::open("/dev/null", O_RDWR);
   if (null >= 0) {
     ::dup2(null, 0);
