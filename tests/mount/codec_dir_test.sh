@@ -8,7 +8,8 @@
 #  3. a mount without --compress still reads everything and stores new
 #     blocks uncompressed (still encrypted);
 #  4. one flipped byte in the middle of a block file: reading that block
-#     fails with EIO and the log names it; every other block reads fine.
+#     fails with EIO and the log names it; every other block reads fine;
+#     `s3bd verify` reports that block, and only it, as corrupt.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/codec_lib.sh"
 require_fuse
@@ -112,5 +113,13 @@ stats_json "$mnt"
 check_json "$WORK/stats.json" 'layer("codec")["auth_failures"] >= 1'
 stop_fg "$mnt"
 ((DAEMON_STATUS == 0)) || fail "unmount exited $DAEMON_STATUS"
-echo "ok: the tampered block gives EIO and is named in the log; the others read fine"
+set +e
+"$S3BD" verify "$store" --passphrase-file "$WORK/pass" >"$WORK/verify.out" 2>&1 </dev/null
+status=$?
+set -e
+((status == 1)) || fail "verify of the tampered volume exited $status: $(cat "$WORK/verify.out")"
+grep -qE "^00000003: corrupt: authentication failed" "$WORK/verify.out" ||
+  fail "verify did not report block 3 as corrupt: $(cat "$WORK/verify.out")"
+[[ $(grep -cE "^[0-9a-f]{8}: " "$WORK/verify.out") == 1 ]] || fail "verify: $(cat "$WORK/verify.out")"
+echo "ok: the tampered block gives EIO and is named in the log and by verify; the others read fine"
 echo "PASS codec_dir"
