@@ -9,7 +9,8 @@
 #  - a passphrase file readable by others: exit 2;
 #  - `s3bd passwd` while mounted: the mount keeps working; afterwards the new
 #    passphrase mounts and the old one is refused; info --json: 1 key slot;
-#  - `s3bd passwd --add`: 2 key slots, both passphrases mount;
+#  - `s3bd passwd --add`: 2 key slots, both passphrases mount; passwd with
+#    a wrong passphrase: refused, nothing written;
 #  - `s3bd verify --passphrase-file` exits 0;
 #  - --encrypt on an existing unencrypted volume: refused, exit 1.
 source "$(dirname "$0")/lib.sh"
@@ -135,7 +136,11 @@ for p in pass2 pass3; do
   ((DAEMON_STATUS == 0)) || fail "unmount of the mount with $p exited $DAEMON_STATUS"
 done
 refused "^s3bd: error: wrong passphrase for $store$" "$store" "$mnt" "${opts[@]}" --passphrase-file "$WORK/pass1"
-echo "ok: passwd --add: 2 key slots, both passphrases mount"
+before=$(counts)
+must_fail 1 "^s3bd: error: wrong passphrase for $store$" \
+  "$S3BD" passwd "$store" "${opts[@]}" --passphrase-file "$WORK/pass1" --new-passphrase-file "$WORK/pass1"
+[[ $(counts) == "$before" ]] || fail "passwd with a wrong passphrase wrote"
+echo "ok: passwd --add: 2 key slots, both passphrases mount; passwd with a wrong one is refused"
 
 # verify decrypts every block.
 "$S3BD" verify "$store" "${opts[@]}" --passphrase-file "$WORK/pass3" >"$WORK/verify.out" 2>&1 ||
