@@ -147,7 +147,9 @@ int RunVerify(const StoreConfig& config, bool json, bool quiet) {
       for (std::size_t i; (i = next++) < blocks.size();) {
         t_last_error.clear();
         if (auto ec = v.store->Read(blocks[i].first, buf)) {
-          const bool corrupt = ec == Errc::kCorruptBlock || ec == Errc::kBadBlockSize;
+          // A block that fails authentication (encrypted volume) is damaged like one
+          // that fails its CRC: corrupt, not unreadable.
+          const bool corrupt = ec == Errc::kCorruptBlock || ec == Errc::kBadBlockSize || ec == Errc::kAuthFailed;
           std::lock_guard lock(mu);
           problems.push_back({blocks[i].second, corrupt ? "corrupt" : "unreadable", ReadDetail(ec)});
         }
