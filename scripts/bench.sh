@@ -467,21 +467,22 @@ mibps() { calc "$1 / 1048576 / $2"; }
 
 # stored_record D W VOL: records under W the number and total size of the
 # objects under daemon D's prefix VOL/ (ListObjectsV2, unsigned: the test
-# server checks no signature).
+# server checks no signature), and keeps the listing (key, size) in
+# logs/objects-W-D.txt.
 stored_record() {
-  local d=$1 w=$2 prefix=$3/ page token="" n=0 bytes=0 pn pb
+  local d=$1 w=$2 prefix=$3/ page token="" n=0 bytes=0 list=$WORK/logs/objects-$2-$1.txt
   [[ -n $PORT ]] || return 0
+  : >"$list"
   while :; do
     page=$(curl -sS --fail -G "http://127.0.0.1:$PORT/$(bucket "$d")" --data-urlencode list-type=2 \
       --data-urlencode max-keys=1000 --data-urlencode "prefix=$prefix" \
       ${token:+--data-urlencode "continuation-token=$token"}) || fail "cannot list $(bucket "$d")/$prefix"
-    read -r pn pb < <(grep -o '<Size>[0-9]*</Size>' <<<"$page" | tr -dc '0-9\n' |
-      awk '{ n++; s += $1 } END { printf "%d %.0f\n", n, s }')
-    n=$((n + pn)) bytes=$((bytes + pb))
+    sed 's:<Contents>:\n:g' <<<"$page" | sed -n 's:.*<Key>\([^<]*\)</Key>.*<Size>\([0-9]*\)</Size>.*:\1 \2:p' >>"$list"
     grep -q '<IsTruncated>true</IsTruncated>' <<<"$page" || break
     token=$(sed -n 's:.*<NextContinuationToken>\([^<]*\)</NextContinuationToken>.*:\1:p' <<<"$page")
     [[ -n $token ]] || fail "listing $(bucket "$d")/$prefix: truncated without a continuation token"
   done
+  read -r n bytes < <(awk '{ n++; s += $NF } END { printf "%d %.0f\n", n, s }' "$list")
   record "$d" "$w.stored_objects" "$n"
   record "$d" "$w.stored_bytes" "$bytes"
 }
@@ -791,7 +792,7 @@ w5() {  # ext4: A = mkfs + unpack + sync + teardown; B = remount + read back
 # tidies up and carries on. W may carry a codec: W1-enc runs w1 with
 # VARIANT=enc.
 run() {
-  local w=$1 d=$2 st=0 t0=$EPOCHREALTIME base=${1%%-*} v=""
+  local w=$1 d=$2 st=0 t0=$EPOCHREALTIME base=${1%%-*} v="" stored
   [[ $w == *-* ]] && v=${w#*-}
   log "$w on $d${v:+ ($(codec_label "$d" "$v"))}"
   set +e
@@ -810,13 +811,15 @@ run() {
     reset_state 1
   else
     if [[ $base == W5 ]]; then
-      log "$w on $d: A $(get "$d" "W5a${v:+-$v}.value") MiB/s, B $(get "$d" "W5b${v:+-$v}.value") MiB/s," \
-        "$(get "$d" "W5a${v:+-$v}.stored_bytes") bytes stored ($(since "$t0") s)"
+      stored=$(get "$d" "W5a${v:+-$v}.stored_bytes")
+      log "$w on $d: A $(get "$d" "W5a${v:+-$v}.value") MiB/s, B $(get "$d" "W5b${v:+-$v}.value") MiB/s" \
+        "${stored:+, $stored bytes stored }($(since "$t0") s)"
     elif [[ $w == W1r ]]; then
       log "$w on $d: p99 $(get "$d" W1r.p99_ms) ms, p50 $(get "$d" W1r.p50_ms) ms, $(get "$d" W1r.reads) reads;" \
         "writer $(get "$d" W1r.write_mib_s) MiB/s ($(since "$t0") s)"
     elif [[ $base == W1 ]]; then
-      log "$w on $d: $(get "$d" "$w.value") MiB/s, $(get "$d" "$w.stored_bytes") bytes stored ($(since "$t0") s)"
+      stored=$(get "$d" "$w.stored_bytes")
+      log "$w on $d: $(get "$d" "$w.value") MiB/s${stored:+, $stored bytes stored} ($(since "$t0") s)"
     else
       log "$w on $d: $(get "$d" "$w.value") ($(since "$t0") s)"
     fi
