@@ -2,7 +2,7 @@
 # Side-by-side benchmark of s3bd and s3backer on the in-memory test S3 server
 # (tests/s3server), with a fixed latency per request.
 #
-#   scripts/bench.sh [--quick] [--only s3bd|s3backer] [--workloads LIST]
+#   scripts/bench.sh [--quick] [--only s3bd|s3backer] [--workloads LIST] [--codec]
 #                    [--latency MS] [--size SIZE] [--cache SIZE] [--warm SIZE]
 #                    [--out DIR] [--rebuild]
 #
@@ -11,7 +11,12 @@
 #   --workloads L   run only the workloads in the comma-separated list L, e.g.
 #                   W1,W1r (default: all; FUSE ceilings only for these).
 #                   W2, W3, W6 and W1r read what W1 wrote, so W1 is added
-#                   when one of them is listed
+#                   when one of them is listed. "all" stands for every
+#                   plain workload; the codec workloads (below) are
+#                   only run when listed or with --codec
+#   --codec         add the codec workloads (W1-enc W2-enc W1-comp W2-comp
+#                   W5-comp W5-comp-enc); without --workloads, run only
+#                   them and their plain baselines W1, W2, W5
 #   --latency MS    server latency per request (default 20)
 #   --size SIZE     volume size, e.g. 1G, 512M (default 1G; 64M with --quick)
 #   --cache SIZE    cache memory of each daemon (default 256M; 16M with --quick,
@@ -49,6 +54,19 @@
 #       reads, and the writer's MiB/s until fsync returned). Lower is better;
 #       the target, shown as its ceiling, is 3 x the server latency. A second
 #       fresh mount reads the first half back and compares it.
+# Codec workloads: W1, W2 or W5 on a volume of its own (prefix disk-V or
+# fs-V) with a codec; W2-V reads what W1-V wrote, and each adds its plain
+# workload (W1-enc adds W1) so that the codec's cost shows as a ratio:
+#   enc       s3bd --encrypt (AES-256-GCM; KDF made cheap by S3BD_TEST_KDF);
+#             s3backer --encrypt, which implies its --compress (deflate)
+#   comp      s3bd --compress (zstd:3); s3backer --compress (deflate, zlib's
+#             default level)
+#   comp-enc  s3bd --compress --encrypt; s3backer --encrypt
+# Their table gives MiB/s, the bytes stored under the volume's prefix once
+# written (a ListObjectsV2 of the server, every object summed) and
+# codec/plain, the throughput relative to the same workload without codec.
+# W1's and W2's data, and W5's file contents, are incompressible
+# (AES-CTR keystream): only ext4's metadata and file tails compress.
 # Ceilings: the server driven directly by s3bd_s3_loadgen (64 connections,
 # same latency), and the same workloads on a trivial in-memory FUSE file
 # (tests/bench/memfuse.cpp); W1r has none, its ceiling column is the target.
@@ -69,12 +87,13 @@ export LC_ALL=C
 
 usage() { awk 'NR > 1 && /^# Workloads/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
-QUICK=0 ONLY="" WORKLOADS_ARG="" LATENCY=20 SIZE_ARG="" CACHE_ARG="" WARM_ARG="" OUT=$TOP/bench-results REBUILD=0
+QUICK=0 ONLY="" WORKLOADS_ARG="" CODEC=0 LATENCY=20 SIZE_ARG="" CACHE_ARG="" WARM_ARG="" OUT=$TOP/bench-results REBUILD=0
 while (($#)); do
   case $1 in
     --quick) QUICK=1 ;;
     --only) ONLY=${2:?--only needs s3bd or s3backer}; shift ;;
     --workloads) WORKLOADS_ARG=${2:?--workloads needs a list, e.g. W1,W1r}; shift ;;
+    --codec) CODEC=1 ;;
     --latency) LATENCY=${2:?--latency needs milliseconds}; shift ;;
     --size) SIZE_ARG=${2:?--size needs a size}; shift ;;
     --cache) CACHE_ARG=${2:?--cache needs a size}; shift ;;
@@ -90,16 +109,27 @@ case $ONLY in "" | s3bd | s3backer) ;; *) echo "bench: --only takes s3bd or s3ba
 [[ $LATENCY =~ ^[0-9]+$ ]] || { echo "bench: --latency takes whole milliseconds" >&2; exit 2; }
 # The workloads to run: " W1 W2 ... " (spaces around each, for matching).
 ALL_WORKLOADS="W1 W2 W3 W4 W5 W6 W1r"
+CODEC_WORKLOADS="W1-enc W2-enc W1-comp W2-comp W5-comp W5-comp-enc"
 if [[ -z $WORKLOADS_ARG ]]; then
-  WORKLOADS=" $ALL_WORKLOADS "
-else
-  WORKLOADS=" "
-  for w in ${WORKLOADS_ARG//,/ }; do
-    [[ " $ALL_WORKLOADS " == *" $w "* ]] || { echo "bench: unknown workload '$w' (one of: $ALL_WORKLOADS)" >&2; exit 2; }
-    WORKLOADS+="$w "
-  done
+  if ((CODEC)); then WORKLOADS_ARG=W1,W2,W5; else WORKLOADS_ARG=all; fi
 fi
+((CODEC)) && WORKLOADS_ARG+=,${CODEC_WORKLOADS// /,}
+WORKLOADS=" "
+for w in ${WORKLOADS_ARG//,/ }; do
+  [[ $w == all ]] && w=$ALL_WORKLOADS
+  for x in $w; do
+    [[ " $ALL_WORKLOADS $CODEC_WORKLOADS " == *" $x "* ]] ||
+      { echo "bench: unknown workload '$x' (one of: all $ALL_WORKLOADS $CODEC_WORKLOADS)" >&2; exit 2; }
+    [[ $WORKLOADS == *" $x "* ]] || WORKLOADS+="$x "
+  done
+done
 selected() { [[ $WORKLOADS == *" $1 "* ]]; }
+for w in W2-enc W2-comp; do   # these read what W1 with the same codec wrote
+  if selected "$w" && ! selected "W1-${w#W2-}"; then WORKLOADS+="W1-${w#W2-} "; fi
+done
+for w in $CODEC_WORKLOADS; do   # a codec workload is compared with its plain one
+  if selected "$w" && ! selected "${w%%-*}"; then WORKLOADS=" ${w%%-*}$WORKLOADS"; fi
+done
 for w in W2 W3 W6 W1r; do   # these read W1's data
   if selected "$w" && ! selected W1; then WORKLOADS=" W1$WORKLOADS"; fi
 done
@@ -209,6 +239,11 @@ PIDS=$WORK/pids             # every daemon (its /usr/bin/time wrapper) started
 : >"$FAILS"
 : >"$PIDS"
 SERVER_PID="" MEMFUSE_PID=""
+# The passphrase of the encrypted volumes (both daemons want mode 0600).
+PASSFILE=$WORK/passphrase
+(umask 077 && echo "bench passphrase $STAMP" >"$PASSFILE")
+# The codec of the running workload: "" (none), enc, comp or comp-enc.
+VARIANT=""
 FSMNT=$WORK/fs
 
 # Children of a process (the daemon under /usr/bin/time).
@@ -309,6 +344,30 @@ counters() { curl -sS --fail "http://127.0.0.1:$PORT/_control/counters"; }
 bucket() { echo "bench-$1"; }
 ENDPOINT=""  # set once the server runs
 
+# codec_args D: daemon D's options for the codec VARIANT (words without
+# spaces, for an unquoted expansion).
+codec_args() {
+  case $1:$VARIANT in
+    *:) ;;
+    s3bd:enc) echo --encrypt --passphrase-file "$PASSFILE" ;;
+    s3bd:comp) echo --compress ;;
+    s3bd:comp-enc) echo --compress --encrypt --passphrase-file "$PASSFILE" ;;
+    s3backer:enc | s3backer:comp-enc) echo --encrypt --passwordFile="$PASSFILE" ;;
+    s3backer:comp) echo --compress ;;
+  esac
+}
+# codec_label D V: how the table names daemon D's options for codec V.
+codec_label() {
+  case $1:$2 in
+    *:) echo - ;;
+    s3bd:enc) echo "--encrypt" ;;
+    s3bd:comp) echo "--compress (zstd:3)" ;;
+    s3bd:comp-enc) echo "--compress --encrypt" ;;
+    s3backer:enc | s3backer:comp-enc) echo "--encrypt (+deflate)" ;;
+    s3backer:comp) echo "--compress (deflate)" ;;
+  esac
+}
+
 # start_daemon D VOL: mounts daemon D's volume VOL (a prefix in its bucket) on
 # $WORK/mnt/D, in the foreground under /usr/bin/time, and waits for the disk
 # file. The daemons, like the server, run in their own session (setsid, which
@@ -317,7 +376,7 @@ ENDPOINT=""  # set once the server runs
 # down in order while the server still answers. Sets DPID and DTIME. memfuse runs once for the whole benchmark (its
 # data lives only as long as it does), so for it this only checks it is up.
 start_daemon() {
-  local d=$1 vol=$2 mnt=$WORK/mnt/$1
+  local d=$1 vol=$2${VARIANT:+-$VARIANT} mnt=$WORK/mnt/$1
   DTIME=$(mktemp "$WORK/time.XXXXXX")
   local dlog=$WORK/logs/$d.log
   echo "=== $(date +%T) mount $vol" >>"$dlog"
@@ -328,11 +387,11 @@ start_daemon() {
       return 0
       ;;
     s3bd)
-      AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret \
+      AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret S3BD_TEST_KDF=1,65536,1 \
         setsid /usr/bin/time -f '%e %U %S %M %x' -o "$DTIME" \
         "$S3BD" mount "s3://$(bucket s3bd)/$vol" "$mnt" -f \
         --endpoint "$ENDPOINT" --path-style \
-        --size "${SIZE_MIB}M" --block-size "${BLOCK_MIB}M" "${S3BD_CACHE_ARGS[@]}" \
+        --size "${SIZE_MIB}M" --block-size "${BLOCK_MIB}M" "${S3BD_CACHE_ARGS[@]}" $(codec_args s3bd) \
         >>"$dlog" 2>&1 &
       ;;
     s3backer)
@@ -341,7 +400,7 @@ start_daemon() {
         --baseURL="$ENDPOINT/" --prefix="$vol/" \
         --blockSize="${BLOCK_MIB}m" --blockCacheSize=$((CACHE_MIB / BLOCK_MIB)) \
         --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0 \
-        --size="${SIZE_MIB}M" \
+        --size="${SIZE_MIB}M" $(codec_args s3backer) \
         "$(bucket s3backer)" "$mnt" >>"$dlog" 2>&1 &
       ;;
   esac
@@ -366,6 +425,14 @@ stop_daemon() {
   [[ $d == memfuse ]] && return 0
   # Both daemons serve a stats file next to the disk file: keep it.
   cat "$mnt/stats" >"$WORK/logs/stats-$w-$d.txt" 2>/dev/null || true
+  # s3bd's JSON stats: what its codec spent (CPU in the encoder and
+  # decoder, summed over threads) and the PUT bodies it sent.
+  local sj=$WORK/logs/stats-$w-$d.json
+  if [[ $d == s3bd ]] && cat "$mnt/.stats.json" >"$sj" 2>/dev/null && jq -e . "$sj" >/dev/null 2>&1; then
+    record "$d" "$w.codec_encode_s" "$(jq '[.layers[] | select(.layer == "codec") | .encoded.seconds][0] // 0' "$sj")"
+    record "$d" "$w.codec_decode_s" "$(jq '[.layers[] | select(.layer == "codec") | .decoded.seconds][0] // 0' "$sj")"
+    record "$d" "$w.s3_write_bytes" "$(jq '[.layers[] | select(.layer == "s3") | .ops.write.bytes][0] // 0' "$sj")"
+  fi
   local deadline=$((SECONDS + 60))
   until not_mounted "$mnt" || umount "$mnt" 2>/dev/null; do
     ((SECONDS < deadline)) || fail "cannot unmount $mnt"
@@ -397,6 +464,28 @@ counters_record() {
 }
 
 mibps() { calc "$1 / 1048576 / $2"; }
+
+# stored_record D W VOL: records under W the number and total size of the
+# objects under daemon D's prefix VOL/ (ListObjectsV2, unsigned: the test
+# server checks no signature), and keeps the listing (key, size) in
+# logs/objects-W-D.txt.
+stored_record() {
+  local d=$1 w=$2 prefix=$3/ page token="" n=0 bytes=0 list=$WORK/logs/objects-$2-$1.txt
+  [[ -n $PORT ]] || return 0
+  : >"$list"
+  while :; do
+    page=$(curl -sS --fail -G "http://127.0.0.1:$PORT/$(bucket "$d")" --data-urlencode list-type=2 \
+      --data-urlencode max-keys=1000 --data-urlencode "prefix=$prefix" \
+      ${token:+--data-urlencode "continuation-token=$token"}) || fail "cannot list $(bucket "$d")/$prefix"
+    sed 's:<Contents>:\n:g' <<<"$page" | sed -n 's:.*<Key>\([^<]*\)</Key>.*<Size>\([0-9]*\)</Size>.*:\1 \2:p' >>"$list"
+    grep -q '<IsTruncated>true</IsTruncated>' <<<"$page" || break
+    token=$(sed -n 's:.*<NextContinuationToken>\([^<]*\)</NextContinuationToken>.*:\1:p' <<<"$page")
+    [[ -n $token ]] || fail "listing $(bucket "$d")/$prefix: truncated without a continuation token"
+  done
+  read -r n bytes < <(awk '{ n++; s += $NF } END { printf "%d %.0f\n", n, s }' "$list")
+  record "$d" "$w.stored_objects" "$n"
+  record "$d" "$w.stored_bytes" "$bytes"
+}
 
 # dd with direct I/O; no output unless it fails.
 ddq() { dd status=none bs=1M "$@"; }
@@ -443,25 +532,27 @@ ensure_tree() {
 # and returns nonzero on any failure.
 SRC=$SHM/src.bin
 
+# (With a codec VARIANT, W1, W2 and W5 record under W1-VARIANT etc.)
 w1() {  # sequential write of the whole volume, until durable
-  local d=$1 t0 tf
+  local d=$1 t0 tf k=W1${VARIANT:+-$VARIANT}
   start_daemon "$d" disk
   counters_reset
   t0=$EPOCHREALTIME
   ddq if="$SRC" of="$WORK/mnt/$d/file" count="$SIZE_MIB" oflag=direct conv=fsync,notrunc
   tf=$(since "$t0")
-  stop_daemon "$d" W1
+  stop_daemon "$d" "$k"
   local t
   t=$(since "$t0")
-  counters_record "$d" W1
-  record "$d" W1.fsync_s "$tf"
-  record "$d" W1.seconds "$t"
-  record "$d" W1.bytes $((SIZE_MIB * 1048576))
-  record "$d" W1.value "$(mibps $((SIZE_MIB * 1048576)) "$t")"
+  counters_record "$d" "$k"
+  record "$d" "$k.fsync_s" "$tf"
+  record "$d" "$k.seconds" "$t"
+  record "$d" "$k.bytes" $((SIZE_MIB * 1048576))
+  record "$d" "$k.value" "$(mibps $((SIZE_MIB * 1048576)) "$t")"
+  stored_record "$d" "$k" "disk${VARIANT:+-$VARIANT}"
 }
 
 w2() {  # cold sequential read of the whole volume; verified
-  local d=$1 t0 t
+  local d=$1 t0 t k=W2${VARIANT:+-$VARIANT}
   # The copy goes into a RAM file written beforehand (zeros) and overwritten
   # in place: on this VM, memory touched for the first time after other
   # programs freed it is slow to come back, and once made W2 depend on what
@@ -472,12 +563,12 @@ w2() {  # cold sequential read of the whole volume; verified
   t0=$EPOCHREALTIME
   ddq if="$WORK/mnt/$d/file" of="$SHM/read.bin" iflag=direct conv=notrunc
   t=$(since "$t0")
-  counters_record "$d" W2
-  stop_daemon "$d" W2
-  record "$d" W2.seconds "$t"
-  record "$d" W2.bytes $((SIZE_MIB * 1048576))
-  record "$d" W2.value "$(mibps $((SIZE_MIB * 1048576)) "$t")"
-  cmp -s "$SRC" "$SHM/read.bin" || fail "W2 $d: data read back differs from what W1 wrote"
+  counters_record "$d" "$k"
+  stop_daemon "$d" "$k"
+  record "$d" "$k.seconds" "$t"
+  record "$d" "$k.bytes" $((SIZE_MIB * 1048576))
+  record "$d" "$k.value" "$(mibps $((SIZE_MIB * 1048576)) "$t")"
+  cmp -s "$SRC" "$SHM/read.bin" || fail "$k $d: data read back differs from what W1${VARIANT:+-$VARIANT} wrote"
   rm -f "$SHM/read.bin"
 }
 
@@ -649,7 +740,7 @@ attach_loop() {  # attach_loop FILE -> prints the loop device (direct I/O on)
 }
 
 w5() {  # ext4: A = mkfs + unpack + sync + teardown; B = remount + read back
-  local d=$1 t0 t dev tree_bytes vol=fs
+  local d=$1 t0 t dev tree_bytes vol=fs v=${VARIANT:+-$VARIANT}
   [[ $d == memfuse ]] && vol=disk
   tree_bytes=$TREE_BYTES
   start_daemon "$d" "$vol"
@@ -668,12 +759,13 @@ w5() {  # ext4: A = mkfs + unpack + sync + teardown; B = remount + read back
     wait_until 30 "the loop device to release $d's file" \
       bash -c "! losetup -j '$WORK/mnt/$d/file' -n -O NAME | grep -q ."
   fi
-  stop_daemon "$d" W5a
+  stop_daemon "$d" "W5a$v"
   t=$(since "$t0")
-  counters_record "$d" W5a
-  record "$d" W5a.seconds "$t"
-  record "$d" W5a.bytes "$tree_bytes"
-  record "$d" W5a.value "$(mibps "$tree_bytes" "$t")"
+  counters_record "$d" "W5a$v"
+  record "$d" "W5a$v.seconds" "$t"
+  record "$d" "W5a$v.bytes" "$tree_bytes"
+  record "$d" "W5a$v.value" "$(mibps "$tree_bytes" "$t")"
+  [[ $d == memfuse ]] || stored_record "$d" "W5a$v" "$vol$v"
 
   start_daemon "$d" "$vol"
   counters_reset
@@ -682,29 +774,32 @@ w5() {  # ext4: A = mkfs + unpack + sync + teardown; B = remount + read back
   mount -o ro "$dev" "$FSMNT"
   (cd "$FSMNT" && find . -type f -print0 | sort -z | xargs -0 md5sum) >"$WORK/sums"
   t=$(since "$t0")
-  counters_record "$d" W5b
+  counters_record "$d" "W5b$v"
   umount "$FSMNT"
   losetup -d "$dev"
   if [[ $d != memfuse ]]; then
     wait_until 30 "the loop device to release $d's file" \
       bash -c "! losetup -j '$WORK/mnt/$d/file' -n -O NAME | grep -q ."
   fi
-  stop_daemon "$d" W5b
-  record "$d" W5b.seconds "$t"
-  record "$d" W5b.bytes "$tree_bytes"
-  record "$d" W5b.value "$(mibps "$tree_bytes" "$t")"
-  cmp -s "$TREE_SUMS" "$WORK/sums" || fail "W5 $d: the files read back do not match the tree ($(diff "$TREE_SUMS" "$WORK/sums" | grep -c '^>') differ)"
+  stop_daemon "$d" "W5b$v"
+  record "$d" "W5b$v.seconds" "$t"
+  record "$d" "W5b$v.bytes" "$tree_bytes"
+  record "$d" "W5b$v.value" "$(mibps "$tree_bytes" "$t")"
+  cmp -s "$TREE_SUMS" "$WORK/sums" || fail "W5$v $d: the files read back do not match the tree ($(diff "$TREE_SUMS" "$WORK/sums" | grep -c '^>') differ)"
 }
 
 # run W D: runs workload W for daemon D in a subshell; on failure records it,
-# tidies up and carries on.
+# tidies up and carries on. W may carry a codec: W1-enc runs w1 with
+# VARIANT=enc.
 run() {
-  local w=$1 d=$2 st=0 t0=$EPOCHREALTIME
-  log "$w on $d"
+  local w=$1 d=$2 st=0 t0=$EPOCHREALTIME base=${1%%-*} v="" stored
+  [[ $w == *-* ]] && v=${w#*-}
+  log "$w on $d${v:+ ($(codec_label "$d" "$v"))}"
   set +e
   (
     set -e
-    "w${w#W}" "$d"
+    VARIANT=$v
+    "w${base#W}" "$d"
   ) 2>>"$WORK/logs/bench.err"
   st=$?
   set -e
@@ -715,11 +810,16 @@ run() {
     log "$w on $d FAILED: ${why:-exit status $st} (log: $WORK/logs/bench.err)"
     reset_state 1
   else
-    if [[ $w == W5 ]]; then
-      log "$w on $d: A $(get "$d" W5a.value) MiB/s, B $(get "$d" W5b.value) MiB/s ($(since "$t0") s)"
+    if [[ $base == W5 ]]; then
+      stored=$(get "$d" "W5a${v:+-$v}.stored_bytes")
+      log "$w on $d: A $(get "$d" "W5a${v:+-$v}.value") MiB/s, B $(get "$d" "W5b${v:+-$v}.value") MiB/s" \
+        "${stored:+, $stored bytes stored }($(since "$t0") s)"
     elif [[ $w == W1r ]]; then
       log "$w on $d: p99 $(get "$d" W1r.p99_ms) ms, p50 $(get "$d" W1r.p50_ms) ms, $(get "$d" W1r.reads) reads;" \
         "writer $(get "$d" W1r.write_mib_s) MiB/s ($(since "$t0") s)"
+    elif [[ $base == W1 ]]; then
+      stored=$(get "$d" "$w.stored_bytes")
+      log "$w on $d: $(get "$d" "$w.value") MiB/s${stored:+, $stored bytes stored} ($(since "$t0") s)"
     else
       log "$w on $d: $(get "$d" "$w.value") ($(since "$t0") s)"
     fi
@@ -805,7 +905,8 @@ wait "$MEMFUSE_PID" || true
 # The daemons, interleaved workload by workload so that changes in the
 # machine's load hit both alike. W1r comes after W6: it changes the first
 # half of W1's data, which W6 checks.
-for w in W1 W2 W3 W6 W1r W4 W5; do
+# A codec workload runs right after its plain one.
+for w in W1 W1-enc W1-comp W2 W2-enc W2-comp W3 W6 W1r W4 W5 W5-comp W5-comp-enc; do
   selected "$w" || continue
   for d in "${DAEMONS[@]}"; do run "$w" "$d"; done
 done
@@ -843,8 +944,31 @@ fmt() { isnum "$1" && awk -v v="$1" 'BEGIN { if (v >= 100) printf "%.0f", v; els
 pct() { isnum "$1" && isnum "$2" && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else printf "-" }' || printf -- -; }
 ratio() { isnum "$1" && isnum "$2" && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }' || printf -- -; }
 
-TABLE_JSON=$WORK/table.jsonl
+TABLE_JSON=$WORK/table.jsonl CODEC_JSON=$WORK/codec.jsonl
 : >"$TABLE_JSON"
+: >"$CODEC_JSON"
+# The codec table: key|label|codec, a plain row before the codec rows of
+# the same workload, for the workloads that have a codec row.
+CODEC_ROWS=()
+for spec in "W1 W1|W1 seq write ${SIZE_MIB} MiB|enc comp" "W2 W2|W2 cold seq read ${SIZE_MIB} MiB|enc comp" \
+  "W5 W5a|W5a ext4 unpack|comp comp-enc" "W5 W5b|W5b ext4 read all|comp comp-enc"; do
+  IFS='|' read -r wk label vs <<<"$spec"
+  read -r w k <<<"$wk"
+  any=0
+  for v in $vs; do selected "$w-$v" && any=1; done
+  ((any)) || continue
+  CODEC_ROWS+=("$k|$label|")
+  for v in $vs; do selected "$w-$v" && CODEC_ROWS+=("$k-$v|$label|$v"); done
+done
+mib() { isnum "$1" && calc "$1 / 1048576" || printf -- -; }
+calc3() { isnum "$1" && awk -v v="$1" 'BEGIN { printf "%.3f", v }' || printf -- -; }
+# codec_cell D KEY: like cell, for a key of the codec table (W5a-comp).
+codec_cell() {
+  local d=$1 k=$2 v w
+  v=$(get "$d" "$k.value")
+  w=${k/#W5[ab]/W5}
+  if [[ -n $v ]]; then printf '%s' "$v"; elif grep -q "^$w $d:" "$FAILS"; then printf FAIL; else printf -- -; fi
+}
 TXT=$WORK/table.txt
 {
   printf '%-38s %-8s %9s %9s %9s %14s %8s %8s\n' workload unit s3bd s3backer s3bd/s3b ceiling "s3bd%" "s3b%"
@@ -879,7 +1003,7 @@ TXT=$WORK/table.txt
         $1 == d && $2 ~ /\.bytes$/ { w = $2; sub(/\.bytes$/, "", w); by[w] = $3 }
         END {
           c = 0; b = 0
-          for (w in cpu) if (part == "all" || w == part) { c += cpu[w]; if (w in by) b += by[w] }
+          for (w in cpu) if ((part == "all" && w !~ /-/) || w == part) { c += cpu[w]; if (w in by) b += by[w] }
           if (b > 0) printf "%.3f\n", c / (b / 1073741824); else print "-"
         }' "$RESULTS" >"$WORK/cpu.$d.$part"
     done
@@ -918,6 +1042,36 @@ TXT=$WORK/table.txt
     "run ${WALL_S%.*} s; other processes used $(fmt "$OTHER_CPU_PCT")% of the CPUs meanwhile"
   echo "ratio s3bd/s3b > 1: s3bd is faster (CPU and RSS rows: s3bd uses more); ceiling = the lower of FUSE and S3 server"
   echo "W1r (lower is better): ratio = s3backer/s3bd, so > 1 means s3bd is better; ceiling = the target, 3 x the server latency"
+  if ((${#CODEC_ROWS[@]})); then
+    echo
+    printf '%-28s %-22s %-22s %8s %8s %8s %10s %10s %8s %8s\n' "codec workload (MiB/s)" "s3bd option" "s3backer option" \
+      s3bd s3backer s3bd/s3b "s3bd MiB" "s3b MiB" "s3bd c/p" "s3b c/p"
+    for row in "${CODEC_ROWS[@]}"; do
+      IFS='|' read -r key label v <<<"$row"
+      plain=${key%%-*}
+      a=$(codec_cell s3bd "$key") b=$(codec_cell s3backer "$key")
+      sa=$(get s3bd "$key.stored_bytes") sb=$(get s3backer "$key.stored_bytes")
+      ca=- cb=-
+      if [[ -n $v ]]; then ca=$(ratio "$a" "$(get s3bd "$plain.value")") cb=$(ratio "$b" "$(get s3backer "$plain.value")"); fi
+      printf '%-28s %-22s %-22s %8s %8s %8s %10s %10s %8s %8s\n' "$label" "$(codec_label s3bd "$v")" "$(codec_label s3backer "$v")" \
+        "$(fmt "$a")" "$(fmt "$b")" "$(ratio "$a" "$b")" "$(fmt "$(mib "$sa")")" "$(fmt "$(mib "$sb")")" "$ca" "$cb"
+      jq -cn --arg k "$key" --arg l "$label" --arg v "$v" --arg oa "$(codec_label s3bd "$v")" --arg ob "$(codec_label s3backer "$v")" \
+        --arg a "$a" --arg b "$b" --arg sa "$sa" --arg sb "$sb" --arg ca "$ca" --arg cb "$cb" '
+        def num: tonumber? // .;
+        {workload: $k, label: $l, codec: $v, s3bd_option: $oa, s3backer_option: $ob, unit: "MiB/s",
+         s3bd: ($a|num), s3backer: ($b|num), s3bd_stored_bytes: ($sa|num), s3backer_stored_bytes: ($sb|num),
+         s3bd_codec_over_plain: ($ca|num), s3backer_codec_over_plain: ($cb|num)}' >>"$CODEC_JSON"
+    done
+    echo "codec rows: a volume of its own per codec; MiB = bytes stored under its prefix once written (every object, listed);"
+    echo "  c/p = MiB/s with the codec / MiB/s of the plain row above it (1 = no cost); s3backer --encrypt implies its --compress"
+    # Where s3bd's time went (the codec's seconds add up over its threads).
+    for row in "${CODEC_ROWS[@]}"; do
+      k=${row%%|*}
+      [[ -n $(get s3bd "$k.value") ]] || continue
+      echo "  s3bd $k: codec $(calc3 "$(get s3bd "$k.codec_encode_s")") s encoding, $(calc3 "$(get s3bd "$k.codec_decode_s")") s decoding;" \
+        "daemon CPU $(fmt "$(get s3bd "$k.cpu_s")") s; $(fmt "$(get s3bd "$k.seconds")") s wall"
+    done
+  fi
 } >"$TXT"
 
 FAILED=$(wc -l <"$FAILS")
@@ -927,7 +1081,7 @@ S3BD_VERSION=$("$S3BD" --version 2>&1 | sed -n 1p)
 S3BACKER_VERSION=$(s3backer --version 2>&1 | sed -n 1p)
 JSON=$OUT/bench-$STAMP.json
 jq -n \
-  --slurpfile table "$TABLE_JSON" \
+  --slurpfile table "$TABLE_JSON" --slurpfile codec_table "$CODEC_JSON" \
   --rawfile results "$RESULTS" \
   --rawfile failures "$FAILS" \
   --arg date "$(date -Iseconds)" \
@@ -959,6 +1113,7 @@ jq -n \
     machine: {cores: $cores, cpu: $cpu, mem_kib: $mem_kib, load_before: $load_before, load_after: $load_after,
                run_seconds: $wall_s, other_cpu_seconds: $other_cpu_s, other_cpu_percent: $other_cpu_pct},
     table: $table,
+    codec_table: $codec_table,
     results: ($results | split("\n") | map(select(length > 0) | split("\t"))
               | reduce .[] as $r ({}; ([$r[0]] + ($r[1] | split("."))) as $p
                   | ($r[2] | num) as $v

@@ -2,7 +2,9 @@
 # The benchmark's smoke run: scripts/bench.sh --quick runs every workload on
 # s3bd and s3backer against the test S3 server, verifies the data (W2 and W6
 # read back what W1 wrote, W1r what it rewrote, W5's files match their
-# checksums) and writes its JSON. Fails if any workload fails.
+# checksums) and writes its JSON. Fails if any workload fails. Of the codec
+# workloads it runs W2-enc (and so W1-enc): an encrypted volume written,
+# listed and read back.
 source "$(dirname "$0")/lib.sh"
 require_fuse
 
@@ -11,7 +13,7 @@ out=$WORK/results
 export S3BD
 [[ -n ${S3BD_BUILD_DIR:-} ]] && export S3BD_BUILD_DIR
 
-bash "$src/scripts/bench.sh" --quick --out "$out" || fail "scripts/bench.sh --quick failed"
+bash "$src/scripts/bench.sh" --quick --workloads all,W2-enc --out "$out" || fail "scripts/bench.sh --quick failed"
 
 json=$(find "$out" -maxdepth 1 -name 'bench-*-quick.json' | sed -n 1p)
 [[ -n $json ]] || fail "no JSON result in $out"
@@ -36,6 +38,14 @@ for d in "${daemons[@]}"; do
   jq -e --arg d "$d" '.results[$d].W1.cpu_s >= 0 and .results[$d].W1.rss_kib > 0 and .results[$d].W1.exit == 0' \
     "$json" >/dev/null || fail "$d: CPU, RSS or exit status missing"
 done
+for d in "${daemons[@]}"; do
+  # The encrypted volume: written, its objects listed, read back.
+  jq -e --arg d "$d" '.results[$d]["W1-enc"].value > 0 and .results[$d]["W2-enc"].value > 0
+      and .results[$d]["W1-enc"].stored_bytes > 0 and .results[$d].W1.stored_bytes > 0' "$json" >/dev/null ||
+    fail "$d W1-enc/W2-enc has no result or no bytes stored"
+done
+jq -e '[.codec_table[] | select(.workload == "W1-enc")][0] | .s3bd_option == "--encrypt" and .unit == "MiB/s"' \
+  "$json" >/dev/null || fail "W1-enc row missing from the codec table"
 jq -e '[.table[] | select(.workload == "W1r")][0] | .lower_is_better and .ceiling == 60' "$json" >/dev/null ||
   fail "W1r row or its target missing from the table"
 jq -e '.results.server.put_mib_s > 0 and .results.server.get_mib_s > 0' "$json" >/dev/null ||
