@@ -225,9 +225,24 @@ struct Inflater {
 // samples fell. Blocks under 256 KiB get the full pass: sampling a useful
 // share of one costs about as much as compressing it.
 bool WorthCompressing(std::span<const std::uint8_t> in) {
-  constexpr std::size_t kSample = 4096, kMaxSamples = 8, kShare = 32;
+  constexpr std::size_t kSample = 4096, kMaxSamples = 8, kShare = 32, kZeroShare = 256;
   const std::size_t samples = std::min(kMaxSamples, in.size() / (kSample * kShare));
   if (samples < 2) return true;
+  // Runs of zeros (a file system's unused space, the zero-filled tails of
+  // its files' last blocks) compress to almost nothing wherever they lie,
+  // and samples miss them when they are spread thin: count the zero 64-bit
+  // words, a pass at memory speed, far cheaper than compressing; a block
+  // with at least 1/256 of them is compressed. Measured on the benchmark's
+  // W5 tree (ext4 of incompressible files): the samples alone stored 0.6 %
+  // more than compressing every block; with this, 0.004 % more.
+  std::size_t zero_words = 0;
+  const std::size_t words = in.size() / sizeof(std::uint64_t);
+  for (std::size_t i = 0; i < words; ++i) {
+    std::uint64_t w;
+    std::memcpy(&w, in.data() + i * sizeof w, sizeof w);
+    zero_words += w == 0;
+  }
+  if (zero_words * kZeroShare >= words) return true;
   // Its own context: small inputs would make zstd shrink the block-sized
   // workspace of the main one, and the next block grow it again.
   thread_local ZstdCompressor z;

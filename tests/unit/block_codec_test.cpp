@@ -226,6 +226,31 @@ TEST(BlockCodec, LargeBlockCompressedWhereOnlyPartIsCompressible) {
   }
 }
 
+TEST(BlockCodec, ZerosSpreadThinAreCompressedAndRandomDataIsNot) {
+  // Random data with 512 zero bytes at the end of every 16 KiB (about 3 %
+  // of the block, as the zero-filled tails of a file system's files): the
+  // samples (eight 4 KiB pieces) miss it, the zero count does not. (zstd
+  // itself keeps a 128 KiB block raw unless it gains at least 1/64 of it.)
+  const std::size_t bs = 1u << 20;
+  Bytes plain = RandomBlock(bs, 7);
+  for (std::size_t end = 16384; end <= bs; end += 16384) {
+    std::fill(plain.begin() + static_cast<std::ptrdiff_t>(end - 512), plain.begin() + static_cast<std::ptrdiff_t>(end), 0);
+  }
+  const Bytes random = RandomBlock(bs, 8);
+  for (const CompressionSpec& spec : {kZstd3, kDeflate6}) {
+    const BlockCodec codec = MakeCodec(bs, spec, nullptr);
+    const Object o = Encode(codec, 1, plain);
+    EXPECT_FALSE(o.meta.empty()) << FormatCompression(spec);
+    EXPECT_LT(o.bytes.size(), bs - bs / 100) << FormatCompression(spec);
+    Bytes out;
+    ASSERT_FALSE(Decode(codec, 1, o.bytes, o.meta, &out));
+    EXPECT_EQ(out, plain);
+    const Object r = Encode(codec, 2, random);
+    EXPECT_TRUE(r.meta.empty()) << "random data is stored raw";
+    EXPECT_EQ(r.bytes.size(), bs);
+  }
+}
+
 TEST(BlockCodec, EveryCompressionLevelRoundTrips) {
   const Bytes plain = TextBlock(65536, 5);
   for (int level = 1; level <= 19; ++level) {
