@@ -47,7 +47,8 @@ namespace s3bd {
 // Metadata pairs of one object. Names are lowercase letters, digits and
 // '-' (S3 stores name N as the header x-amz-meta-N, except the name
 // "content-encoding", which is the Content-Encoding header); values are
-// printable ASCII. At most kMaxPairs pairs of at most kMaxValue bytes: a
+// printable ASCII, not empty, without leading or trailing blanks (what an
+// HTTP header keeps). At most kMaxPairs pairs of at most kMaxValue bytes: a
 // store refuses more (a Get of such an object is kCorruptBlock).
 struct ObjectMeta {
   static constexpr std::size_t kMaxPairs = 8;
