@@ -24,7 +24,7 @@ scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DS3BD_SANITIZE=ON
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DS3BD_TSAN=ON >/dev/null
 cmake --build build-tsan -j "$(nproc)" --target s3bd_unit_tests
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 \
-   ctest -L unit -R 'BlockCache|CacheFile|VolumeModel|ReadAhead|StoreConformance|^Volume\.|FaultStore' \
+   ctest -L unit -R 'BlockCache|CacheFile|VolumeModel|ReadAhead|StoreConformance|CodecStore|^Volume\.|FaultStore' \
    --output-on-failure --timeout 900)
 
 # The fuzz targets (tests/fuzz), 30 s each, with clang and libFuzzer.

@@ -35,12 +35,15 @@ bool ValidName(const std::string& n) {
 }
 
 bool ValidValue(const std::string& v) {
-  if (v.size() > ObjectMeta::kMaxValue) return false;
+  // Not empty: an HTTP header without a value does not travel (libcurl drops
+  // "name:" with nothing after it), so S3 would store the object without
+  // the pair and its CRC-32C, which covers the pair, would never match.
+  if (v.empty() || v.size() > ObjectMeta::kMaxValue) return false;
   for (unsigned char c : v) {
     if (c < 0x20 || c > 0x7e) return false;
   }
   // HTTP trims header values: leading or trailing blanks would not survive.
-  return v.empty() || (v.front() != ' ' && v.back() != ' ');
+  return v.front() != ' ' && v.back() != ' ';
 }
 
 }  // namespace

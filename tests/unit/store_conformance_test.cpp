@@ -20,6 +20,11 @@ namespace {
 
 constexpr Geometry kGeom{4096, 64};
 
+// A memory store under a codec layer with these options.
+std::unique_ptr<BlockStore> MemoryBlocks(codec::CompressionSpec compression, bool encrypt) {
+  return std::make_unique<MemoryStore>(kGeom, test::CodecOptions(kGeom.block_size, compression, encrypt));
+}
+
 struct StoreFactory {
   const char* name;
   std::function<std::unique_ptr<BlockStore>(const std::string& dir)> make;
@@ -31,7 +36,21 @@ const StoreFactory kStores[] = {
      [](const std::string& dir) {
        return test::RawBlocks(std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom));
      }},
+    // Codec stacks: compressed, encrypted, both.
+    {"memory_zstd", [](const std::string&) { return MemoryBlocks(test::kZstd, false); }},
+    {"memory_deflate1", [](const std::string&) { return MemoryBlocks(test::kDeflate1, false); }},
+    {"memory_encrypted", [](const std::string&) { return MemoryBlocks({}, true); }},
+    {"memory_zstd_encrypted", [](const std::string&) { return MemoryBlocks(test::kZstd, true); }},
+    {"directory_zstd_encrypted",
+     [](const std::string& dir) -> std::unique_ptr<BlockStore> {
+       return test::CodecBlocks(std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom), test::kZstd,
+                                true);
+     }},
 #ifdef S3BD_HAVE_TEST_S3SERVER
+    {"s3_zstd_encrypted",
+     [](const std::string&) -> std::unique_ptr<BlockStore> {
+       return test::CodecBlocks(test::MakeTestS3Objects(kGeom, false), test::kZstd, true);
+     }},
     // Over HTTP to the in-process test S3 server, each under a fresh prefix.
     {"s3", [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3Store(kGeom, false); }},
     {"s3_listed",  // --list-blocks: reads of absent blocks answered from the block map

@@ -1,6 +1,7 @@
 // Helpers shared by the unit tests.
 #pragma once
 
+#include <array>
 #include <memory>
 
 #include "s3bd/codec/codec_store.h"
@@ -21,6 +22,31 @@ inline std::unique_ptr<CodecStore> RawBlocks(std::unique_ptr<ObjectStore> object
   codec::BlockCodec::Options o;
   o.block_size = static_cast<std::size_t>(objects->geometry().block_size);
   return std::make_unique<CodecStore>(std::move(objects), o);
+}
+
+// Codec options for tests: `compression` (default none) and, with
+// `encrypt`, a fixed data key and volume id.
+inline codec::BlockCodec::Options CodecOptions(std::size_t block_size, codec::CompressionSpec compression = {},
+                                               bool encrypt = false) {
+  codec::BlockCodec::Options o;
+  o.block_size = block_size;
+  o.compression = compression;
+  if (encrypt) {
+    std::array<std::uint8_t, codec::DataKey::kSize> key;
+    for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::uint8_t>(0xA0 + i);
+    o.key = std::make_shared<codec::DataKey>(key);
+    o.volume_id = "00112233445566778899aabbccddeeff";
+  }
+  return o;
+}
+inline constexpr codec::CompressionSpec kZstd{codec::Compression::kZstd, 3};
+inline constexpr codec::CompressionSpec kDeflate1{codec::Compression::kDeflate, 1};
+
+// Blocks over an object store through a codec layer with these options.
+inline std::unique_ptr<CodecStore> CodecBlocks(std::unique_ptr<ObjectStore> objects,
+                                               codec::CompressionSpec compression, bool encrypt) {
+  auto o = CodecOptions(static_cast<std::size_t>(objects->geometry().block_size), compression, encrypt);
+  return std::make_unique<CodecStore>(std::move(objects), std::move(o));
 }
 
 

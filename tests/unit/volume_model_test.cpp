@@ -19,6 +19,7 @@
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/memory_store.h"
 #include "s3bd/volume/volume.h"
+#include "s3_test_support.h"
 #include "test_util.h"
 
 namespace s3bd {
@@ -51,7 +52,21 @@ class VolumeModel : public ::testing::TestWithParam<const char*> {
       bottom_ = mem.get();
       return std::make_unique<BlockCache>(std::move(mem), c);
     }
-    return test::RawBlocks(std::make_unique<DirectoryStore>(Directory::Open(dir_.path(), false), g));
+    if (kind == "memory_zstd") return std::make_unique<MemoryStore>(g, test::CodecOptions(g.block_size, test::kZstd));
+    if (kind == "memory_deflate1") {
+      return std::make_unique<MemoryStore>(g, test::CodecOptions(g.block_size, test::kDeflate1));
+    }
+    if (kind == "memory_encrypted") return std::make_unique<MemoryStore>(g, test::CodecOptions(g.block_size, {}, true));
+    if (kind == "memory_zstd_encrypted") {
+      return std::make_unique<MemoryStore>(g, test::CodecOptions(g.block_size, test::kZstd, true));
+    }
+    auto dir = std::make_unique<DirectoryStore>(Directory::Open(dir_.path(), false), g);
+    if (kind == "directory_zstd_encrypted") return test::CodecBlocks(std::move(dir), test::kZstd, true);
+#ifdef S3BD_HAVE_TEST_S3SERVER
+    if (kind == "s3_zstd_encrypted") return test::CodecBlocks(test::MakeTestS3Objects(g, false), test::kZstd, true);
+#endif
+    EXPECT_EQ(kind, "directory");
+    return test::RawBlocks(std::move(dir));
   }
   test::TempDir dir_;
   BlockStore* bottom_ = nullptr;  // the store under a cache, if any
@@ -161,7 +176,16 @@ TEST_P(VolumeModel, RandomOverlappingOpsSingleThread) {
   ASSERT_EQ(failure, "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, VolumeModel, ::testing::Values("memory", "directory", "cache"));
+const char* const kModelStores[] = {
+    "memory", "directory", "cache",
+    // Codec stacks: compressed, encrypted, both.
+    "memory_zstd", "memory_deflate1", "memory_encrypted", "memory_zstd_encrypted", "directory_zstd_encrypted",
+#ifdef S3BD_HAVE_TEST_S3SERVER
+    "s3_zstd_encrypted",
+#endif
+};
+INSTANTIATE_TEST_SUITE_P(Stores, VolumeModel, ::testing::ValuesIn(kModelStores),
+                         [](const auto& param_info) { return std::string(param_info.param); });
 
 }  // namespace
 }  // namespace s3bd

@@ -5,12 +5,14 @@
 // turns fixed-size plaintext blocks into objects (compressed, encrypted, or
 // byte-for-byte the block) and back.
 //
-// Contract shared by every implementation (tests/unit/store_conformance_test
-// checks it for every store, and for the codec stacks over them):
+// Contract shared by every implementation (tests/unit/
+// object_store_conformance_test checks it for every store, and
+// store_conformance_test the codec stacks over them):
 //  - An object that was never put, or was deleted, is absent: Get() reports
 //    *found = false and no error.
-//  - Get() returns exactly the bytes and metadata of the last Put() that
-//    succeeded, or an error; never other bytes (a store that cannot check
+//  - Get() returns exactly the bytes and metadata pairs (not their order:
+//    S3 returns them sorted by name) of the last Put() that succeeded, or
+//    an error; never other bytes (a store that cannot check
 //    the bytes it got, e.g. S3 without a checksum, says kCorruptBlock).
 //  - Put() and Delete() of one object are atomic: a concurrent Get() sees
 //    the old or the new object, never a mix. Callers serialise writers of
@@ -21,9 +23,12 @@
 //  - Flush(): every Put()/Delete() that returned before is durable.
 //  - Version tags: every Get() that finds the object and every Put() report
 //    the object's version (ObjectVersion): two Gets report the same version
-//    only if no Put() came between them. A store that cannot name a version
-//    reports an unknown one (known == false), and then GetIfChanged() is a
-//    plain Get().
+//    only if no Put() came between them, or (stores whose version is a
+//    digest) the Put() stored the same object again. Exception: S3's version
+//    is the ETag, the MD5 of the body alone, so a Put() of the same body with
+//    other metadata keeps it (the codec never stores one body under two
+//    encodings). A store that cannot name a version reports an unknown one
+//    (known == false), and then GetIfChanged() is a plain Get().
 //  - Errors are std::error_code values (s3bd::Errc, the s3 or the generic
 //    category), never exceptions; a store logs its own failures once.
 //  - Thread safety: every method may be called concurrently.
@@ -47,7 +52,8 @@ namespace s3bd {
 // Metadata pairs of one object. Names are lowercase letters, digits and
 // '-' (S3 stores name N as the header x-amz-meta-N, except the name
 // "content-encoding", which is the Content-Encoding header); values are
-// printable ASCII. At most kMaxPairs pairs of at most kMaxValue bytes: a
+// printable ASCII, not empty, without leading or trailing blanks (what an
+// HTTP header keeps). At most kMaxPairs pairs of at most kMaxValue bytes: a
 // store refuses more (a Get of such an object is kCorruptBlock).
 struct ObjectMeta {
   static constexpr std::size_t kMaxPairs = 8;
