@@ -2,7 +2,7 @@
 // blocks known absent cost no request below; a survey racing this mount's
 // writes and zeros never leaves a block that holds data marked absent
 // (seeded interleavings, and gated threads); a failed survey leaves every
-// block to the store.
+// block to the store; read-only mounts get no map.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "gate_store.h"
+#include "s3bd/core/stack.h"
 #include "s3bd/map/block_map.h"
 #include "s3bd/store/memory_store.h"
 #include "test_util.h"
@@ -386,6 +387,37 @@ TEST(BlockMap, BackgroundSurveyWithConcurrentWriters) {
     ASSERT_FALSE(map.ListNonZero([&](BlockNum b) { listed.insert(b); }));
     EXPECT_EQ(listed, stored);
   }
+}
+
+// A read-only mount gets no map (a writer elsewhere may add blocks); a
+// read-write mount gets one, surveyed in the background for an existing
+// volume and before the mount for a store without volume metadata.
+TEST(BlockMap, OnlyReadWriteMountsHaveAMap) {
+  test::TempDir dir;
+  StoreConfig config;
+  config.url = dir.path();
+  ResolveStoreUrl(config);
+  config.size = 64 * 4096;
+  config.block_size = 4096;
+  {
+    Stack stack = BuildStack(config);
+    ASSERT_NE(stack.map, nullptr);
+    EXPECT_EQ(stack.survey, Stack::Survey::kFirst);
+    SurveyBlocks(stack);
+    EXPECT_EQ(stack.map->survey(), BlockMapStore::Survey::kDone);
+    CommitGeometry(stack);
+  }
+  {
+    Stack stack = BuildStack(config);
+    ASSERT_NE(stack.map, nullptr);
+    EXPECT_EQ(stack.survey, Stack::Survey::kBackground);
+  }
+  config.read_only = true;
+  config.size.reset();
+  config.block_size.reset();
+  Stack stack = BuildStack(config);
+  EXPECT_EQ(stack.map, nullptr);
+  for (const auto& layer : stack.top->Stats()) EXPECT_NE(layer["layer"], "map");
 }
 
 }  // namespace
