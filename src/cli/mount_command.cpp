@@ -321,7 +321,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
     } end_lease{stack, lease.get()};
     // Only now, with the lease held, may the store be surveyed: no other
     // mount can still be uploading what the listing would miss.
-    SurveyBlocks(stack);
+    SurveyBlocksFirst(stack);
     Volume volume(*stack.top);
     FuseFrontend frontend(volume, mount, store.read_only);
     frontend.sync_to_store = [&stack] { return FlushToStore(stack); };
@@ -344,6 +344,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
     status.Set("mounted");
     if (!mount.foreground) Detach(notify_fd, mount);
     spdlog::info("{} mounted on {}", store.url, mount.mountpoint);
+    StartSurvey(stack);  // after Detach: its thread logs, and Detach replaces the logger
     if (lease) {
       lease->StartRenewing([&stack](const std::string& message) {
         stack.fence->Close();

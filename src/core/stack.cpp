@@ -8,7 +8,8 @@
 //              authenticated encryption (BlockCodec)          src/codec/
 //   map        BlockMapStore: which blocks may hold an object, so reads
 //              and zeros of the others cost no request; read-write mounts
-//              of up to 2^32 blocks; surveyed by SurveyBlocks()   src/map/
+//              of up to 2^32 blocks; surveyed by SurveyBlocksFirst()
+//              or StartSurvey()                              src/map/
 //   faults     FaultStore, only when S3BD_INJECT_FAULTS is set (tests)
 //   fence      FencedStore (uploads), read-write mounts: uploads wait until
 //              the lease is held and fail once it is lost   src/volume/
@@ -417,17 +418,17 @@ OpenedVolume OpenVolume(const StoreConfig& config, bool unlock) {
   return v;
 }
 
-void SurveyBlocks(Stack& stack) {
-  if (stack.map == nullptr) return;
-  if (stack.survey == Stack::Survey::kBackground) {
-    stack.map->StartSurvey();
-    return;
-  }
+void SurveyBlocksFirst(Stack& stack) {
+  if (stack.map == nullptr || stack.survey == Stack::Survey::kBackground) return;
   const bool required = stack.survey == Stack::Survey::kFirstRequired;
   if (required) spdlog::info("--list-blocks: surveying the store's blocks before the mount goes live ...");
   if (auto ec = stack.map->RunSurvey(); ec && required) {
     throw StartupError(fmt::format("--list-blocks: cannot list the store: {}", ec.message()));
   }
+}
+
+void StartSurvey(Stack& stack) {
+  if (stack.map != nullptr && stack.survey == Stack::Survey::kBackground) stack.map->StartSurvey();
 }
 
 std::error_code FlushToStore(Stack& stack) {

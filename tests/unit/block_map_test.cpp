@@ -403,7 +403,7 @@ TEST(BlockMap, OnlyReadWriteMountsHaveAMap) {
     Stack stack = BuildStack(config);
     ASSERT_NE(stack.map, nullptr);
     EXPECT_EQ(stack.survey, Stack::Survey::kFirst);
-    SurveyBlocks(stack);
+    SurveyBlocksFirst(stack);
     EXPECT_EQ(stack.map->survey(), BlockMapStore::Survey::kDone);
     CommitGeometry(stack);
   }

@@ -280,7 +280,7 @@ TEST(S3Stack, NothingIsWrittenBeforeCommitGeometry) {
   Stack stack = BuildStack(config);
   ASSERT_NE(stack.map, nullptr);
   EXPECT_EQ(stack.survey, Stack::Survey::kFirstRequired);
-  SurveyBlocks(stack);  // --list-blocks: lists, writes nothing
+  SurveyBlocksFirst(stack);  // --list-blocks: lists, writes nothing
   EXPECT_EQ(stack.map->survey(), BlockMapStore::Survey::kDone);
   EXPECT_FALSE(ServerHas(prefix + kVolumeMetaKey));
   CommitGeometry(stack);
