@@ -36,7 +36,7 @@
 //  M5 ListNonZero answers from the map (its PRESENT blocks) once the survey
 //     is done; before, or if it failed, it asks the store.
 //
-// Survey: Survey() (foreground) or StartSurvey() (a background thread)
+// Survey: RunSurvey() (foreground) or StartSurvey() (a background thread)
 // calls the layer below's ListNonZero (S3: one parallel listing of the
 // prefix) and applies the result to every block of the volume (M3); until it
 // is done, UNKNOWN blocks go to the store. The survey is whole-volume: the S3
