@@ -108,7 +108,7 @@ done
 case $ONLY in "" | s3bd | s3backer) ;; *) echo "bench: --only takes s3bd or s3backer" >&2; exit 2 ;; esac
 [[ $LATENCY =~ ^[0-9]+$ ]] || { echo "bench: --latency takes whole milliseconds" >&2; exit 2; }
 # The workloads to run: " W1 W2 ... " (spaces around each, for matching).
-ALL_WORKLOADS="W1 W2 W3 W4 W5 W6 W1r"
+ALL_WORKLOADS="W1 W2 W3 W4 W5 W6 W1r W7"
 CODEC_WORKLOADS="W1-enc W2-enc W1-comp W2-comp W5-comp W5-comp-enc"
 if [[ -z $WORKLOADS_ARG ]]; then
   if ((CODEC)); then WORKLOADS_ARG=W1,W2,W5; else WORKLOADS_ARG=all; fi
@@ -154,6 +154,10 @@ if ((QUICK)); then
 else
   SIZE_MIB=1024 CACHE_MIB=256 FIO_SECS=30 CEIL_FIO_SECS=10 W4_OPS=20000 W4_MAX_SECS=180 LOADGEN_SECS=5
   TREE_FILES=3000 TREE_BIG=8 TREE_BIG_MIB=10
+fi
+W7_MIB=$( ((QUICK)) && echo 1024 || echo $((1024 * 1024)))
+if [[ -n ${W7_SIZE:-} ]]; then
+  W7_MIB=$(to_mib "$W7_SIZE") || { echo "bench: bad W7_SIZE '$W7_SIZE'" >&2; exit 2; }
 fi
 if [[ -n $SIZE_ARG ]]; then
   SIZE_MIB=$(to_mib "$SIZE_ARG") || { echo "bench: bad --size '$SIZE_ARG' (whole MiB, e.g. 512M, 1G)" >&2; exit 2; }
@@ -368,7 +372,8 @@ codec_label() {
   esac
 }
 
-# start_daemon D VOL: mounts daemon D's volume VOL (a prefix in its bucket) on
+# start_daemon D VOL [MIB]: mounts daemon D's volume VOL (a prefix in its bucket, of MIB MiB,
+# default the volume size) on
 # $WORK/mnt/D, in the foreground under /usr/bin/time, and waits for the disk
 # file. The daemons, like the server, run in their own session (setsid, which
 # execs, so $! is still their process id): a Ctrl-C stops the workload, and
@@ -376,7 +381,7 @@ codec_label() {
 # down in order while the server still answers. Sets DPID and DTIME. memfuse runs once for the whole benchmark (its
 # data lives only as long as it does), so for it this only checks it is up.
 start_daemon() {
-  local d=$1 vol=$2${VARIANT:+-$VARIANT} mnt=$WORK/mnt/$1
+  local d=$1 vol=$2${VARIANT:+-$VARIANT} mnt=$WORK/mnt/$1 mib=${3:-$SIZE_MIB}
   DTIME=$(mktemp "$WORK/time.XXXXXX")
   local dlog=$WORK/logs/$d.log
   echo "=== $(date +%T) mount $vol" >>"$dlog"
@@ -391,7 +396,7 @@ start_daemon() {
         setsid /usr/bin/time -f '%e %U %S %M %x' -o "$DTIME" \
         "$S3BD" mount "s3://$(bucket s3bd)/$vol" "$mnt" -f \
         --endpoint "$ENDPOINT" --path-style \
-        --size "${SIZE_MIB}M" --block-size "${BLOCK_MIB}M" "${S3BD_CACHE_ARGS[@]}" $(codec_args s3bd) \
+        --size "${mib}M" --block-size "${BLOCK_MIB}M" "${S3BD_CACHE_ARGS[@]}" $(codec_args s3bd) \
         >>"$dlog" 2>&1 &
       ;;
     s3backer)
@@ -400,7 +405,7 @@ start_daemon() {
         --baseURL="$ENDPOINT/" --prefix="$vol/" \
         --blockSize="${BLOCK_MIB}m" --blockCacheSize=$((CACHE_MIB / BLOCK_MIB)) \
         --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0 \
-        --size="${SIZE_MIB}M" $(codec_args s3backer) \
+        --size="${mib}M" $(codec_args s3backer) \
         "$(bucket s3backer)" "$mnt" >>"$dlog" 2>&1 &
       ;;
   esac
@@ -788,6 +793,25 @@ w5() {  # ext4: A = mkfs + unpack + sync + teardown; B = remount + read back
   cmp -s "$TREE_SUMS" "$WORK/sums" || fail "W5$v $d: the files read back do not match the tree ($(diff "$TREE_SUMS" "$WORK/sums" | grep -c '^>') differ)"
 }
 
+w7() {  # mkfs.ext4, default discard, on a fresh W7_MIB volume -> daemon exit
+  local d=$1 t0 t dev
+  start_daemon "$d" mkfs "$W7_MIB"
+  counters_reset
+  t0=$EPOCHREALTIME
+  dev=$(attach_loop "$WORK/mnt/$d/file")
+  mkfs.ext4 -q -F "$dev"
+  losetup -d "$dev"
+  wait_until 30 "the loop device to release $d's file" \
+    bash -c "! losetup -j '$WORK/mnt/$d/file' -n -O NAME | grep -q ."
+  stop_daemon "$d" W7
+  t=$(since "$t0")
+  counters_record "$d" W7
+  record "$d" W7.seconds "$t"
+  record "$d" W7.value "$t"
+  record "$d" W7.requests "$(counters | jq '.requests.total')"
+  record "$d" W7.deletes "$(counters | jq '.requests.delete_object + .requests.delete_objects')"
+}
+
 # run W D: runs workload W for daemon D in a subshell; on failure records it,
 # tidies up and carries on. W may carry a codec: W1-enc runs w1 with
 # VARIANT=enc.
@@ -814,6 +838,8 @@ run() {
       stored=$(get "$d" "W5a${v:+-$v}.stored_bytes")
       log "$w on $d: A $(get "$d" "W5a${v:+-$v}.value") MiB/s, B $(get "$d" "W5b${v:+-$v}.value") MiB/s" \
         "${stored:+, $stored bytes stored }($(since "$t0") s)"
+    elif [[ $w == W7 ]]; then
+      log "$w on $d: $(get "$d" W7.seconds) s, $(get "$d" W7.requests) requests ($(get "$d" W7.deletes) DELETEs)"
     elif [[ $w == W1r ]]; then
       log "$w on $d: p99 $(get "$d" W1r.p99_ms) ms, p50 $(get "$d" W1r.p50_ms) ms, $(get "$d" W1r.reads) reads;" \
         "writer $(get "$d" W1r.write_mib_s) MiB/s ($(since "$t0") s)"
@@ -906,7 +932,7 @@ wait "$MEMFUSE_PID" || true
 # machine's load hit both alike. W1r comes after W6: it changes the first
 # half of W1's data, which W6 checks.
 # A codec workload runs right after its plain one.
-for w in W1 W1-enc W1-comp W2 W2-enc W2-comp W3 W6 W1r W4 W5 W5-comp W5-comp-enc; do
+for w in W1 W1-enc W1-comp W2 W2-enc W2-comp W3 W6 W1r W4 W5 W5-comp W5-comp-enc W7; do
   selected "$w" || continue
   for d in "${DAEMONS[@]}"; do run "$w" "$d"; done
 done
@@ -932,6 +958,7 @@ ROWS=(
   "W5b|W5b ext4 remount + read all|MiB/s|W5b|get_mib_s"
   "W6|W6 warm read ${WARM_MIB} MiB (median)|MiB/s|W6|"
   "W1r|W1r cold 4K read p99 during write-back|ms|||$W1R_TARGET_MS"
+  "W7|W7 mkfs.ext4 fresh $((W7_MIB / 1024)) GiB -> durable|s|||-"
 )
 # A cell: the value, or FAIL / "-" when the daemon did not run.
 cell() {
@@ -1030,6 +1057,13 @@ TXT=$WORK/table.txt
     "W5b $(fmt "$(cell memfuse W5b)"), W6 $(fmt "$(cell memfuse W6)") MiB/s"
   echo "W6 warm passes, objects still fetched (0 = all from the cache): s3bd $(get s3bd W6.warm.server_get | sed 's/^$/-/')," \
     "s3backer $(get s3backer W6.warm.server_get | sed 's/^$/-/')"
+  for d in s3bd s3backer; do
+    if [[ -n $(get "$d" W7.requests) ]]; then
+      echo "W7 $d: mkfs.ext4 on a fresh $((W7_MIB / 1024)) GiB volume: $(get "$d" W7.requests) requests" \
+        "($(get "$d" W7.deletes) DELETEs, $(get "$d" W7.server_put) PUTs, $(get "$d" W7.server_get) GETs)" \
+        "in $(fmt "$(get "$d" W7.seconds)") s"
+    fi
+  done
   for d in s3bd s3backer; do
     if [[ -n $(get "$d" W1r.reads) ]]; then
       echo "W1r $d: $(get "$d" W1r.reads) reads while the writer ran, p50 $(fmt "$(get "$d" W1r.p50_ms)") ms," \

@@ -18,13 +18,13 @@ scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DS3BD_SANITIZE=ON
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest -L unit --output-on-failure --timeout 900)
 
-# The concurrent layers (block cache and its cache file, volume, stores) again under
+# The concurrent layers (block cache and its cache file, block map, volume, stores) again under
 # ThreadSanitizer. (The HTTP tests use an uninstrumented library, so they
 # stay out of this run.)
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DS3BD_TSAN=ON >/dev/null
 cmake --build build-tsan -j "$(nproc)" --target s3bd_unit_tests
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 \
-   ctest -L unit -R 'BlockCache|CacheFile|VolumeModel|ReadAhead|StoreConformance|CodecStore|^Volume\.|FaultStore' \
+   ctest -L unit -R 'BlockCache|CacheFile|VolumeModel|ReadAhead|StoreConformance|CodecStore|^Volume\.|FaultStore|^BlockMap\.' \
    --output-on-failure --timeout 900)
 
 # The fuzz targets (tests/fuzz), 30 s each, with clang and libFuzzer.

@@ -98,7 +98,8 @@ void AddS3Options(CLI::App* mount, StoreArgs& a, bool mount_only = true) {
                   "must be the same at every mount")
       ->group(g);
   if (mount_only) mount->add_flag("--list-blocks", a.list_blocks,
-                  "List the bucket at mount so reads of blocks without an object need no request")
+                  "Wait for the block map's survey of the bucket before the mount goes live (it "
+                  "otherwise runs in the background)")
       ->group(g);
 }
 

@@ -7,7 +7,7 @@
 //   3. the child opens the store, builds the stack, takes the volume's
 //      lease if read-write (lease.h: refused if another mount holds it; a
 //      read-only mount says so if a writer holds it), opens the stack's
-//      fence, mounts, records the geometry of a new volume, reports
+//      fence, starts the block map's survey (map/block_map.h), mounts, records the geometry of a new volume, reports
 //      success, detaches (stdio to /dev/null, logs to --log-file or syslog)
 //      and serves requests while a thread renews the lease (a lost lease
 //      fences the mount: no more uploads, EIO for writes and fsync);
@@ -319,6 +319,9 @@ int RunMount(StoreConfig store, MountConfig mount) {
         }
       }
     } end_lease{stack, lease.get()};
+    // Only now, with the lease held, may the store be surveyed: no other
+    // mount can still be uploading what the listing would miss.
+    SurveyBlocksFirst(stack);
     Volume volume(*stack.top);
     FuseFrontend frontend(volume, mount, store.read_only);
     frontend.sync_to_store = [&stack] { return FlushToStore(stack); };
@@ -341,6 +344,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
     status.Set("mounted");
     if (!mount.foreground) Detach(notify_fd, mount);
     spdlog::info("{} mounted on {}", store.url, mount.mountpoint);
+    StartSurvey(stack);  // after Detach: its thread logs, and Detach replaces the logger
     if (lease) {
       lease->StartRenewing([&stack](const std::string& message) {
         stack.fence->Close();

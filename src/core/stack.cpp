@@ -6,6 +6,10 @@
 //                                                            src/store/
 //   codec      CodecStore: objects <-> plaintext blocks; compression, then
 //              authenticated encryption (BlockCodec)          src/codec/
+//   map        BlockMapStore: which blocks may hold an object, so reads
+//              and zeros of the others cost no request; read-write mounts
+//              of up to 2^32 blocks; surveyed by SurveyBlocksFirst()
+//              or StartSurvey()                              src/map/
 //   faults     FaultStore, only when S3BD_INJECT_FAULTS is set (tests)
 //   fence      FencedStore (uploads), read-write mounts: uploads wait until
 //              the lease is held and fail once it is lost   src/volume/
@@ -41,6 +45,7 @@
 #include "s3bd/cache/block_cache.h"
 #include "s3bd/cache/cache_file.h"
 #include "s3bd/guard/consistency_guard.h"
+#include "s3bd/map/block_map.h"
 #include "s3bd/store/s3_store.h"
 #include "s3bd/volume/fenced_store.h"
 #include "s3bd/volume/lease.h"
@@ -99,22 +104,6 @@ void ResolveS3Url(StoreConfig& config) {
   config.s3.prefix = prefix;
 }
 
-// --list-blocks: the S3 store learns which blocks exist before the mount.
-void ListExistingBlocks(S3Store& store, const std::string& url) {
-  spdlog::info("listing the objects of {} ...", url);
-  std::string detail;
-  const auto start = std::chrono::steady_clock::now();
-  if (auto ec = store.LoadBlockMap(
-          [&](std::uint64_t found, unsigned done, unsigned ranges) {
-            spdlog::info("listing {}: {} block objects found, {} of {} key ranges done", url, found, done, ranges);
-          },
-          &detail)) {
-    throw StartupError(fmt::format("--list-blocks: {}", detail.empty() ? ec.message() : detail));
-  }
-  spdlog::info("listed {} in {:.1f} s", url,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-}
-
 // The bottom of the stack: its metadata objects and a factory for its block
 // store of a given geometry.
 struct Bottom {
@@ -123,7 +112,6 @@ struct Bottom {
   // object carries its CRC-32C.
   std::function<std::unique_ptr<ObjectStore>(const Geometry&, bool crc32c)> make;
   std::function<std::string(std::error_code)> explain;  // a metadata read error, one line
-  std::function<void(ObjectStore&)> prepare;  // optional, on the store that will be mounted
 };
 
 Bottom OpenBottom(const StoreConfig& config) {
@@ -139,11 +127,7 @@ Bottom OpenBottom(const StoreConfig& config) {
                return d.empty() ? fmt::format("cannot read volume metadata from {}: {}", client->Location(),
                                               ec.message())
                                 : d;
-             },
-             {}};
-    if (config.s3.list_blocks) {
-      b.prepare = [url = config.url](ObjectStore& s) { ListExistingBlocks(static_cast<S3Store&>(s), url); };
-    }
+             }};
     return b;
   }
   // The flock excludes a second writer; the lease file says who holds it.
@@ -163,8 +147,7 @@ Bottom OpenBottom(const StoreConfig& config) {
   return Bottom{dir, [dir](const Geometry& g, bool) { return std::make_unique<DirectoryStore>(dir, g); },
                 [dir](std::error_code ec) {
                   return fmt::format("cannot read volume metadata from {}: {}", dir->path(), ec.message());
-                },
-                {}};
+                }};
 }
 
 // The codec of a volume.
@@ -323,9 +306,26 @@ Stack BuildStack(const StoreConfig& config) {
   codec.key = VolumeKey(config, stored.has_value(), vm);
   Stack stack;
   stack.meta = bottom.meta;
-  auto objects = bottom.make(d.geometry, crc32c);
-  if (bottom.prepare) bottom.prepare(*objects);
-  stack.top = std::make_unique<CodecStore>(std::move(objects), std::move(codec));
+  stack.top = std::make_unique<CodecStore>(bottom.make(d.geometry, crc32c), std::move(codec));
+  if (config.read_only) {
+    if (config.s3.list_blocks) {
+      spdlog::warn("--list-blocks has no effect on a read-only mount: a writer elsewhere may add blocks at any "
+                   "time, so a read-only mount keeps no block map");
+    }
+  } else if (d.geometry.num_blocks > BlockMapStore::kMaxBlocks) {
+    spdlog::info("{}: {} blocks, more than a block map holds ({}): every block is asked for", config.url,
+                 d.geometry.num_blocks, BlockMapStore::kMaxBlocks);
+  } else {
+    auto map = std::make_unique<BlockMapStore>(std::move(stack.top));
+    stack.map = map.get();
+    stack.top = std::move(map);
+    // A store without volume metadata is surveyed before the mount goes
+    // live: it is normally empty (one empty listing), but it may hold an
+    // s3backer volume or the rest of an interrupted erase.
+    stack.survey = config.s3.list_blocks ? Stack::Survey::kFirstRequired
+                   : stored              ? Stack::Survey::kBackground
+                                         : Stack::Survey::kFirst;
+  }
   if (const char* faults = std::getenv("S3BD_INJECT_FAULTS"); faults && *faults) {
     stack.top = std::make_unique<FaultStore>(std::move(stack.top), FaultSpec::Parse(faults));
     spdlog::warn("injecting faults: {}", faults);
@@ -416,6 +416,19 @@ OpenedVolume OpenVolume(const StoreConfig& config, bool unlock) {
     };
   }
   return v;
+}
+
+void SurveyBlocksFirst(Stack& stack) {
+  if (stack.map == nullptr || stack.survey == Stack::Survey::kBackground) return;
+  const bool required = stack.survey == Stack::Survey::kFirstRequired;
+  if (required) spdlog::info("--list-blocks: surveying the store's blocks before the mount goes live ...");
+  if (auto ec = stack.map->RunSurvey(); ec && required) {
+    throw StartupError(fmt::format("--list-blocks: cannot list the store: {}", ec.message()));
+  }
+}
+
+void StartSurvey(Stack& stack) {
+  if (stack.map != nullptr && stack.survey == Stack::Survey::kBackground) stack.map->StartSurvey();
 }
 
 std::error_code FlushToStore(Stack& stack) {

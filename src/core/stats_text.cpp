@@ -77,10 +77,16 @@ void RenderS3(std::ostream& os, const StatsJson& j) {
   os << "  " << j.value("location", "") << "\n";
   RenderS3RequestsText(os, j);
   if (j.contains("outage")) RenderOutageText(os, j["outage"]);
-  if (j.contains("block_map")) {
-    os << fmt::format("  block map: {} reads answered without a request\n",
-                      U(j["block_map"], "reads_answered_without_request"));
-  }
+}
+
+void RenderMap(std::ostream& os, const StatsJson& j) {
+  const std::string survey = j.value("survey", "");
+  os << fmt::format("  survey            {}", survey);
+  if (survey == "done") os << fmt::format(" in {:.1f} s", D(j, "survey_s"));
+  os << fmt::format(" ({} blocks surveyed)\n", U(j, "surveyed_blocks"))
+     << fmt::format("  blocks            {} may hold data, {} known absent, {} unknown\n", U(j, "known_present"),
+                    U(j, "known_absent"), U(j, "unknown"))
+     << fmt::format("  requests saved    {} reads, {} zeros\n", U(j, "reads_saved"), U(j, "zeros_saved"));
 }
 
 }  // namespace
@@ -151,6 +157,8 @@ void RenderLayerText(std::ostream& os, const StatsJson& layer) {
     RenderS3(os, layer);
   } else if (name == "codec") {
     RenderCodec(os, layer);
+  } else if (name == "map") {
+    RenderMap(os, layer);
   } else if (name == "faults") {
     os << fmt::format("  injected faults {}\n", U(layer, "injected_faults"));
   } else if (name == "cache file") {

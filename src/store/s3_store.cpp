@@ -47,10 +47,6 @@ std::error_code S3Store::GetBlock(BlockNum block, const std::string* if_none_mat
                                   std::size_t* size, bool* found, ObjectMeta* meta, ObjectVersion* version,
                                   bool* not_modified) {
   *not_modified = false;
-  if (!MaybePresent(block)) {
-    map_skipped_reads_++;
-    return {};
-  }
   std::string detail, etag;
   std::vector<s3::NameValue> pairs;
   // The body goes straight into `buf` (which a failed read may leave changed).
@@ -100,7 +96,6 @@ std::error_code S3Store::DoGetIfChanged(BlockNum block, const ObjectVersion& ver
 
 std::error_code S3Store::DoPut(BlockNum block, std::span<const std::uint8_t> body, const ObjectMeta& meta,
                                ObjectVersion* version) {
-  if (map_) MarkPresent(block);  // before the PUT: a failed PUT may still have landed
   std::string detail, etag;
   const std::vector<s3::NameValue> pairs(meta.pairs.begin(), meta.pairs.end());
   if (auto ec = client_->PutObject(s3::BlockKey(scheme_, block), body, &detail, {}, &etag, pairs)) {
@@ -112,31 +107,17 @@ std::error_code S3Store::DoPut(BlockNum block, std::span<const std::uint8_t> bod
 }
 
 std::error_code S3Store::DoDelete(BlockNum block) {
-  if (!MaybePresent(block)) return {};  // known to have no object
   std::string detail;
   if (auto ec = client_->DeleteObject(s3::BlockKey(scheme_, block), &detail)) {
     spdlog::error("zero of block {}: {}", BlockName(block), detail.empty() ? ec.message() : detail);
     return ec;
   }
-  if (map_) MarkAbsent(block);
   return {};
 }
 
 std::error_code S3Store::DoFlush() { return {}; }
 
 std::error_code S3Store::DoList(const std::function<void(BlockNum)>& fn) {
-  if (map_loaded_.load(std::memory_order_acquire)) {
-    const BlockNum n = geometry().num_blocks;
-    for (BlockNum w = 0; w < (n + 63) / 64; ++w) {
-      std::uint64_t bits = map_[w].load();
-      while (bits != 0) {
-        const BlockNum b = w * 64 + static_cast<BlockNum>(__builtin_ctzll(bits));
-        bits &= bits - 1;
-        if (b < n) fn(b);
-      }
-    }
-    return {};
-  }
   std::string detail;
   std::error_code ec = ListBlocks(fn, &detail);
   if (ec) spdlog::error("listing {}: {}", client_->Location(), detail.empty() ? ec.message() : detail);
@@ -256,25 +237,6 @@ std::error_code S3Store::ListAllObjects(const std::function<void(const s3::Liste
   return {};
 }
 
-std::error_code S3Store::LoadBlockMap(
-    const std::function<void(std::uint64_t, unsigned, unsigned)>& progress, std::string* detail) {
-  const std::uint64_t n = geometry().num_blocks;
-  if (n > kMaxMappedBlocks) {
-    if (detail) *detail = fmt::format("--list-blocks supports at most {} blocks (this volume has {})",
-                                      kMaxMappedBlocks, n);
-    return std::make_error_code(std::errc::value_too_large);
-  }
-  const std::size_t words = static_cast<std::size_t>((n + 63) / 64);
-  map_ = std::make_unique<std::atomic<std::uint64_t>[]>(words);
-  for (std::size_t i = 0; i < words; ++i) map_[i].store(0);
-  if (auto ec = ListBlocks([&](BlockNum b) { MarkPresent(b); }, detail, progress)) {
-    map_.reset();
-    return ec;
-  }
-  map_loaded_.store(true, std::memory_order_release);
-  return {};
-}
-
 s3::KeyScheme S3KeyScheme(const StoreConfig& config) {
   return s3::KeyScheme{config.s3.prefix, config.s3.hash_prefix};
 }
@@ -357,7 +319,6 @@ void S3Store::FillOwnStats(StatsJson& j) const {
   j["location"] = client_->Location();
   client_->stats().Fill(j);
   client_->outage().Fill(j["outage"]);
-  if (map_loaded_.load()) j["block_map"]["reads_answered_without_request"] = map_skipped_reads_.load();
 }
 
 }  // namespace s3bd

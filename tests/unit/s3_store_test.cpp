@@ -1,6 +1,6 @@
 // The S3 store and the S3 part of the composition root against the
 // in-process test S3 server (tests/s3server): s3backer key layout, the
-// --list-blocks block map (reads of absent blocks cost no request), injected
+// block map layer over S3 (reads of absent blocks cost no request), injected
 // server faults survived by retries, a PUT that fails for good is never
 // reported written, and nothing is written before CommitGeometry. Also
 // STORE URL parsing, which needs no server.
@@ -17,6 +17,7 @@
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
+#include "s3bd/map/block_map.h"
 #include "s3bd/s3/crypto.h"
 #include "s3bd/s3/object_key.h"
 #include "s3bd/store/s3_store.h"
@@ -111,6 +112,9 @@ TEST(S3Store, KeysFollowTheS3backerLayout) {
   EXPECT_FALSE(ServerHas(hprefix + "0000002a"));
 }
 
+// The block map layer over S3 (what a read-write mount has): the survey
+// lists the bucket once, in 16 parallel ranges; then reads and zeros of
+// blocks without an object send nothing.
 TEST(S3Store, BlockMapAnswersAbsentBlocksWithoutRequests) {
   const Geometry g{4096, 100000};  // enough blocks for 16 listing ranges
   const std::string prefix = test::UniquePrefix();
@@ -126,48 +130,47 @@ TEST(S3Store, BlockMapAnswersAbsentBlocksWithoutRequests) {
   }
   ASSERT_FALSE(client->WriteMeta("s3bd-volume", "not a block", MetaCondition::None(), nullptr));  // ignored by the listing
 
-  auto store = test::RawBlocks(std::make_unique<S3Store>(client, s3::KeyScheme{prefix, false}, g));
-  unsigned last_done = 0, ranges = 0;
-  std::string detail;
-  ASSERT_FALSE(test::S3Of(*store).LoadBlockMap(
-      [&](std::uint64_t, unsigned done, unsigned total) {
-        last_done = done;
-        ranges = total;
-      },
-      &detail))
-      << detail;
-  EXPECT_TRUE(test::S3Of(*store).has_block_map());
-  EXPECT_EQ(ranges, 16u);
-  EXPECT_EQ(last_done, ranges);
+  BlockMapStore store(test::RawBlocks(std::make_unique<S3Store>(client, s3::KeyScheme{prefix, false}, g)));
+  const auto lists = [&] { return client->stats().requests(s3::S3Stats::kList); };
+  const auto before_lists = lists();
+  ASSERT_FALSE(store.RunSurvey());
+  EXPECT_EQ(store.survey(), BlockMapStore::Survey::kDone);
+  EXPECT_EQ(lists(), before_lists + 16) << "one listing per key range";
   std::set<BlockNum> listed;
-  ASSERT_FALSE(store->ListNonZero([&](BlockNum b) { listed.insert(b); }));
+  ASSERT_FALSE(store.ListNonZero([&](BlockNum b) { listed.insert(b); }));
   EXPECT_EQ(listed, written);
+  EXPECT_EQ(lists(), before_lists + 16) << "ListNonZero answered from the map";
 
   const auto gets = [&] { return client->stats().requests(s3::S3Stats::kGet); };
   std::vector<std::uint8_t> buf(g.block_size);
   auto before = gets();
-  ASSERT_FALSE(store->Read(5, buf));
-  ASSERT_FALSE(store->Read(99998, buf));
+  ASSERT_FALSE(store.Read(5, buf));
+  ASSERT_FALSE(store.Read(99998, buf));
   EXPECT_EQ(gets(), before) << "absent blocks are answered from the map";
   EXPECT_EQ(buf, std::vector<std::uint8_t>(g.block_size, 0));
-  ASSERT_FALSE(store->Read(700, buf));
+  ASSERT_FALSE(store.Read(700, buf));
   EXPECT_EQ(gets(), before + 1);
   EXPECT_EQ(buf, test::RandomBytes(g.block_size, 701));
 
-  // Zero clears the bit after the DELETE; a zero of an absent block sends nothing.
+  // Zero marks the block absent after the DELETE; a zero of an absent block sends nothing.
   const auto deletes = [&] { return client->stats().requests(s3::S3Stats::kDelete); };
-  ASSERT_FALSE(store->Zero(700));
+  ASSERT_FALSE(store.Zero(700));
   EXPECT_FALSE(ServerHas(prefix + s3::BlockHex(700)));
   const auto d = deletes();
-  ASSERT_FALSE(store->Zero(701));
+  ASSERT_FALSE(store.Zero(701));
   EXPECT_EQ(deletes(), d);
   before = gets();
-  ASSERT_FALSE(store->Read(700, buf));
+  ASSERT_FALSE(store.Read(700, buf));
   EXPECT_EQ(gets(), before);
-  // A write sets the bit again.
-  ASSERT_FALSE(store->Write(701, test::RandomBytes(g.block_size, 9)));
-  ASSERT_FALSE(store->Read(701, buf));
+  // A write marks it present again.
+  ASSERT_FALSE(store.Write(701, test::RandomBytes(g.block_size, 9)));
+  ASSERT_FALSE(store.Read(701, buf));
   EXPECT_EQ(buf, test::RandomBytes(g.block_size, 9));
+  const StatsJson stats = store.Stats()[0];
+  EXPECT_EQ(stats["layer"], "map");
+  EXPECT_EQ(stats["reads_saved"], 3u);
+  EXPECT_EQ(stats["zeros_saved"], 1u);
+  EXPECT_EQ(stats["known_present"], written.size());  // 700 went, 701 came
 }
 
 // A cache file's copy is revalidated with a conditional GET: 304 moves no
@@ -230,7 +233,7 @@ TEST(S3Store, ObjectOfTheWrongSizeIsAnError) {
 TEST(S3Store, SurvivesInjectedServerFaults) {
   auto& server = test::SharedS3Server();
   const Geometry g{4096, 64};
-  auto store = test::MakeTestS3Store(g, false);
+  auto store = test::MakeTestS3Store(g);
   ASSERT_TRUE(store);
   ASSERT_EQ(server.faults().set_many("http500=0.2&slowdown=0.1&reset=0.1&truncate=0.1&get.corrupt=0.2"), "");
   for (BlockNum b = 0; b < 40; ++b) ASSERT_FALSE(store->Write(b, test::RandomBytes(g.block_size, b + 100)));
@@ -275,6 +278,10 @@ TEST(S3Stack, NothingIsWrittenBeforeCommitGeometry) {
   config.size = 64u << 20;
   config.block_size = 64u << 10;
   Stack stack = BuildStack(config);
+  ASSERT_NE(stack.map, nullptr);
+  EXPECT_EQ(stack.survey, Stack::Survey::kFirstRequired);
+  SurveyBlocksFirst(stack);  // --list-blocks: lists, writes nothing
+  EXPECT_EQ(stack.map->survey(), BlockMapStore::Survey::kDone);
   EXPECT_FALSE(ServerHas(prefix + kVolumeMetaKey));
   CommitGeometry(stack);
   EXPECT_TRUE(ServerHas(prefix + kVolumeMetaKey));

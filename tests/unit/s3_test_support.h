@@ -10,6 +10,7 @@
 
 #include "s3bd/s3/s3_client.h"
 #include "s3bd/codec/codec_store.h"
+#include "s3bd/map/block_map.h"
 #include "s3bd/store/s3_store.h"
 #include "test_util.h"
 
@@ -82,23 +83,22 @@ inline std::shared_ptr<s3::S3Client> SharedServerClient(const std::string& prefi
 
 inline S3Store& S3Of(CodecStore& blocks) { return static_cast<S3Store&>(blocks.objects()); }
 
-// An S3Store on the shared server under a fresh prefix; with `listed`, its
-// block map is loaded (--list-blocks).
-inline std::unique_ptr<S3Store> MakeTestS3Objects(const Geometry& g, bool listed, bool hash_prefix = false) {
+// An S3Store on the shared server under a fresh prefix.
+inline std::unique_ptr<S3Store> MakeTestS3Objects(const Geometry& g, bool hash_prefix = false) {
   const std::string prefix = UniquePrefix();
   // Strict, as a new volume is: every block object must carry its CRC-32C.
-  auto store = std::make_unique<S3Store>(SharedServerClient(prefix), s3::KeyScheme{prefix, hash_prefix}, g,
-                                         /*require_crc32c=*/true);
-  if (listed) {
-    std::string detail;
-    if (store->LoadBlockMap({}, &detail)) return nullptr;
-  }
-  return store;
+  return std::make_unique<S3Store>(SharedServerClient(prefix), s3::KeyScheme{prefix, hash_prefix}, g,
+                                   /*require_crc32c=*/true);
 }
 // The same under a raw codec layer.
-inline std::unique_ptr<CodecStore> MakeTestS3Store(const Geometry& g, bool listed, bool hash_prefix = false) {
-  auto objects = MakeTestS3Objects(g, listed, hash_prefix);
-  return objects ? RawBlocks(std::move(objects)) : nullptr;
+inline std::unique_ptr<CodecStore> MakeTestS3Store(const Geometry& g, bool hash_prefix = false) {
+  return RawBlocks(MakeTestS3Objects(g, hash_prefix));
+}
+// The same under the block map layer (what a read-write mount has), surveyed.
+inline std::unique_ptr<BlockMapStore> MakeTestS3MappedStore(const Geometry& g) {
+  auto map = std::make_unique<BlockMapStore>(MakeTestS3Store(g));
+  if (map->RunSurvey()) return nullptr;
+  return map;
 }
 #endif
 

@@ -42,6 +42,28 @@ TEST(StatsText, CodecLayer) {
   EXPECT_NE(text.find("  failed            1 corrupt, 2 failed authentication\n"), std::string::npos) << text;
 }
 
+TEST(StatsText, MapLayer) {
+  StatsJson j;
+  j["layer"] = "map";
+  j["surveyed"] = true;
+  j["survey"] = "done";
+  j["survey_s"] = 1.25;
+  j["surveyed_blocks"] = 1024;
+  j["known_present"] = 10;
+  j["known_absent"] = 1014;
+  j["unknown"] = 0;
+  j["reads_saved"] = 7;
+  j["zeros_saved"] = 1000;
+  const std::string text = Render(j);
+  EXPECT_EQ(text.rfind("[map]\n", 0), 0u) << text;
+  EXPECT_NE(text.find("  survey            done in 1.2 s (1024 blocks surveyed)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  blocks            10 may hold data, 1014 known absent, 0 unknown\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  requests saved    7 reads, 1000 zeros\n"), std::string::npos) << text;
+  j["survey"] = "running";
+  EXPECT_NE(Render(j).find("  survey            running (1024 blocks surveyed)\n"), std::string::npos) << Render(j);
+}
+
 // A layer the renderer does not know prints its name and operations only.
 TEST(StatsText, UnknownLayerPrintsItsOps) {
   StatsJson j;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "s3bd/cache/block_cache.h"
+#include "s3bd/map/block_map.h"
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/fault_store.h"
 #include "s3bd/store/memory_store.h"
@@ -52,11 +53,11 @@ const StoreFactory kStores[] = {
        return test::CodecBlocks(test::MakeTestS3Objects(kGeom, false), test::kZstd, true);
      }},
     // Over HTTP to the in-process test S3 server, each under a fresh prefix.
-    {"s3", [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3Store(kGeom, false); }},
-    {"s3_listed",  // --list-blocks: reads of absent blocks answered from the block map
-     [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3Store(kGeom, true); }},
+    {"s3", [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3Store(kGeom); }},
+    {"s3_mapped",  // the block map over S3, surveyed: reads of absent blocks cost no request
+     [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3MappedStore(kGeom); }},
     {"s3_hash_prefix",
-     [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3Store(kGeom, false, true); }},
+     [](const std::string&) -> std::unique_ptr<BlockStore> { return test::MakeTestS3Store(kGeom, true); }},
 #endif
     {"cache_over_memory",
      [](const std::string&) {
@@ -65,6 +66,30 @@ const StoreFactory kStores[] = {
        c.threads = 4;
        c.write_delay = std::chrono::milliseconds(1);
        return std::make_unique<BlockCache>(std::make_unique<MemoryStore>(kGeom), c);
+     }},
+    // The block map over memory: unsurveyed (every block unknown: asks the
+    // store), surveyed (all absent), and surveyed in the background while
+    // the test runs.
+    {"map_unsurveyed",
+     [](const std::string&) { return std::make_unique<BlockMapStore>(std::make_unique<MemoryStore>(kGeom)); }},
+    {"map_surveyed",
+     [](const std::string&) {
+       auto map = std::make_unique<BlockMapStore>(std::make_unique<MemoryStore>(kGeom));
+       EXPECT_FALSE(map->RunSurvey());
+       return map;
+     }},
+    {"map_surveying",
+     [](const std::string&) {
+       auto map = std::make_unique<BlockMapStore>(std::make_unique<MemoryStore>(kGeom));
+       map->StartSurvey();
+       return map;
+     }},
+    {"map_over_directory",
+     [](const std::string& dir) {
+       auto map = std::make_unique<BlockMapStore>(
+           test::RawBlocks(std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom)));
+       EXPECT_FALSE(map->RunSurvey());
+       return map;
      }},
     {"faults_off",
      [](const std::string&) {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "s3bd/cache/block_cache.h"
+#include "s3bd/map/block_map.h"
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/memory_store.h"
 #include "s3bd/volume/volume.h"
@@ -36,7 +37,7 @@ struct Stripe {
 
 class VolumeModel : public ::testing::TestWithParam<const char*> {
  protected:
-  std::unique_ptr<BlockStore> MakeStore(Geometry g) {
+  std::unique_ptr<BlockStore> MakeStore(Geometry g, std::uint64_t seed) {
     const std::string kind = GetParam();
     if (kind == "memory") return std::make_unique<MemoryStore>(g);
     if (kind == "cache") {
@@ -60,6 +61,36 @@ class VolumeModel : public ::testing::TestWithParam<const char*> {
     if (kind == "memory_zstd_encrypted") {
       return std::make_unique<MemoryStore>(g, test::CodecOptions(g.block_size, test::kZstd, true));
     }
+    if (kind == "map_new") {
+      // A new volume: the block map over an empty store, surveyed first;
+      // no cache, so partial writes and discards reach the map.
+      auto map = std::make_unique<BlockMapStore>(std::make_unique<MemoryStore>(g));
+      EXPECT_FALSE(map->RunSurvey());
+      return map;
+    }
+    if (kind == "map_surveying") {
+      // An existing volume: the real stack's order (cache over the map over
+      // the store), a store that holds data, and the survey running in the
+      // background while the workers read, write and discard.
+      auto mem = std::make_unique<MemoryStore>(g);
+      initial_.assign(g.size(), 0);
+      std::mt19937_64 rng(seed + 1);
+      for (BlockNum b = 0; b < g.num_blocks; ++b) {
+        if (rng() % 2 == 0) continue;
+        const auto data = test::RandomBytes(g.block_size, rng());
+        EXPECT_FALSE(mem->Write(b, data));
+        std::copy(data.begin(), data.end(), initial_.begin() + static_cast<std::ptrdiff_t>(b * g.block_size));
+      }
+      bottom_ = mem.get();
+      auto map = std::make_unique<BlockMapStore>(std::move(mem));
+      map->StartSurvey();
+      CacheConfig c;
+      c.cache_size = 12 * g.block_size;
+      c.max_dirty = 6 * g.block_size;
+      c.threads = 3;
+      c.write_delay = std::chrono::milliseconds(1);
+      return std::make_unique<BlockCache>(std::move(map), c);
+    }
     auto dir = std::make_unique<DirectoryStore>(Directory::Open(dir_.path(), false), g);
     if (kind == "directory_zstd_encrypted") return test::CodecBlocks(std::move(dir), test::kZstd, true);
 #ifdef S3BD_HAVE_TEST_S3SERVER
@@ -68,7 +99,12 @@ class VolumeModel : public ::testing::TestWithParam<const char*> {
     EXPECT_EQ(kind, "directory");
     return test::RawBlocks(std::move(dir));
   }
+  // The model's starting content: zeros unless the store began with data.
+  std::vector<std::uint8_t> Initial(const Geometry& g) const {
+    return initial_.empty() ? std::vector<std::uint8_t>(g.size(), 0) : initial_;
+  }
   test::TempDir dir_;
+  std::vector<std::uint8_t> initial_;
   BlockStore* bottom_ = nullptr;  // the store under a cache, if any
 };
 
@@ -118,9 +154,9 @@ TEST_P(VolumeModel, RandomConcurrentOpsMatchModel) {
   SCOPED_TRACE("S3BD_SEED=" + std::to_string(seed));
   std::mt19937_64 rng(seed);
   const Geometry g{4096, 96};
-  auto store = MakeStore(g);
+  auto store = MakeStore(g, seed);
   Volume vol(*store);
-  std::vector<std::uint8_t> model(g.size(), 0);
+  std::vector<std::uint8_t> model = Initial(g);
 
   constexpr int kThreads = 4;
   std::vector<std::vector<Stripe>> stripes(kThreads);
@@ -168,9 +204,9 @@ TEST_P(VolumeModel, RandomOverlappingOpsSingleThread) {
   const std::uint64_t seed = Seed();
   SCOPED_TRACE("S3BD_SEED=" + std::to_string(seed));
   const Geometry g{4096, 40};
-  auto store = MakeStore(g);
+  auto store = MakeStore(g, seed);
   Volume vol(*store);
-  std::vector<std::uint8_t> model(g.size(), 0);
+  std::vector<std::uint8_t> model = Initial(g);
   std::string failure;
   Worker(vol, model, {{0, g.size()}}, seed, 2000, failure);
   ASSERT_EQ(failure, "");
@@ -178,6 +214,8 @@ TEST_P(VolumeModel, RandomOverlappingOpsSingleThread) {
 
 const char* const kModelStores[] = {
     "memory", "directory", "cache",
+    // The block map: a new volume, and an existing one surveyed while in use.
+    "map_new", "map_surveying",
     // Codec stacks: compressed, encrypted, both.
     "memory_zstd", "memory_deflate1", "memory_encrypted", "memory_zstd_encrypted", "directory_zstd_encrypted",
 #ifdef S3BD_HAVE_TEST_S3SERVER

@@ -19,6 +19,7 @@
 namespace s3bd {
 
 class BlockCache;
+class BlockMapStore;
 class Fence;
 
 struct Stack {
@@ -31,11 +32,27 @@ struct Stack {
   std::shared_ptr<Fence> fence;
   std::string cache_file_id;         // the cache file's id (16 hex digits), if any
   std::string cache_file;            // its path
+  // The block map layer in `top` (read-write mounts), and how it is
+  // surveyed (SurveyBlocksFirst(), StartSurvey()): in the background (an existing volume), or before the mount
+  // goes live (a store without volume metadata; with --list-blocks, where a
+  // failure refuses the mount).
+  BlockMapStore* map = nullptr;
+  enum class Survey { kBackground, kFirst, kFirstRequired } survey = Survey::kBackground;
 };
 
 // Opens the store, decides the geometry (geometry.h) and builds the layers.
 // Writes nothing to the store (the lease is the owner's: mount_command.cpp). Throws StartupError with a one-line message.
 Stack BuildStack(const StoreConfig& config);
+
+// The block map's survey (map/block_map.h), in two steps, both only once the
+// volume's lease is held (before, another mount may still be uploading):
+// SurveyBlocksFirst() runs it now, before the mount goes live, if
+// stack.survey says so (throws StartupError if a --list-blocks survey
+// fails); StartSurvey() starts it in the background otherwise. Call
+// StartSurvey() only once the daemon's logging is set up for good (after it
+// detached): the survey thread logs. Nothing to do without a map.
+void SurveyBlocksFirst(Stack& stack);
+void StartSurvey(Stack& stack);
 
 // Makes everything written so far durable in the store itself: Flush(),
 // except that with --durable-cache (whose Flush() stops at the cache file)

@@ -23,19 +23,14 @@
 //  - Flush: nothing to do; every acknowledged PUT/DELETE is durable in S3.
 //  - List: a listing of the prefix, in parallel over key ranges.
 //
-// Block map (--list-blocks): LoadBlockMap() lists the bucket once at mount;
-// from then on a bitmap tells which blocks may have an object, and reads of
-// the others return zeros without a request. A bit is set before a PUT is
-// sent (so a failed or uncertain PUT keeps it set: the object may exist)
-// and cleared only after a DELETE succeeded. The volume serialises writes
-// and zeros of one block, so those never race on a bit; a read racing a
-// write sees the old or the new state, both correct.
+// Which blocks exist is the block map's business (map/block_map.h, the
+// layer above the codec): this store asks S3 every time.
 //
 // Errors: std::error_code from the client (s3bd::Errc or the s3 category),
 // never exceptions; each failure is logged once here with the client's
 // one-line detail and the block number in fixed-width hex.
 //
-// Thread-safe: no mutex; the bitmap is atomic words.
+// Thread-safe: no mutex.
 #pragma once
 #include "s3bd/core/object_store.h"
 
@@ -55,21 +50,9 @@ namespace s3bd {
 
 class S3Store : public ObjectStore {
  public:
-  // Largest volume (in blocks) for which --list-blocks keeps a bitmap (128 MiB).
-  static constexpr std::uint64_t kMaxMappedBlocks = std::uint64_t{1} << 30;
-
   // `require_crc32c`: every object of the volume carries its CRC-32C (the
   // volume's metadata says so), so a block without one is corrupt.
   S3Store(std::shared_ptr<s3::S3Client> client, s3::KeyScheme scheme, Geometry g, bool require_crc32c = false);
-
-  // Lists the existing block objects (in parallel) into the block map; see
-  // above. `progress` is called about once a second with the number of
-  // objects found so far and of key ranges done. On error the map is not
-  // used and *detail says why.
-  std::error_code LoadBlockMap(const std::function<void(std::uint64_t found, unsigned ranges_done,
-                                                        unsigned ranges)>& progress,
-                               std::string* detail);
-  bool has_block_map() const { return map_loaded_.load(); }
 
   // Calls fn for each block object, listing `ranges` key ranges in parallel
   // (fn is called from one thread at a time, after all listings finished).
@@ -112,18 +95,9 @@ class S3Store : public ObjectStore {
   // equal size: range i holds keys in (b[i-1], b[i]] (open-ended at both ends).
   std::vector<std::string> RangeBoundaries(unsigned ranges) const;
 
-  void MarkPresent(BlockNum b) { map_[b / 64].fetch_or(std::uint64_t{1} << (b % 64)); }
-  void MarkAbsent(BlockNum b) { map_[b / 64].fetch_and(~(std::uint64_t{1} << (b % 64))); }
-  bool MaybePresent(BlockNum b) const {
-    return !map_loaded_.load(std::memory_order_acquire) || (map_[b / 64].load() >> (b % 64)) & 1;
-  }
-
   std::shared_ptr<s3::S3Client> client_;
   const s3::KeyScheme scheme_;
   const bool require_crc32c_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> map_;  // one bit per block, if loaded
-  std::atomic<bool> map_loaded_{false};
-  std::atomic<std::uint64_t> map_skipped_reads_{0};
 };
 
 // Start-up: turns the S3 part of a StoreConfig into a client (endpoint,
