@@ -41,11 +41,9 @@ const ObjectStoreFactory kObjectStores[] = {
 #ifdef S3BD_HAVE_TEST_S3SERVER
     // Over HTTP to the in-process test S3 server, each under a fresh prefix.
     {"s3", [](const std::string&) -> std::unique_ptr<ObjectStore> { return test::MakeTestS3Objects(kGeom, false); }},
-    {"s3_listed",  // --list-blocks: Gets of absent blocks answered from the block map
-     [](const std::string&) -> std::unique_ptr<ObjectStore> { return test::MakeTestS3Objects(kGeom, true); }},
     {"s3_hash_prefix",
      [](const std::string&) -> std::unique_ptr<ObjectStore> {
-       return test::MakeTestS3Objects(kGeom, false, true);
+       return test::MakeTestS3Objects(kGeom, /*hash_prefix=*/true);
      }},
 #endif
 };
