@@ -24,11 +24,13 @@ done
 # an entry in the man page's SYNOPSIS and COMMANDS, and its own --help.
 commands=$("$S3BD" --help | awk '/^(SUBCOMMANDS|Subcommands):/{on=1;next} on && NF{print $1}')
 [[ -n $commands ]] || fail "no commands found in s3bd --help"
+# The COMMANDS section once, not piped into grep -q: with pipefail, grep
+# quitting at its first match made awk's SIGPIPE fail the check.
+man_commands=$(awk '/^\.SH COMMANDS/{on=1;next} /^\.SH/{on=0} on' "$SRC/man/s3bd.8")
 for c in $commands; do
   grep -qE "^\| \`s3bd $c " "$SRC/README.md" || fail "README's Commands table lacks s3bd $c"
   grep -qE "^\.B s3bd $c\$" "$SRC/man/s3bd.8" || fail "man page SYNOPSIS lacks s3bd $c"
-  awk '/^\.SH COMMANDS/{on=1;next} /^\.SH/{on=0} on' "$SRC/man/s3bd.8" | grep -qE "^\.B $c( |\$)" ||
-    fail "man page COMMANDS lacks $c"
+  grep -qE "^\.B $c( |\$)" <<<"$man_commands" || fail "man page COMMANDS lacks $c"
   "$S3BD" "$c" --help >/dev/null || fail "s3bd $c --help failed"
 done
 
