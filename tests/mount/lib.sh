@@ -50,9 +50,23 @@ start_fg() {
   done
 }
 
+# unmount_when_released MNT: fusermount3 -u, again while it says the mount is
+# busy: a process that closed the disk file a moment ago (dd) still holds
+# the mount until the kernel's asynchronous release of the file is answered,
+# which under load can come after fusermount3 looks (no process holds a
+# file there then). Any other failure, or busy for 20 s, fails the test.
+unmount_when_released() {
+  local deadline=$((SECONDS + 20))
+  until fusermount3 -u "$1" 2>"$WORK/fusermount.err"; do
+    grep -q "Device or resource busy" "$WORK/fusermount.err" || fail "fusermount3 -u $1: $(cat "$WORK/fusermount.err")"
+    ((SECONDS < deadline)) || fail "$1 still busy after 20 s: $(cat "$WORK/fusermount.err")"
+    sleep 0.05
+  done
+}
+
 # stop_fg MNT: unmounts and returns the daemon's exit status in DAEMON_STATUS.
 stop_fg() {
-  fusermount3 -u "$1"
+  unmount_when_released "$1"
   set +e
   wait "$DAEMON_PID"
   DAEMON_STATUS=$?
@@ -69,7 +83,7 @@ mount_bg() {
 # flushed and exited (it is found by its command line).
 unmount_bg() {
   local store=$1 mnt=$2
-  fusermount3 -u "$mnt"
+  unmount_when_released "$mnt"
   local deadline=$((SECONDS + 60))
   while pgrep -f -- "mount $store $mnt" >/dev/null; do
     ((SECONDS < deadline)) || fail "daemon did not exit after unmount"
