@@ -28,22 +28,6 @@ open(path, "w").write("".join(out)[:size])
 PY
 }
 
-# check_json FILE EXPR...: each Python expression over `s` (the parsed
-# object) and `layer(name)` must be true.
-check_json() {
-  local file=$1
-  shift
-  python3 - "$file" "$@" <<'PY' || fail "JSON: $(cat "$file")"
-import json, sys
-s = json.load(open(sys.argv[1]))
-def layer(name):
-    return next(l for l in s["layers"] if l["layer"] == name)
-for expr in sys.argv[2:]:
-    if not eval(expr):
-        print("false: " + expr, file=sys.stderr)
-        sys.exit(1)
-PY
-}
 
 # stats_json MNT: copies the mount's JSON stats to $WORK/stats.json.
 stats_json() { cat "$1/.stats.json" >"$WORK/stats.json"; }

@@ -140,3 +140,20 @@ refused() {
   findmnt -rn "$2" >/dev/null && fail "the refused mount is mounted"
   return 0
 }
+
+# check_json FILE EXPR...: each Python expression over `s` (the parsed
+# object) and `layer(name)` (a stats layer by name) must be true.
+check_json() {
+  local file=$1
+  shift
+  python3 - "$file" "$@" <<'PY' || fail "JSON: $(cat "$file")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+def layer(name):
+    return next(l for l in s["layers"] if l["layer"] == name)
+for expr in sys.argv[2:]:
+    if not eval(expr):
+        print("false: " + expr, file=sys.stderr)
+        sys.exit(1)
+PY
+}

@@ -9,23 +9,6 @@ store=$WORK/store mnt=$WORK/mnt
 mkdir -p "$store" "$mnt"
 start_fg "$store" "$mnt" --size 32M
 
-# check_json FILE EXPR...: each Python expression over `s` (the parsed
-# object), `layer(name)`, must be true.
-check_json() {
-  local file=$1
-  shift
-  python3 - "$file" "$@" <<'PY' || fail "JSON stats: $(cat "$file")"
-import json, sys
-s = json.load(open(sys.argv[1]))
-def layer(name):
-    return next(l for l in s["layers"] if l["layer"] == name)
-for expr in sys.argv[2:]:
-    if not eval(expr):
-        print("false: " + expr, file=sys.stderr)
-        sys.exit(1)
-PY
-}
-
 "$S3BD" stats "$mnt" --json >"$WORK/before.json" || fail "s3bd stats --json failed"
 check_json "$WORK/before.json" 's["version"] == 1' 's["volume"]["size"] == 32 << 20' \
   's["volume"]["block_size"] == 1 << 20' 's["daemon"]["pid"] == '"$DAEMON_PID" \

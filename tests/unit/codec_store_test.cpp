@@ -22,6 +22,7 @@
 #include "s3bd/core/errors.h"
 #include "s3bd/store/memory_store.h"
 #include "s3_test_support.h"
+#include "log_capture.h"
 #include "test_util.h"
 
 namespace s3bd {
@@ -96,22 +97,7 @@ class Borrowed : public ObjectStore {
   std::atomic<int> gets_{0};
 };
 
-// Captures every log line while alive.
-class LogCapture {
- public:
-  LogCapture() : old_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(old_); }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> old_;
-};
+using test::LogCapture;
 
 // Positions where two blocks agree (random blocks: about 1 in 256).
 std::size_t SameBytes(const Bytes& a, const Bytes& b) {

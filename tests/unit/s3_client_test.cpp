@@ -25,6 +25,7 @@
 #include "s3bd/s3/s3_client.h"
 #include "s3bd/s3/sigv2.h"
 #include "scripted_http_server.h"
+#include "log_capture.h"
 #include "test_util.h"
 
 namespace s3bd {
@@ -70,22 +71,7 @@ class S3ClientTest : public ::testing::Test {
   test::ScriptedHttpServer server_;
 };
 
-// Captures every log line (at trace level) while alive.
-class LogCapture {
- public:
-  LogCapture() : old_(spdlog::default_logger()) {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
-    auto logger = std::make_shared<spdlog::logger>("capture", sink);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(old_); }
-  std::string text() const { return out_.str(); }
-
- private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> old_;
-};
+using test::LogCapture;
 
 TEST_F(S3ClientTest, GetSignsAndAddressesPathStyle) {
   const auto data = Bytes(4096);
