@@ -125,6 +125,11 @@ std::error_code BlockMapStore::RunSurvey() {
 void BlockMapStore::StartSurvey() {
   Survey expected = Survey::kNotStarted;
   if (!survey_.compare_exchange_strong(expected, Survey::kRunning)) return;
+  // spdlog builds its registry on first use: build it here, not first in the
+  // survey thread, where ThreadSanitizer (which cannot see the guard of a
+  // static inside the uninstrumented libspdlog) reported its later use from
+  // this thread as a race.
+  (void)spdlog::default_logger_raw();
   survey_thread_ = std::thread([this] { (void)SurveyNow(); });
 }
 
