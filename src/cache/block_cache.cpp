@@ -18,10 +18,6 @@ namespace s3bd {
 namespace {
 
 constexpr int kUploadNice = 10;
-// Heat levels beyond this change nothing (the delay is long capped by then).
-constexpr unsigned kMaxHeat = 64;
-// How long after a reader's fetch uploads stay limited (reads first).
-constexpr std::chrono::milliseconds kReadsQuiet{100};
 
 std::size_t Blocks(std::uint64_t bytes, std::uint64_t block_size) {
   return static_cast<std::size_t>(std::max<std::uint64_t>(1, bytes / block_size));
@@ -30,9 +26,10 @@ std::size_t Blocks(std::uint64_t bytes, std::uint64_t block_size) {
 }  // namespace
 
 BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& config,
-                       std::unique_ptr<CacheFile> file)
+                       std::unique_ptr<CacheFile> file, std::shared_ptr<CacheClock> clock)
     : ForwardingStore("cache", std::move(next)),
       config_(config),
+      clock_(clock ? std::move(clock) : CacheClock::Real()),
       file_(std::move(file)),
       capacity_blocks_(file_ ? static_cast<std::size_t>(file_->slots())
                              : Blocks(config.cache_size, geometry().block_size)),
@@ -41,6 +38,7 @@ BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& conf
                                         geometry().block_size))),
       zero_block_(std::make_shared<Buffer>(geometry().block_size, 0)),
       buffers_(geometry().block_size, 8),
+      scheduler_(config, std::max(1u, config.threads)),
       // A window beyond a quarter of the cache would evict what a reader
       // read moments ago (and will likely read again) to make room.
       detector_(static_cast<unsigned>(std::min<std::size_t>(config.read_ahead, std::max<std::size_t>(1, capacity_blocks_ / 4))),
@@ -88,7 +86,7 @@ void BlockCache::Recover() {
     state_cv_.notify_all();
   });
   std::unique_lock lock(mu_);
-  const auto now = Clock::now();
+  const auto now = clock_->Now();
   for (CacheFile::Recovered& r : file_->TakeRecovered()) {
     auto fresh = std::make_unique<Entry>(r.block);
     Entry* e = fresh.get();
@@ -101,17 +99,14 @@ void BlockCache::Recover() {
         std::lock_guard data_lock(e->data_mu);
         e->data = r.zero ? zero_block_ : std::shared_ptr<Buffer>(std::move(r.data));
       }
-      e->loaded = true;
-      e->file_clean = false;
       e->write_seq = e->dirty_seq = ++seq_;
-      e->dirty = true;
       e->dirty_since = now;
       dirty_.insert(e);
       Enqueue(e, now);
       ++recovered_dirty_;
     } else {
-      e->recovered = true;
-      LruAdd(e);
+      e->state = State::kRecovered;
+      Place(e);
     }
   }
   if (recovered_dirty_) {
@@ -141,24 +136,24 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
     e = it->second.get();
   }
   ++e->pins;
-  while (e->loading) state_cv_.wait(lock);
-  if (e->loaded || !need_data) {
-    if (counted && e->loaded) {
+  while (e->state == State::kLoading) state_cv_.wait(lock);
+  if (e->has_data() || !need_data) {
+    if (counted && e->has_data()) {
       ++hits_;
       if (e->prefetched) {
         ++prefetch_hits_;
         e->prefetched = false;
       }
     }
-    if (e->in_lru) lru_.splice(lru_.begin(), lru_, e->lru);
+    if (policy_.Contains(block)) policy_.Touch(block);
     out = e;
     return {};
   }
-  const bool recovered = e->recovered;
+  const bool recovered = e->state == State::kRecovered;
   if (counted && !recovered) ++misses_;
-  e->loading = true;
-  if (counted) ++demand_loads_;
-  LruRemove(e);  // a RECOVERED entry is in the LRU
+  e->state = State::kLoading;
+  Place(e);  // a RECOVERED entry was evictable
+  if (counted) scheduler_.DemandLoadStarted();
   const std::uint64_t file_seq = e->file_seq;
   const BlockMd5 md5 = e->md5;
   const ObjectVersion recorded = e->version;
@@ -198,15 +193,14 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
     }
   }
   lock.lock();
-  e->loading = false;
   state_cv_.notify_all();
-  if (counted) {
-    reads_recent_until_ = Clock::now() + kReadsQuiet;
-    if (--demand_loads_ == 0) work_cv_.notify_all();  // held-back uploads wait for the quiet time
+  if (counted && scheduler_.DemandLoadEnded(clock_->Now())) {
+    work_cv_.notify_all();  // held-back uploads wait for the quiet time
   }
   if (ec) {
+    e->state = recovered ? State::kRecovered : State::kEmpty;  // a RECOVERED entry stays evictable
+    Place(e);
     --e->pins;
-    LruAdd(e);  // a RECOVERED entry goes back to the LRU
     MaybeErase(e);
     return ec;
   }
@@ -214,9 +208,8 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
     std::lock_guard data_lock(e->data_mu);
     e->data = std::move(buf);
   }
-  e->loaded = true;
+  e->state = State::kClean;
   if (recovered) {
-    e->recovered = false;
     ++(same ? revalidated_same_ : revalidated_changed_);
     if (!same && !put) {
       file_->Drop(block);  // its stale version leaves the file
@@ -229,8 +222,7 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
   } else if (file_ && !recovered) {
     ++memory_only_loads_;
   }
-  e->file_clean = true;
-  LruAdd(e);
+  Place(e);
   out = e;
   return {};
 }
@@ -242,51 +234,45 @@ void BlockCache::Release(std::unique_lock<std::mutex>&, Entry* e) {
 }
 
 void BlockCache::MaybeErase(Entry* e) {
-  if (e->pins == 0 && !e->loaded && !e->loading && !e->dirty && !e->recovered) map_.erase(e->block);
+  if (e->pins == 0 && e->state == State::kEmpty) map_.erase(e->block);
 }
 
-void BlockCache::LruAdd(Entry* e) {
-  if (e->in_lru || e->dirty || !(e->loaded || e->recovered) || !e->file_clean) return;
-  lru_.push_front(e);
-  e->lru = lru_.begin();
-  e->in_lru = true;
+BlockCache::Entry* BlockCache::Find(BlockNum block) const {
+  const auto it = map_.find(block);
+  return it == map_.end() ? nullptr : it->second.get();
 }
 
-void BlockCache::LruRemove(Entry* e) {
-  if (!e->in_lru) return;
-  lru_.erase(e->lru);
-  e->in_lru = false;
+void BlockCache::Place(Entry* e) {
+  if (e->evictable()) {
+    policy_.Add(e->block);
+  } else {
+    policy_.Remove(e->block);
+  }
 }
 
 void BlockCache::Evict(Entry* victim) {
-  LruRemove(victim);
+  policy_.Remove(victim->block);
   ++evictions_;
   if (file_ && victim->file_seq) file_->Drop(victim->block);
   map_.erase(victim->block);
 }
 
 void BlockCache::EvictIfNeeded() {
-  while (map_.size() > capacity_blocks_ && !lru_.empty()) {
-    Entry* victim = nullptr;
-    for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
-      if ((*it)->pins == 0) {
-        victim = *it;
-        break;
-      }
-    }
-    if (victim == nullptr) return;
-    Evict(victim);
+  while (map_.size() > capacity_blocks_) {
+    const auto victim = policy_.Victim([this](BlockNum b) { return Find(b)->pins == 0; });
+    if (!victim) return;
+    Evict(Find(*victim));
   }
 }
 
 bool BlockCache::EvictForSlot() {
-  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
-    if ((*it)->pins == 0 && (*it)->file_seq != 0) {
-      Evict(*it);
-      return true;
-    }
-  }
-  return false;
+  const auto victim = policy_.Victim([this](BlockNum b) {
+    const Entry* e = Find(b);
+    return e->pins == 0 && e->file_seq != 0;
+  });
+  if (!victim) return false;
+  Evict(Find(*victim));
+  return true;
 }
 
 CacheFile::Reservation BlockCache::ReserveForLoad(BlockNum block) {
@@ -304,7 +290,7 @@ std::error_code BlockCache::ReserveForWrite(std::unique_lock<std::mutex>& lock, 
     // fetch the block meanwhile. The write goes on only once no load runs
     // (StoreJournaled then keeps others from starting one), or that load
     // would install the store's older data over it.
-    while (e->loading) state_cv_.wait(lock);
+    while (e->state == State::kLoading) state_cv_.wait(lock);
     if ((r = file_->TryReserve(e->block))) break;
     if (file_->failed()) break;
     if (EvictForSlot()) continue;
@@ -314,7 +300,7 @@ std::error_code BlockCache::ReserveForWrite(std::unique_lock<std::mutex>& lock, 
     if (!waited) {
       waited = true;
       ++slot_waits_;
-      ++urgent_;
+      scheduler_.AddUrgent(1);
       work_cv_.notify_all();
     }
     if (!to_mark_.empty() && !marking_) {
@@ -323,54 +309,32 @@ std::error_code BlockCache::ReserveForWrite(std::unique_lock<std::mutex>& lock, 
     }
     state_cv_.wait(lock);
   }
-  if (waited) --urgent_;
+  if (waited) scheduler_.AddUrgent(-1);
   return r ? std::error_code() : std::make_error_code(std::errc::io_error);
 }
 
-void BlockCache::Enqueue(Entry* e, Clock::time_point eligible) {
-  e->queued = true;
-  upload_queue_.emplace(eligible, e);
+// -> DIRTY, in the upload queue.
+void BlockCache::Enqueue(Entry* e, time_point eligible) {
+  e->state = State::kDirty;
+  scheduler_.Enqueue(e->block, eligible);
   work_cv_.notify_one();
-}
-
-void BlockCache::HeatUp(Entry* e) {
-  e->heat = std::min(e->heat + 1, kMaxHeat);
-  ++heated_;
-}
-
-std::size_t BlockCache::ReadPriorityUploads() const { return std::max(2u, config_.threads / 4); }
-
-BlockCache::Clock::duration BlockCache::DelayFor(unsigned heat) const {
-  const Clock::duration base = config_.write_delay;
-  const Clock::duration cap = std::max<Clock::duration>(base, config_.write_delay_max);
-  if (base.count() == 0) return base;  // --write-delay 0: always at once
-  Clock::duration d = base;
-  for (unsigned i = 0; i < heat && d < cap; ++i) d *= 2;  // never past 2 x cap: no overflow
-  return std::min(d, cap);
 }
 
 void BlockCache::MarkDirty(std::unique_lock<std::mutex>&, Entry* e) {
   e->write_seq = ++seq_;
   stored_all_ = false;
   e->prefetched = false;
-  if (e->dirty) {
+  if (e->dirty()) {
     ++coalesced_writes_;
     return;
   }
-  const auto now = Clock::now();
-  e->dirty = true;
+  const auto now = clock_->Now();
   e->dirty_seq = e->write_seq;
   e->dirty_since = now;
   dirty_.insert(e);
-  LruRemove(e);
-  // Hot blocks: written again within its delay after the last upload.
-  if (e->stored_at != Clock::time_point{} && now - e->stored_at < DelayFor(e->heat)) {
-    HeatUp(e);
-  } else {
-    e->heat = 0;
-  }
-  // While an upload is in flight the worker re-queues the block when it ends.
-  if (!e->uploading) Enqueue(e, now + DelayFor(e->heat));
+  e->heat = scheduler_.HeatOnDirty(e->heat, e->stored_at, now);
+  Enqueue(e, now + scheduler_.DelayFor(e->heat));
+  Place(e);
 }
 
 std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
@@ -382,17 +346,17 @@ std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
   // is nothing to gain from waiting for more rewrites.
   bool waited = false;
   for (;;) {
-    auto it = map_.find(block);
-    if ((it != map_.end() && it->second->dirty) || dirty_.size() < max_dirty_blocks_) break;
+    const Entry* existing = Find(block);
+    if ((existing && existing->dirty()) || dirty_.size() < max_dirty_blocks_) break;
     ++backpressure_waits_;
     if (!waited) {
       waited = true;
-      ++urgent_;
+      scheduler_.AddUrgent(1);
       work_cv_.notify_all();
     }
     state_cv_.wait(lock);
   }
-  if (waited) --urgent_;
+  if (waited) scheduler_.AddUrgent(-1);
   Entry* e = nullptr;
   if (file_) {
     if (file_->failed()) return std::make_error_code(std::errc::io_error);
@@ -407,7 +371,6 @@ std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
       std::lock_guard data_lock(e->data_mu);
       e->data = std::move(replacement);
     }
-    e->loaded = true;
     MarkDirty(lock, e);
     Release(lock, e);
     return {};
@@ -436,8 +399,12 @@ std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, E
   if (auto ec = ReserveForWrite(lock, e, slot)) return ec;
   // Until the new version is installed, readers of an unloaded block wait:
   // they must not fetch (and cache) the store's older data meanwhile.
-  const bool unloaded = !e->loaded;
-  if (unloaded) e->loading = true;
+  const bool unloaded = !e->has_data();
+  const State before = e->state;
+  if (unloaded) {
+    e->state = State::kLoading;
+    Place(e);
+  }
   lock.unlock();
   std::shared_ptr<Buffer> buf = std::move(replacement);
   if (!whole_block) {
@@ -450,7 +417,8 @@ std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, E
       file_->Put(slot, e->block, *buf, buf == zero_block_, /*dirty=*/true, ObjectVersion{}, &version);
   lock.lock();
   if (unloaded) {
-    e->loading = false;
+    e->state = before;
+    Place(e);
     state_cv_.notify_all();
   }
   if (ec) return ec;
@@ -458,11 +426,9 @@ std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, E
     std::lock_guard data_lock(e->data_mu);
     e->data = std::move(buf);
   }
-  e->loaded = true;
-  e->recovered = false;
+  if (!e->dirty()) e->state = State::kEmpty;  // no longer RECOVERED, CLEAN or MARKING: made DIRTY below
   e->file_seq = version.seq;
   e->file_pos = version.pos;
-  e->file_clean = false;
   MarkDirty(lock, e);
   return {};
 }
@@ -539,46 +505,23 @@ void BlockCache::UploadWorker() {
   for (;;) {
     if (stop_) return;
     const bool mark_due = !to_mark_.empty() && !marking_;
-    if (mark_due && Clock::now() >= mark_retry_at_) {
+    if (mark_due && clock_->Now() >= mark_retry_at_) {
       RunMarker(lock);
       continue;
     }
-    if (upload_queue_.empty()) {
-      if (mark_due) {
-        work_cv_.wait_until(lock, mark_retry_at_);
+    const UploadScheduler::Decision pick = scheduler_.Next(clock_->Now(), uploads_in_flight_);
+    if (pick.kind != UploadScheduler::Decision::kUpload) {
+      if (pick.kind == UploadScheduler::Decision::kWaitUntil) {
+        clock_->WaitUntil(work_cv_, lock, mark_due ? std::min(pick.until, mark_retry_at_) : pick.until);
+      } else if (mark_due) {
+        clock_->WaitUntil(work_cv_, lock, mark_retry_at_);
       } else {
         work_cv_.wait(lock);
       }
       continue;
     }
-    // Reads first: while a reader waits for a block, no more than a few
-    // uploads run, so that the reader's request is not queued behind
-    // (or starved of CPU by) a full set of uploads.
-    // A reader that reads one block after another leaves gaps between its
-    // fetches: the limit holds until kReadsQuiet after the last one.
-    // This holds for flushes and writers under back-pressure too: they
-    // wait for throughput, the reader for one block.
-    if (uploads_in_flight_ >= ReadPriorityUploads() &&
-        (demand_loads_ > 0 || Clock::now() < reads_recent_until_)) {
-      ++held_for_reads_;
-      if (demand_loads_ > 0) {
-        work_cv_.wait(lock);
-      } else {
-        work_cv_.wait_until(lock, reads_recent_until_);
-      }
-      continue;
-    }
-    const auto first = upload_queue_.begin();
-    Entry* e = first->second;
-    // A copy: another worker may upload (and eviction free) `e` meanwhile.
-    const Clock::time_point eligible = first->first;
-    if (flushing_ == 0 && urgent_ == 0 && eligible > Clock::now()) {
-      work_cv_.wait_until(lock, mark_due ? std::min(eligible, mark_retry_at_) : eligible);
-      continue;
-    }
-    upload_queue_.erase(first);
-    e->queued = false;
-    e->uploading = true;
+    Entry* e = Find(pick.block);
+    e->state = State::kUploading;
     ++uploads_in_flight_;
     ++e->pins;
     const std::uint64_t seq = e->write_seq;
@@ -603,35 +546,34 @@ void BlockCache::UploadWorker() {
       snapshot.reset();
     }
     lock.lock();
-    e->uploading = false;
     --uploads_in_flight_;
     --e->pins;
     if (!ec) {
       ++uploads_;
       e->failed_attempt = 0;
-      e->stored_at = Clock::now();
+      e->stored_at = clock_->Now();
       if (e->write_seq == seq) {
-        e->dirty = false;
         dirty_.erase(e);
         if (file_ && file_seq && !file_->failed()) {
-          to_mark_.push_back({e->block, file_seq, stored});  // MARKING
+          e->state = State::kMarking;
+          to_mark_.push_back({e->block, file_seq, stored});
         } else {
-          e->file_clean = true;
+          e->state = State::kClean;
         }
-        LruAdd(e);
+        Place(e);
         EvictIfNeeded();
       } else {
         // Rewritten during the upload: store the newer data too.
         ++reuploads_;
         e->dirty_seq = seq + 1;
-        HeatUp(e);
-        Enqueue(e, Clock::now() + DelayFor(e->heat));
+        e->heat = scheduler_.HeatUp(e->heat);
+        Enqueue(e, clock_->Now() + scheduler_.DelayFor(e->heat));
       }
     } else {
       ++upload_failures_;
       e->failed_attempt = ticket;
-      const auto now = Clock::now();
-      if (last_failure_log_ == Clock::time_point{} || now - last_failure_log_ >= std::chrono::seconds(10)) {
+      const auto now = clock_->Now();
+      if (last_failure_log_ == time_point{} || now - last_failure_log_ >= std::chrono::seconds(10)) {
         spdlog::warn("upload of block {} failed, will retry: {}{}", BlockName(e->block), ec.message(),
                      failures_not_logged_ ? fmt::format(" ({} more failed uploads since the last such line)",
                                                         failures_not_logged_)
@@ -641,7 +583,7 @@ void BlockCache::UploadWorker() {
       } else {
         ++failures_not_logged_;
       }
-      Enqueue(e, Clock::now() + config_.retry_delay);
+      Enqueue(e, now + config_.retry_delay);
     }
     state_cv_.notify_all();
     if (!to_mark_.empty() && !marking_) RunMarker(lock);
@@ -664,18 +606,16 @@ void BlockCache::RunMarker(std::unique_lock<std::mutex>& lock) {
       // Kept (not evictable) and tried again after a pause.
       ++mark_failures_;
       to_mark_.insert(to_mark_.end(), batch.begin(), batch.end());
-      mark_retry_at_ = Clock::now() + config_.retry_delay;
+      mark_retry_at_ = clock_->Now() + config_.retry_delay;
       work_cv_.notify_one();
       break;
     }
     // If the file failed meanwhile, the blocks are evictable all the same.
     for (const ToMark& m : batch) {
-      const auto it = map_.find(m.block);
-      if (it == map_.end()) continue;
-      Entry* e = it->second.get();
-      if (e->file_seq != m.file_seq || e->dirty) continue;  // rewritten meanwhile
-      e->file_clean = true;
-      LruAdd(e);
+      Entry* e = Find(m.block);
+      if (e == nullptr || e->file_seq != m.file_seq || e->state != State::kMarking) continue;  // rewritten meanwhile
+      e->state = State::kClean;
+      Place(e);
     }
     EvictIfNeeded();
   }
@@ -697,7 +637,7 @@ std::error_code BlockCache::FlushToStore() {
   const std::uint64_t target = seq_;
   // Only an upload attempt that starts after this point can fail the flush.
   const std::uint64_t first_attempt = attempts_ + 1;
-  ++flushing_;
+  scheduler_.AddUrgent(1);
   work_cv_.notify_all();
   std::error_code result;
   for (;;) {
@@ -717,7 +657,7 @@ std::error_code BlockCache::FlushToStore() {
     }
     state_cv_.wait(lock);
   }
-  --flushing_;
+  scheduler_.AddUrgent(-1);
   if (result) {
     stored_all_ = false;
     return result;
@@ -757,7 +697,7 @@ std::error_code BlockCache::DoListNonZero(const std::function<void(BlockNum)>& f
 
 void BlockCache::FillOwnStats(StatsJson& j) const {
   std::lock_guard lock(mu_);
-  const auto now = Clock::now();
+  const auto now = clock_->Now();
   double oldest = 0;
   std::size_t hot = 0;
   for (const Entry* e : dirty_) {
@@ -766,7 +706,7 @@ void BlockCache::FillOwnStats(StatsJson& j) const {
   }
   j["cached_blocks"] = map_.size();
   j["capacity_blocks"] = capacity_blocks_;
-  j["clean_in_lru"] = lru_.size();
+  j["clean_in_lru"] = policy_.size();
   j["hits"] = hits_;
   j["misses"] = misses_;
   j["read_ahead_issued"] = prefetch_issued_;
@@ -775,16 +715,16 @@ void BlockCache::FillOwnStats(StatsJson& j) const {
   j["dirty_blocks"] = dirty_.size();
   j["dirty_limit"] = max_dirty_blocks_;
   j["oldest_dirty_s"] = oldest;
-  j["upload_queue"] = upload_queue_.size();
+  j["upload_queue"] = scheduler_.queued();
   j["uploads_ok"] = uploads_;
   j["uploads_failed"] = upload_failures_;
   j["reuploads"] = reuploads_;
   j["coalesced_writes"] = coalesced_writes_;
   j["hot_blocks"] = hot;
-  j["heat_ups"] = heated_;
+  j["heat_ups"] = scheduler_.counters().heat_ups;
   j["backpressure_waits"] = backpressure_waits_;
-  j["uploads_held_for_reads"] = held_for_reads_;
-  j["uploads_while_read_waits"] = ReadPriorityUploads();
+  j["uploads_held_for_reads"] = scheduler_.counters().held_for_reads;
+  j["uploads_while_read_waits"] = scheduler_.ReadPriorityUploads();
   j["evictions"] = evictions_;
   if (file_) {
     StatsJson& f = j["cache_file"];

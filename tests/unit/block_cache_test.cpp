@@ -30,14 +30,14 @@ constexpr Geometry kGeom{4096, 256};
 
 // cache -> gate -> faults -> memory, with handles on each.
 struct Stack {
-  explicit Stack(CacheConfig cfg) {
+  explicit Stack(CacheConfig cfg, std::shared_ptr<CacheClock> clock = nullptr) {
     auto m = std::make_unique<MemoryStore>(kGeom);
     mem = m.get();
     auto f = std::make_unique<FaultStore>(std::move(m), FaultSpec{});
     faults = f.get();
     auto g = std::make_unique<test::GateStore>(std::move(f));
     gate = g.get();
-    cache = std::make_unique<BlockCache>(std::move(g), cfg);
+    cache = std::make_unique<BlockCache>(std::move(g), cfg, nullptr, std::move(clock));
   }
   std::vector<std::uint8_t> Stored(BlockNum b) {
     std::vector<std::uint8_t> out(kGeom.block_size);
@@ -125,39 +125,38 @@ TEST(BlockCache, ConstantlyRewrittenBlockIsNotStarved) {
   EXPECT_GT(i, 0u);
 }
 
-TEST(BlockCache, HotBlockIsUploadedLessAndLessOften) {
-  // 2 ms delay, doubled each time the block is rewritten soon after (or
-  // during) an upload, without a cap that matters. A fixed 2 ms delay
-  // would upload it once every few milliseconds of the loop.
-  CacheConfig cfg = Config(milliseconds(2));
-  cfg.write_delay_max = milliseconds(3600 * 1000);
-  Stack s(cfg);
-  const auto start = std::chrono::steady_clock::now();
-  const auto deadline = start + std::chrono::seconds(60);
-  std::uint64_t i = 0;
-  // Rewrite until several uploads happened and the loop ran for 0.5 s.
-  while (Counter(s.Stats(), "memory", "write") < 3 || std::chrono::steady_clock::now() - start < milliseconds(500)) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "block uploaded fewer than 3 times";
-    auto b = Block(++i);
-    ASSERT_FALSE(s.cache->WritePart(9, 0, std::span(b).first(512)));
-  }
-  const double elapsed_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  const auto uploads = Counter(s.Stats(), "memory", "write");
-  // Delays 2, 4, 8, ... ms: about log2(elapsed / 2 ms) + 2 uploads; twice
-  // that leaves room for a loop thread descheduled past a delay (which
-  // cools the block down), and is still far below a fixed delay's count.
-  EXPECT_LE(static_cast<double>(uploads), 2 * (std::log2(elapsed_ms / 2) + 2)) << elapsed_ms << " ms\n"
-                                                                                << s.Stats();
-  // (Whether the block is dirty and hot at this very moment depends on
-  // scheduling; that it was found hot is certain.)
-  const std::string stats = s.Stats();
-  const auto at = stats.find(" heat-ups");
-  ASSERT_NE(at, std::string::npos) << stats;
-  EXPECT_GT(std::stoull(stats.substr(stats.rfind(' ', at - 1) + 1)), 0u) << stats;
-  ASSERT_FALSE(s.cache->Flush());
-  auto last = Block(i);
-  EXPECT_TRUE(std::equal(last.begin(), last.begin() + 512, s.Stored(9).begin()));
+TEST(BlockCache, HotBlockWaitsLongerAndCoolsDown) {
+  // On a hand-driven clock: 100 ms delay, doubled for a block rewritten
+  // within its delay after an upload.
+  auto clock = std::make_shared<ManualClock>();
+  CacheConfig cfg = Config(milliseconds(100));
+  cfg.write_delay_max = milliseconds(10000);
+  Stack s(cfg, clock);
+  const auto uploads_reach = [&](std::uint64_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (Counter(s.Stats(), "memory", "write") < n) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << s.Stats();
+      std::this_thread::yield();
+    }
+  };
+  ASSERT_FALSE(s.cache->Write(9, Block(1)));
+  clock->Advance(milliseconds(100));
+  uploads_reach(1);
+  EXPECT_EQ(Counter(s.Stats(), "memory", "write"), 1u);
+  EXPECT_NE(s.Stats().find(" 0 heat-ups"), std::string::npos) << s.Stats();
+  // Rewritten at once: hot (200 ms now).
+  ASSERT_FALSE(s.cache->Write(9, Block(2)));
+  EXPECT_NE(s.Stats().find(" 1 heat-ups"), std::string::npos) << s.Stats();
+  clock->Advance(milliseconds(200));
+  uploads_reach(2);
+  EXPECT_EQ(s.Stored(9), Block(2));
+  // Not written for longer than its delay: it cools down, no heat-up.
+  clock->Advance(milliseconds(1000));
+  ASSERT_FALSE(s.cache->Write(9, Block(3)));
+  EXPECT_NE(s.Stats().find(" 1 heat-ups"), std::string::npos) << s.Stats();
+  clock->Advance(milliseconds(100));
+  uploads_reach(3);
+  EXPECT_EQ(s.Stored(9), Block(3));
 }
 
 TEST(BlockCache, ZeroWriteDelayStaysZeroForHotBlocks) {

@@ -3,26 +3,37 @@
 // cache file (--cache-file, cache_file.h) it also keeps every block it holds
 // in that file, so the cache survives restarts and crashes.
 //
-// States of a cached block (an Entry), and what moves it:
+// States of a cached block (Entry::state), and what moves it:
 //
-//   state      data      in LRU  may evict  leaves by
-//   ---------  --------  ------  ---------  ------------------------------------
-//   LOADING    none      no      no         fetch done -> CLEAN (or entry erased
-//                                            and the error returned on failure)
-//   CLEAN      = store   yes*    yes*       write -> DIRTY; eviction -> gone
-//   DIRTY      newer     no      no         picked by an upload worker -> UPLOADING
-//   UPLOADING  newer     no      no         upload ok and no write since it began
-//                                            -> CLEAN (with a cache file: MARKING);
-//                                            ok but rewritten -> DIRTY (uploaded
-//                                            again: never starved); failed ->
-//                                            DIRTY, retried after a pause
+//   state      data      evictable  leaves by
+//   ---------  --------  ---------  ------------------------------------------
+//   EMPTY      none      no         a new entry, pinned by a request that
+//                                    writes the whole block -> DIRTY; erased
+//                                    when unpinned without data
+//   LOADING    none      no         fetch done -> CLEAN (or entry erased and
+//                                    the error returned on failure); with a
+//                                    cache file also a journaled write of a
+//                                    block not in memory -> DIRTY
+//   CLEAN      = store   yes*       write -> DIRTY; eviction -> gone
+//   DIRTY      newer     no         picked by an upload worker -> UPLOADING
+//                                    (a DIRTY block is always in the queue)
+//   UPLOADING  newer     no         upload ok and no write since it began
+//                                    -> CLEAN (with a cache file: MARKING);
+//                                    ok but rewritten -> DIRTY (uploaded
+//                                    again: never starved); failed ->
+//                                    DIRTY, retried after a pause
 //   With a cache file, also:
-//   RECOVERED  in file   yes     yes        CLEAN in the file at start-up; first
-//                                            use -> LOADING (revalidated against
-//                                            the store, see below); write -> DIRTY
-//   MARKING    = store   no      no         store flushed and the file's entry
-//                                            rewritten CLEAN -> CLEAN; write -> DIRTY
-//   (* only while no request holds it pinned)
+//   RECOVERED  in file   yes*       CLEAN in the file at start-up; first
+//                                    use -> LOADING (revalidated against
+//                                    the store, see below); write -> DIRTY
+//   MARKING    = store   no         store flushed and the file's entry
+//                                    rewritten CLEAN -> CLEAN; write -> DIRTY
+//   (* only while no request holds it pinned; evictable blocks are listed
+//   in the EvictionPolicy, eviction_policy.h)
+//
+// When each dirty block is uploaded (write delay, hot blocks, reads first)
+// is decided by the UploadScheduler (upload_scheduler.h); its rules are in
+// that header. Time comes from an injected CacheClock (cache_clock.h).
 //
 // Invariants and rules:
 //  - A write is never reported stored before the store acknowledged it: a
@@ -39,19 +50,8 @@
 //  - Reads that miss fetch the block themselves, on the reading thread: they
 //    never queue behind write-back. Several readers of one missing block
 //    share one fetch. A partial write to an uncached block fetches it once.
-//  - Reads first: while any reader waits for a fetch, and for 100 ms after
-//    the last one, at most a quarter of the upload workers (at least 2)
-//    start uploads (even if a flush or a writer waits for uploads). Upload
-//    workers also run at a lower CPU priority (nice).
-//  - The write delay counts from the moment a block became dirty, not from
-//    its last write, so a block rewritten all the time is still uploaded.
-//  - Hot blocks: a block written again while it uploads, or within its own
-//    delay after an upload, goes up one heat level; its delay is
-//    write_delay << heat, at most write_delay_max. A block that stays
-//    unwritten for longer than its delay after an upload cools to level 0.
-//    So a constantly rewritten block is uploaded every write_delay_max at
-//    most, never starved, and a block written once waits write_delay.
-//    The upload queue is ordered by the time each block becomes eligible.
+//  - Reads first (upload_scheduler.h); upload workers also run at a lower
+//    CPU priority (nice).
 //  - Dirty data is limited to max_dirty: a write that would exceed it waits
 //    for uploads (back-pressure), it never fails for that reason; while
 //    writers wait, uploads start without their write delay.
@@ -93,8 +93,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <list>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -103,9 +101,12 @@
 #include <vector>
 
 #include "s3bd/cache/buffer_pool.h"
+#include "s3bd/cache/cache_clock.h"
 #include "s3bd/cache/cache_config.h"
 #include "s3bd/cache/cache_file.h"
+#include "s3bd/cache/eviction_policy.h"
 #include "s3bd/cache/read_ahead.h"
+#include "s3bd/cache/upload_scheduler.h"
 #include "s3bd/core/block_store.h"
 
 namespace s3bd {
@@ -113,9 +114,9 @@ namespace s3bd {
 class BlockCache : public ForwardingStore {
  public:
   // With `file`, the cache keeps its blocks in it (see above) and first
-  // takes over the blocks it recovered.
+  // takes over the blocks it recovered. `clock`: null for the real one.
   BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& config,
-             std::unique_ptr<CacheFile> file = nullptr);
+             std::unique_ptr<CacheFile> file = nullptr, std::shared_ptr<CacheClock> clock = nullptr);
   // Stops the workers. Dirty data still cached is logged and dropped (but
   // stays in the cache file, if any): the owner calls FlushToStore() first
   // and reports its result.
@@ -134,19 +135,17 @@ class BlockCache : public ForwardingStore {
   void FillOwnStats(StatsJson& j) const override;
 
  private:
-  using Clock = std::chrono::steady_clock;
+  using time_point = CacheClock::time_point;
   using Buffer = std::vector<std::uint8_t>;
+
+  enum class State : std::uint8_t { kEmpty, kLoading, kClean, kDirty, kUploading, kMarking, kRecovered };
 
   struct Entry {
     explicit Entry(BlockNum b) : block(b) {}
     const BlockNum block;
     // Guarded by mu_.
-    bool loading = false, loaded = false;
-    bool dirty = false, uploading = false, queued = false;
+    State state = State::kEmpty;
     bool prefetched = false;       // loaded by read-ahead, not yet read
-    // Cache file state (guarded by mu_).
-    bool recovered = false;        // RECOVERED: CLEAN in the file, revalidate before use
-    bool file_clean = true;        // its slot's entry is CLEAN (or it has no slot): evictable
     std::uint64_t file_seq = 0;    // version in the cache file; 0 = memory only
     CacheFile::Pos file_pos = 0;   // where that version was written
     BlockMd5 md5{};                // RECOVERED: MD5 of the data in the file
@@ -154,16 +153,21 @@ class BlockCache : public ForwardingStore {
     std::uint64_t write_seq = 0;   // sequence number of the last write
     std::uint64_t dirty_seq = 0;   // oldest write not yet stored (when dirty)
     std::uint64_t failed_attempt = 0;  // attempt number of its last failed upload, 0 if none
-    Clock::time_point dirty_since{};
-    Clock::time_point stored_at{};  // end of its last successful upload
-    unsigned heat = 0;              // hot-block level (see the rules above)
+    time_point dirty_since{};
+    time_point stored_at{};        // end of its last successful upload
+    unsigned heat = 0;             // hot-block level (upload_scheduler.h)
     int pins = 0;
-    bool in_lru = false;
-    std::list<Entry*>::iterator lru;
     // Guarded by data_mu.
     std::mutex data_mu;
     std::shared_ptr<Buffer> data;
     const Buffer* in_flight = nullptr;  // the buffer an upload is reading
+
+    bool has_data() const {
+      return state == State::kClean || state == State::kDirty || state == State::kUploading ||
+             state == State::kMarking;
+    }
+    bool dirty() const { return state == State::kDirty || state == State::kUploading; }
+    bool evictable() const { return state == State::kClean || state == State::kRecovered; }
   };
 
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) override;
@@ -185,15 +189,9 @@ class BlockCache : public ForwardingStore {
   std::error_code Store(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data,
                         bool whole_block, std::shared_ptr<Buffer> replacement);
   void MarkDirty(std::unique_lock<std::mutex>& lock, Entry* e);
-  void Enqueue(Entry* e, Clock::time_point eligible);
-  // One heat level up for a hot block (see the rules above).
-  void HeatUp(Entry* e);
-  // The write delay of a block at `heat`.
-  Clock::duration DelayFor(unsigned heat) const;
-  // Uploads that may run while a reader waits for a block.
-  std::size_t ReadPriorityUploads() const;
-  void LruAdd(Entry* e);
-  void LruRemove(Entry* e);
+  void Enqueue(Entry* e, time_point eligible);
+  // Lists or unlists the entry in the eviction policy after a change of state.
+  void Place(Entry* e);
   void Evict(Entry* e);
   void EvictIfNeeded();
   // Evicts the least recently used unpinned block that has a slot.
@@ -210,11 +208,13 @@ class BlockCache : public ForwardingStore {
   void RunMarker(std::unique_lock<std::mutex>& lock);
   void Recover();
   void ReadAhead(std::unique_lock<std::mutex>& lock, BlockNum block);
+  Entry* Find(BlockNum block) const;
 
   void UploadWorker();
   void PrefetchWorker();
 
   const CacheConfig config_;
+  const std::shared_ptr<CacheClock> clock_;
   std::unique_ptr<CacheFile> file_;  // null without --cache-file; reset only by the destructor
   const std::size_t capacity_blocks_;
   const std::size_t max_dirty_blocks_;
@@ -226,19 +226,13 @@ class BlockCache : public ForwardingStore {
   std::condition_variable prefetch_cv_;  // prefetch workers wait here
   std::condition_variable state_cv_;     // loads, uploads, flushes, back-pressure
   std::unordered_map<BlockNum, std::unique_ptr<Entry>> map_;
-  std::list<Entry*> lru_;  // clean loaded entries, most recent first
-  // Dirty blocks waiting for an upload worker, by eligible time (FIFO
-  // among equal times).
-  std::multimap<Clock::time_point, Entry*> upload_queue_;
-  std::unordered_set<Entry*> dirty_;
+  EvictionPolicy policy_;        // the evictable entries
+  UploadScheduler scheduler_;    // the DIRTY entries, in upload order
+  std::unordered_set<Entry*> dirty_;  // DIRTY and UPLOADING entries
   std::deque<BlockNum> prefetch_queue_;
   ReadAheadDetector detector_;
   std::uint64_t seq_ = 0;
   std::uint64_t attempts_ = 0;  // upload attempts started so far
-  int flushing_ = 0;
-  int urgent_ = 0;  // writers waiting (back-pressure, slots): uploads start at once
-  int demand_loads_ = 0;             // blocks being fetched for a reader (not read-ahead)
-  Clock::time_point reads_recent_until_{};  // reads first: until then, too
   std::size_t uploads_in_flight_ = 0;
   bool stop_ = false;
   // Uploaded blocks to mark CLEAN in the cache file: (block, file_seq).
@@ -249,7 +243,7 @@ class BlockCache : public ForwardingStore {
   };
   std::vector<ToMark> to_mark_;
   bool marking_ = false;
-  Clock::time_point mark_retry_at_{};
+  time_point mark_retry_at_{};
   bool stored_all_ = false;  // the last FlushToStore() stored everything
 
   // Counters (guarded by mu_).
@@ -258,9 +252,9 @@ class BlockCache : public ForwardingStore {
   // Failed uploads are logged at most once every 10 s (a
   // fenced mount or an outage fails every upload, again and again); the
   // next line counts those not logged.
-  Clock::time_point last_failure_log_{};
+  time_point last_failure_log_{};
   std::uint64_t failures_not_logged_ = 0;
-  std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0, heated_ = 0, held_for_reads_ = 0;
+  std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0;
   std::uint64_t recovered_dirty_ = 0, revalidated_same_ = 0, revalidated_changed_ = 0, slot_waits_ = 0;
   std::uint64_t mark_failures_ = 0, memory_only_loads_ = 0;
 
