@@ -33,15 +33,17 @@ BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& conf
       file_(std::move(file)),
       capacity_blocks_(file_ ? static_cast<std::size_t>(file_->slots())
                              : Blocks(config.cache_size, geometry().block_size)),
-      max_dirty_blocks_(std::min(capacity_blocks_,
-                                 Blocks(config.max_dirty ? config.max_dirty : config.cache_size,
-                                        geometry().block_size))),
+      memory_blocks_(std::min(capacity_blocks_, Blocks(config.cache_size, geometry().block_size))),
+      // Dirty blocks in the file need no memory: with a file, all of it may
+      // wait for upload (an outage of hours, with --durable-cache).
+      max_dirty_blocks_(config.max_dirty ? std::min(capacity_blocks_, Blocks(config.max_dirty, geometry().block_size))
+                                         : capacity_blocks_),
       zero_block_(std::make_shared<Buffer>(geometry().block_size, 0)),
       buffers_(geometry().block_size, 8),
       scheduler_(config, std::max(1u, config.threads)),
       // A window beyond a quarter of the cache would evict what a reader
       // read moments ago (and will likely read again) to make room.
-      detector_(static_cast<unsigned>(std::min<std::size_t>(config.read_ahead, std::max<std::size_t>(1, capacity_blocks_ / 4))),
+      detector_(static_cast<unsigned>(std::min<std::size_t>(config.read_ahead, std::max<std::size_t>(1, memory_blocks_ / 4))),
                 config.read_ahead_trigger, geometry().num_blocks) {
   if (file_) Recover();
   const unsigned uploaders = std::max(1u, config.threads);
@@ -95,10 +97,9 @@ void BlockCache::Recover() {
     e->md5 = r.md5;
     e->version = r.version;
     if (r.dirty) {
-      {
-        std::lock_guard data_lock(e->data_mu);
-        e->data = r.zero ? zero_block_ : std::shared_ptr<Buffer>(std::move(r.data));
-      }
+      // Beyond the memory's share, a block stays in the file until its upload reads it.
+      if (resident_ < memory_blocks_) SetData(e, r.zero ? zero_block_ : std::shared_ptr<Buffer>(std::move(r.data)));
+      r.data.reset();
       e->write_seq = e->dirty_seq = ++seq_;
       e->dirty_since = now;
       dirty_.insert(e);
@@ -137,6 +138,12 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
   }
   ++e->pins;
   while (e->state == State::kLoading) state_cv_.wait(lock);
+  if (e->has_data() && need_data && !e->resident) {
+    if (auto ec = PageIn(lock, e, counted)) {
+      --e->pins;
+      return ec;
+    }
+  }
   if (e->has_data() || !need_data) {
     if (counted && e->has_data()) {
       ++hits_;
@@ -146,6 +153,7 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
       }
     }
     if (policy_.Contains(block)) policy_.Touch(block);
+    if (memory_.Contains(block)) memory_.Touch(block);
     out = e;
     return {};
   }
@@ -204,10 +212,7 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
     MaybeErase(e);
     return ec;
   }
-  {
-    std::lock_guard data_lock(e->data_mu);
-    e->data = std::move(buf);
-  }
+  SetData(e, std::move(buf));
   e->state = State::kClean;
   if (recovered) {
     ++(same ? revalidated_same_ : revalidated_changed_);
@@ -248,20 +253,91 @@ void BlockCache::Place(Entry* e) {
   } else {
     policy_.Remove(e->block);
   }
+  if (!file_) return;
+  // In memory and able to leave it: a block with a copy in the file (any
+  // state but LOADING) is dropped from memory; a CLEAN one without a copy
+  // (memory-only load) leaves the cache.
+  const bool leaves = e->resident && e->state != State::kLoading && e->state != State::kEmpty &&
+                      (e->file_seq != 0 || e->state == State::kClean);
+  if (leaves) {
+    memory_.Add(e->block);
+  } else {
+    memory_.Remove(e->block);
+  }
+}
+
+void BlockCache::SetData(Entry* e, std::shared_ptr<Buffer> buf) {
+  const bool resident = buf != nullptr;
+  {
+    std::lock_guard data_lock(e->data_mu);
+    e->data = std::move(buf);
+  }
+  if (resident != e->resident) {
+    e->resident = resident;
+    resident ? ++resident_ : --resident_;
+  }
+  Place(e);
+}
+
+std::error_code BlockCache::PageIn(std::unique_lock<std::mutex>& lock, Entry* e, bool counted) {
+  // The entry is pinned: it stays in the map and in memory once paged in.
+  // A write meanwhile installs a newer version (and a new file_seq): the
+  // copy read here is then dropped.
+  while (e->has_data() && !e->resident) {
+    const std::uint64_t seq = e->file_seq;
+    lock.unlock();
+    auto buf = buffers_.Get();
+    const std::error_code ec = file_->ReadData(e->block, seq, *buf);
+    lock.lock();
+    if (e->file_seq != seq || e->resident || !e->has_data()) continue;
+    if (!ec) {
+      if (counted) ++file_hits_;
+      SetData(e, std::move(buf));
+      break;
+    }
+    if (e->state != State::kClean) {
+      // The file held the only copy of data not yet stored.
+      spdlog::error("cache file {}: block {} not yet stored cannot be read back from the file: {}", file_->path(),
+                    BlockName(e->block), ec.message());
+      return std::make_error_code(std::errc::io_error);
+    }
+    // A damaged clean copy: fetch the block from the store instead.
+    spdlog::warn("cache file {}: block {} is damaged in the file; fetching it", file_->path(), BlockName(e->block));
+    file_->Drop(e->block);
+    e->file_seq = 0;
+    e->state = State::kEmpty;
+    Place(e);
+  }
+  return {};
 }
 
 void BlockCache::Evict(Entry* victim) {
   policy_.Remove(victim->block);
+  memory_.Remove(victim->block);
+  if (victim->resident) --resident_;
   ++evictions_;
   if (file_ && victim->file_seq) file_->Drop(victim->block);
   map_.erase(victim->block);
 }
 
 void BlockCache::EvictIfNeeded() {
+  const auto unpinned = [this](BlockNum b) { return Find(b)->pins == 0; };
   while (map_.size() > capacity_blocks_) {
-    const auto victim = policy_.Victim([this](BlockNum b) { return Find(b)->pins == 0; });
-    if (!victim) return;
+    const auto victim = policy_.Victim(unpinned);
+    if (!victim) break;
     Evict(Find(*victim));
+  }
+  if (!file_) return;
+  while (resident_ + file_uploads_ > memory_blocks_) {
+    const auto victim = memory_.Victim(unpinned);
+    if (!victim) return;
+    Entry* e = Find(*victim);
+    if (e->file_seq == 0) {
+      Evict(e);
+    } else {
+      ++demotions_;
+      SetData(e, nullptr);
+    }
   }
 }
 
@@ -367,10 +443,7 @@ std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
   }
   if (whole_block) {
     if (auto ec = Acquire(lock, block, /*need_data=*/false, /*counted=*/false, e)) return ec;
-    {
-      std::lock_guard data_lock(e->data_mu);
-      e->data = std::move(replacement);
-    }
+    SetData(e, std::move(replacement));
     MarkDirty(lock, e);
     Release(lock, e);
     return {};
@@ -422,13 +495,10 @@ std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, E
     state_cv_.notify_all();
   }
   if (ec) return ec;
-  {
-    std::lock_guard data_lock(e->data_mu);
-    e->data = std::move(buf);
-  }
   if (!e->dirty()) e->state = State::kEmpty;  // no longer RECOVERED, CLEAN or MARKING: made DIRTY below
   e->file_seq = version.seq;
   e->file_pos = version.pos;
+  SetData(e, std::move(buf));
   MarkDirty(lock, e);
   return {};
 }
@@ -534,18 +604,28 @@ void BlockCache::UploadWorker() {
       snapshot = e->data;
       e->in_flight = snapshot.get();
     }
+    const bool from_file = !snapshot;  // its buffer counts against the memory (EvictIfNeeded)
+    if (from_file) ++file_uploads_;
     lock.unlock();
     // R4: the version must be durable in the cache file before the store
     // may hold it. If the file failed, the data still goes to the store.
     if (file_ && file_seq) (void)file_->WaitDurable(file_pos);
     ObjectVersion stored;
-    const std::error_code ec = next().Write(e->block, *snapshot, &stored);
+    std::error_code ec;
+    if (!snapshot) {
+      // Disk tier: the block is only in the file. (If it was rewritten
+      // meanwhile, this version may be gone: a failed attempt, retried.)
+      snapshot = buffers_.Get();
+      ec = file_->ReadData(e->block, file_seq, *snapshot);
+    }
+    if (!ec) ec = next().Write(e->block, *snapshot, &stored);
     {
       std::lock_guard data_lock(e->data_mu);
       e->in_flight = nullptr;
       snapshot.reset();
     }
     lock.lock();
+    if (from_file) --file_uploads_;
     --uploads_in_flight_;
     --e->pins;
     if (!ec) {
@@ -678,12 +758,25 @@ std::error_code BlockCache::FlushToStore() {
 std::error_code BlockCache::DoListNonZero(const std::function<void(BlockNum)>& fn) {
   // Dirty blocks are decided by their cached data, the rest by the store.
   std::set<BlockNum> blocks, dirty_blocks;
+  std::vector<std::pair<BlockNum, std::uint64_t>> in_file;  // dirty blocks only in the cache file
   {
     std::lock_guard lock(mu_);
     for (Entry* e : dirty_) {
       dirty_blocks.insert(e->block);
+      if (!e->resident) {
+        in_file.emplace_back(e->block, e->file_seq);
+        continue;
+      }
       std::lock_guard data_lock(e->data_mu);
       if (!IsAllZero(*e->data)) blocks.insert(e->block);
+    }
+  }
+  if (!in_file.empty()) {
+    auto buf = buffers_.Get();
+    for (const auto& [block, seq] : in_file) {
+      // A version that is gone (rewritten meanwhile) or unreadable counts as
+      // data: never report a block without data that may have some.
+      if (file_->ReadData(block, seq, *buf) || !IsAllZero(*buf)) blocks.insert(block);
     }
   }
   if (auto ec = next().ListNonZero([&](BlockNum b) {
@@ -706,6 +799,8 @@ void BlockCache::FillOwnStats(StatsJson& j) const {
   }
   j["cached_blocks"] = map_.size();
   j["capacity_blocks"] = capacity_blocks_;
+  j["memory_blocks"] = file_ ? resident_ + file_uploads_ : map_.size();
+  j["memory_limit_blocks"] = memory_blocks_;
   j["clean_in_lru"] = policy_.size();
   j["hits"] = hits_;
   j["misses"] = misses_;
@@ -736,6 +831,8 @@ void BlockCache::FillOwnStats(StatsJson& j) const {
     f["to_mark_clean"] = to_mark_.size();
     f["mark_failures"] = mark_failures_;
     f["memory_only_loads"] = memory_only_loads_;
+    f["file_hits"] = file_hits_;
+    f["moved_to_file_only"] = demotions_;
     file_->FillStats(f);
   }
 }

@@ -64,7 +64,7 @@ void AddCacheOptions(CLI::App& mount, CacheArgs& a) {
       ->group(g);
   mount.add_option("--threads", a.threads, "Parallel block uploads (default: 32)")->group(g)->check(CLI::Range(1, 1024));
   mount.add_option("--max-dirty", a.max_dirty,
-                   "Most data waiting for upload before writes wait (default: all of --cache-size)")
+                   "Most data waiting for upload before writes wait (default: all of the cache: --cache-size, or --cache-file-size with a --cache-file)")
       ->group(g);
   mount.add_option("--write-delay", a.write_delay_ms,
                    "Milliseconds a dirty block waits before upload, to absorb rewrites (default: 250)")
@@ -83,6 +83,10 @@ void AddCacheOptions(CLI::App& mount, CacheArgs& a) {
   mount.add_option("--cache-file", a.cache_file,
                    "Keep the cache also in this file (created mode 0600): it survives restarts, and blocks "
                    "not yet stored when s3bd stopped or crashed are uploaded at the next mount")
+      ->group(g);
+  mount.add_option("--cache-file-size", a.cache_file_size,
+                   "Size of the --cache-file, with K/M/G/T suffix, at least --cache-size (default: --cache-size): "
+                   "memory holds the hot blocks, the file all the others; a hit in the file costs one local read")
       ->group(g);
   mount.add_flag("--durable-cache", a.durable_cache,
                  "fsync returns once the data is safe in the --cache-file (uploads go on in the background); "
@@ -104,8 +108,19 @@ void ConvertCacheOptions(const CacheArgs& a, CacheConfig& cache, GuardConfig& gu
   cache.cache_size = a.cache_size == "0" ? 0 : ParseSize(a.cache_size, "--cache-size");
   CheckCacheSize(cache.cache_size);
   cache.max_dirty = a.max_dirty.empty() ? 0 : ParseSize(a.max_dirty, "--max-dirty");
-  if (cache.cache_size > 0 && cache.max_dirty > cache.cache_size) {
-    throw UsageError("--max-dirty must not exceed --cache-size");
+  if (!a.cache_file_size.empty()) {
+    if (a.cache_file.empty()) throw UsageError("--cache-file-size needs --cache-file");
+    cache.cache_file_size = ParseSize(a.cache_file_size, "--cache-file-size");
+    if (cache.cache_file_size < cache.cache_size) {
+      throw UsageError(fmt::format("--cache-file-size {} is less than --cache-size {}: the file holds every cached block",
+                                   FormatSize(cache.cache_file_size), FormatSize(cache.cache_size)));
+    }
+  }
+  // Dirty blocks wait in memory, or with a cache file in the file.
+  const std::uint64_t dirty_room = cache.cache_file_size ? cache.cache_file_size : cache.cache_size;
+  if (cache.cache_size > 0 && cache.max_dirty > dirty_room) {
+    throw UsageError(cache.cache_file_size ? "--max-dirty must not exceed --cache-file-size"
+                                           : "--max-dirty must not exceed --cache-size");
   }
   cache.threads = a.threads;
   cache.write_delay = std::chrono::milliseconds(a.write_delay_ms);

@@ -345,7 +345,8 @@ Stack BuildStack(const StoreConfig& config) {
       o.path = config.cache.cache_file;
       o.volume = volume_id.empty() ? "store " + StoreIdentity(config) : "volume " + volume_id;
       o.geometry = d.geometry;
-      o.slots = std::max<std::uint64_t>(1, config.cache.cache_size / d.geometry.block_size);
+      const std::uint64_t file_size = config.cache.cache_file_size ? config.cache.cache_file_size : config.cache.cache_size;
+      o.slots = std::max<std::uint64_t>(1, file_size / d.geometry.block_size);
       file = CacheFile::Open(o);
       stack.cache_file_id = fmt::format("{:016x}", file->file_id());
       stack.cache_file = o.path;

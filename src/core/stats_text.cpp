@@ -36,6 +36,7 @@ void RenderCache(std::ostream& os, const StatsJson& j) {
   const std::uint64_t lookups = hits + misses;
   os << fmt::format("  cached blocks     {} of {} ({} clean in LRU)\n", U(j, "cached_blocks"),
                     U(j, "capacity_blocks"), U(j, "clean_in_lru"))
+     << fmt::format("  in memory         {} blocks (limit {})\n", U(j, "memory_blocks"), U(j, "memory_limit_blocks"))
      << fmt::format("  hits / misses     {} / {} ({:.1f}% hits)\n", hits, misses,
                     lookups ? 100.0 * static_cast<double>(hits) / static_cast<double>(lookups) : 0.0)
      << fmt::format("  read-ahead        {} issued, {} hits (window up to {} blocks)\n", U(j, "read_ahead_issued"),
@@ -61,6 +62,8 @@ void RenderCache(std::ostream& os, const StatsJson& j) {
        << fmt::format("  slot waits        {}; {} blocks to mark clean ({} store flush failures); "
                       "{} loads kept in memory only\n",
                       U(f, "slot_waits"), U(f, "to_mark_clean"), U(f, "mark_failures"), U(f, "memory_only_loads"));
+    os << fmt::format("  file tier         {} reads served from the file, {} blocks moved out of memory\n",
+                      U(f, "file_hits"), U(f, "moved_to_file_only"));
     RenderCacheFile(os, f);
   }
 }

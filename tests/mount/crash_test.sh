@@ -2,7 +2,8 @@
 # Crash test of the cache file (--cache-file, with and without
 # --durable-cache): the daemon is killed with SIGKILL at random moments.
 #
-# Raw disk: a random-write workload (s3bd_crash_workload) on the disk file;
+# Raw disk, with the disk tier (--cache-file-size 8 times --cache-size): a
+# random-write workload (s3bd_crash_workload) on the disk file;
 # after each restart with the same cache file, everything covered by a
 # completed fsync reads back exactly, and what was written after the last
 # completed fsync holds its old or its new data. At the end, after
@@ -68,14 +69,17 @@ mount_args() {
   local i=$1
   local args=(--cache-size 8M --cache-file "$cache" --write-delay $((RANDOM % 200)) --threads 8)
   ((i % 2 == 1)) && args+=(--durable-cache)
+  # The raw disk part with the disk tier: a file 8 times the memory.
+  [[ ${2:-} == tier ]] && args+=(--cache-file-size 64M)
   echo "${args[@]}"
 }
 
 # ---------------------------------------------------------------- raw disk
 truncate -s 64M "$model"
 : >"$pending"
-# Small blocks: a 64 MiB disk has 1024 of them; the cache holds 128.
-start_fg "$store" "$mnt" --size 64M --block-size 64K $(mount_args 0)
+# Small blocks: a 64 MiB disk has 1024 of them; the memory holds 128, the
+# file all 1024.
+start_fg "$store" "$mnt" --size 64M --block-size 64K $(mount_args 0 tier)
 for ((i = 1; i <= ITERATIONS; i++)); do
   "$WORKLOAD" run "$mnt/file" "$model" "$pending" "$i$RANDOM" >"$WORK/run.log" 2>&1 &
   wl=$!
@@ -85,7 +89,7 @@ for ((i = 1; i <= ITERATIONS; i++)); do
   echo "kill $i: $(cat "$WORK/run.log")"
   grep -q "fsyncs" "$WORK/run.log" || fail "the workload ended before the kill: $(cat "$WORK/run.log")"
   # Restart with the same cache file: its unsaved blocks come back first.
-  start_fg "$store" "$mnt" $(mount_args "$i")
+  start_fg "$store" "$mnt" $(mount_args "$i" tier)
   mode=$( ((i % 2 == 0)) && echo "--durable-cache" || echo "fsync to the store")
   "$WORKLOAD" check "$mnt/file" "$model" "$pending" || fail "data lost after kill $i (before it: $mode)"
   : >"$pending"

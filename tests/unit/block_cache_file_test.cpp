@@ -121,7 +121,7 @@ class Mount {
     o.path = path;
     o.volume = "volume test";
     o.geometry = kGeom;
-    o.slots = cfg.cache_size / kBs;
+    o.slots = (cfg.cache_file_size ? cfg.cache_file_size : cfg.cache_size) / kBs;
     o.io = std::move(io);
     cache = std::make_unique<BlockCache>(std::move(g), cfg, CacheFile::Open(o));
   }
@@ -316,7 +316,10 @@ TEST(BlockCacheFile, WriteWaitingForASlotDoesNotRaceALoad) {
 // Writers, readers and flushes at once over few slots (slot waits,
 // evictions, shadows, marking), then a restart: the cache, the store and a
 // model agree on every block.
-TEST(BlockCacheFile, ConcurrentUseMatchesTheModel) {
+// Four threads of random writes, patches, zeros, reads and flushes against
+// a model; then a restart from the file. `file_blocks` > `cache_blocks`: the
+// disk tier (most blocks only in the file).
+void ConcurrentModel(std::uint64_t cache_blocks, std::uint64_t file_blocks) {
   test::TempDir dir;
   const std::string path = dir.path() + "/cache";
   MemoryStore mem(kGeom);
@@ -325,7 +328,8 @@ TEST(BlockCacheFile, ConcurrentUseMatchesTheModel) {
   std::array<Bytes, kBlocks> model;
   for (auto& m : model) m = Bytes(kBs, 0);
   CacheConfig cfg = Config(milliseconds(1));
-  cfg.cache_size = 8 * kBs;
+  cfg.cache_size = cache_blocks * kBs;
+  cfg.cache_file_size = file_blocks * kBs;
   cfg.threads = 3;
   {
     Mount m(mem, path, cfg);
@@ -374,6 +378,9 @@ TEST(BlockCacheFile, ConcurrentUseMatchesTheModel) {
   for (BlockNum b = 0; b < kBlocks; ++b) EXPECT_EQ(Stored(mem, b), model[b]) << "block " << b;
 }
 
+TEST(BlockCacheFile, ConcurrentUseMatchesTheModel) { ConcurrentModel(8, 8); }
+TEST(BlockCacheFile, ConcurrentUseMatchesTheModelWithAFileEightTimesTheMemory) { ConcurrentModel(2, 16); }
+
 TEST(BlockCacheFile, FailedFileRefusesWritesAndStillUploads) {
   test::TempDir dir;
   const std::string path = dir.path() + "/cache";
@@ -398,13 +405,14 @@ TEST(BlockCacheFile, FailedFileRefusesWritesAndStillUploads) {
 // in the background; a crash freezes the file (and the store's writes) at a
 // random moment, keeps a random subset of its unsynced sectors, and mounts
 // again over the same store.
-TEST(BlockCacheFile, PowerLossKeepsEveryFlushedWrite) {
+void PowerLossModel(std::uint64_t cache_blocks, std::uint64_t file_blocks) {
   for (std::uint64_t seed = 1; seed <= 8; ++seed) {
     test::TempDir dir;
     const std::string path = dir.path() + "/cache";
     MemoryStore mem(kGeom);
     CacheConfig base = Config();
-    base.cache_size = 6 * kBs;
+    base.cache_size = cache_blocks * kBs;
+    base.cache_file_size = file_blocks * kBs;
     { Mount(mem, path, base); }
     std::mt19937_64 rng(seed);
     constexpr BlockNum kBlocks = 10;
@@ -475,6 +483,58 @@ TEST(BlockCacheFile, PowerLossKeepsEveryFlushedWrite) {
       }
     }
   }
+}
+
+TEST(BlockCacheFile, PowerLossKeepsEveryFlushedWrite) { PowerLossModel(6, 6); }
+TEST(BlockCacheFile, PowerLossKeepsEveryFlushedWriteWithAFileEightTimesTheMemory) { PowerLossModel(2, 16); }
+
+// The disk tier: memory holds --cache-size, the file everything else; a
+// block only in the file is read back from it, with no request to the store.
+TEST(BlockCacheFile, DiskTierServesBlocksFromTheFileWithoutTheStore) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  MemoryStore mem(kGeom);
+  CacheConfig cfg = Config(milliseconds(0));
+  cfg.cache_size = 4 * kBs;
+  cfg.cache_file_size = 32 * kBs;
+  Mount m(mem, path, cfg);
+  for (BlockNum b = 0; b < 32; ++b) ASSERT_FALSE(m.cache->Write(b, Block(b + 1)));
+  ASSERT_FALSE(m.cache->FlushToStore());
+  for (int pass = 0; pass < 2; ++pass) {
+    for (BlockNum b = 0; b < 32; ++b) ASSERT_EQ(m.Read(b), Block(b + 1)) << "block " << b;
+  }
+  const StatsJson layers = m.cache->Stats();
+  const StatsJson& cache = layers[0];
+  const StatsJson& bottom = layers[3];
+  ASSERT_EQ(bottom["layer"], "bottom");
+  EXPECT_EQ(bottom["ops"]["read"]["ops"], 0) << m.Stats();  // no fetch: all from memory or the file
+  EXPECT_EQ(m.cache->CachedBlocks(), 32u);
+  EXPECT_LE(cache["memory_blocks"].get<std::uint64_t>(), 4u) << m.Stats();
+  // Of the 64 reads, at most the 4 blocks in memory at a time hit there.
+  EXPECT_GE(cache["cache_file"]["file_hits"].get<std::uint64_t>(), 2u * 28) << m.Stats();
+}
+
+// Through an outage: writes beyond the memory's share land in the file and
+// fsync (--durable-cache) succeeds; reads are served; once the store is back
+// every block is uploaded.
+TEST(BlockCacheFile, DiskTierKeepsWorkingWhileTheStoreIsDown) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  MemoryStore mem(kGeom);
+  CacheConfig cfg = Config(milliseconds(0));
+  cfg.cache_size = 4 * kBs;
+  cfg.cache_file_size = 32 * kBs;
+  Mount m(mem, path, cfg);
+  FaultSpec down;
+  down.write = down.zero = down.read = 1;
+  m.faults->SetSpec(down);
+  for (BlockNum b = 0; b < 24; ++b) ASSERT_FALSE(m.cache->Write(b, Block(b + 7)));
+  ASSERT_FALSE(m.cache->Flush());  // durable in the file
+  for (BlockNum b = 0; b < 24; ++b) ASSERT_EQ(m.Read(b), Block(b + 7)) << "block " << b;
+  EXPECT_EQ(m.cache->DirtyBlocks(), 24u);
+  m.faults->SetSpec(FaultSpec{});
+  ASSERT_FALSE(m.cache->FlushToStore());
+  for (BlockNum b = 0; b < 24; ++b) EXPECT_EQ(Stored(mem, b), Block(b + 7)) << "block " << b;
 }
 
 }  // namespace

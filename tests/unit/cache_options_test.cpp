@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "s3bd/core/errors.h"
 #include "test_util.h"
 
 namespace s3bd {
@@ -37,6 +38,37 @@ TEST(CacheOptions, CacheFilePathIsResolvedLikeTheKernelDoes) {
   ConvertCacheOptions(args, cache, guard);
   fs::current_path(cwd);
   EXPECT_TRUE(fs::equivalent(cache.cache_file, dir.path() + "/a/cache", ec)) << cache.cache_file << ": " << ec.message();
+}
+
+// --cache-file-size: only with a file, at least the memory; --max-dirty may
+// then use all of the file.
+TEST(CacheOptions, CacheFileSizeNeedsAFileAndAtLeastTheMemory) {
+  CacheConfig cache;
+  GuardConfig guard;
+  CacheArgs args;
+  args.cache_size = "64M";
+  args.cache_file_size = "1G";
+  try {
+    ConvertCacheOptions(args, cache, guard);
+    FAIL() << "accepted without --cache-file";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "--cache-file-size needs --cache-file");
+  }
+  args.cache_file = "/var/cache/s3bd/x";
+  args.cache_file_size = "32M";
+  try {
+    ConvertCacheOptions(args, cache, guard);
+    FAIL() << "accepted a file smaller than the memory";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("is less than --cache-size"), std::string::npos) << e.what();
+  }
+  args.cache_file_size = "1G";
+  args.max_dirty = "512M";
+  ConvertCacheOptions(args, cache, guard);
+  EXPECT_EQ(cache.cache_file_size, 1ull << 30);
+  EXPECT_EQ(cache.max_dirty, 512ull << 20);
+  args.max_dirty = "2G";
+  EXPECT_THROW(ConvertCacheOptions(args, cache, guard), UsageError);
 }
 
 }  // namespace

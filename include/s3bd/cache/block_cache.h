@@ -157,6 +157,7 @@ class BlockCache : public ForwardingStore {
     time_point stored_at{};        // end of its last successful upload
     unsigned heat = 0;             // hot-block level (upload_scheduler.h)
     int pins = 0;
+    bool resident = false;         // `data` is set: the block is in memory (else only in the file)
     // Guarded by data_mu.
     std::mutex data_mu;
     std::shared_ptr<Buffer> data;
@@ -190,10 +191,17 @@ class BlockCache : public ForwardingStore {
                         bool whole_block, std::shared_ptr<Buffer> replacement);
   void MarkDirty(std::unique_lock<std::mutex>& lock, Entry* e);
   void Enqueue(Entry* e, time_point eligible);
-  // Lists or unlists the entry in the eviction policy after a change of state.
+  // Lists or unlists the entry in the eviction orders after a change of
+  // state or residency.
   void Place(Entry* e);
-  void Evict(Entry* e);
+  // Installs (or, null, drops) the entry's buffer.
+  void SetData(Entry* e, std::shared_ptr<Buffer> buf);
+  // Disk tier: reads a pinned entry's data back from the cache file.
+  std::error_code PageIn(std::unique_lock<std::mutex>& lock, Entry* e, bool counted);
+  // Makes room: entries beyond capacity_blocks_ leave, then blocks beyond
+  // memory_blocks_ leave memory (staying in the file).
   void EvictIfNeeded();
+  void Evict(Entry* e);
   // Evicts the least recently used unpinned block that has a slot.
   bool EvictForSlot();
   void MaybeErase(Entry* e);
@@ -216,7 +224,8 @@ class BlockCache : public ForwardingStore {
   const CacheConfig config_;
   const std::shared_ptr<CacheClock> clock_;
   std::unique_ptr<CacheFile> file_;  // null without --cache-file; reset only by the destructor
-  const std::size_t capacity_blocks_;
+  const std::size_t capacity_blocks_;  // entries: the file's slots, or memory_blocks_ without a file
+  const std::size_t memory_blocks_;    // blocks held in memory (--cache-size)
   const std::size_t max_dirty_blocks_;
   const std::shared_ptr<Buffer> zero_block_;
   BufferPool buffers_;  // every block buffer but the zero block comes from here
@@ -227,6 +236,9 @@ class BlockCache : public ForwardingStore {
   std::condition_variable state_cv_;     // loads, uploads, flushes, back-pressure
   std::unordered_map<BlockNum, std::unique_ptr<Entry>> map_;
   EvictionPolicy policy_;        // the evictable entries
+  EvictionPolicy memory_;        // with a file: entries in memory that may leave it
+  std::size_t resident_ = 0;     // entries in memory
+  std::size_t file_uploads_ = 0; // uploads of blocks read back from the file (a buffer each)
   UploadScheduler scheduler_;    // the DIRTY entries, in upload order
   std::unordered_set<Entry*> dirty_;  // DIRTY and UPLOADING entries
   std::deque<BlockNum> prefetch_queue_;
@@ -256,7 +268,7 @@ class BlockCache : public ForwardingStore {
   std::uint64_t failures_not_logged_ = 0;
   std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0;
   std::uint64_t recovered_dirty_ = 0, revalidated_same_ = 0, revalidated_changed_ = 0, slot_waits_ = 0;
-  std::uint64_t mark_failures_ = 0, memory_only_loads_ = 0;
+  std::uint64_t mark_failures_ = 0, memory_only_loads_ = 0, file_hits_ = 0, demotions_ = 0;
 
   std::vector<std::thread> workers_;
 };

@@ -24,6 +24,7 @@ struct CacheConfig {
   unsigned read_ahead_trigger = 2;          // sequential blocks before read-ahead starts
   std::chrono::milliseconds retry_delay{1000};  // first pause after a failed upload
   std::string cache_file;                   // --cache-file: absolute path, "" = none (cache_file.h)
+  std::uint64_t cache_file_size = 0;        // --cache-file-size: bytes of the file's slots; 0 = cache_size
   bool durable = false;                     // --durable-cache: fsync returns once in the cache file
 };
 

@@ -20,7 +20,7 @@ struct CacheArgs {
   unsigned write_delay_ms = 250;
   std::optional<unsigned> write_delay_max_ms;  // default: 5000, or --write-delay if longer
   unsigned read_ahead = 32, read_ahead_trigger = 2;
-  std::string cache_file;
+  std::string cache_file, cache_file_size;
   bool durable_cache = false;
   std::size_t md5_cache_size = 0;
   unsigned md5_cache_time_ms = 10000, min_write_delay_ms = 0;
