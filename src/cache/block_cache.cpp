@@ -40,6 +40,8 @@ BlockCache::BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& conf
                                          : capacity_blocks_),
       zero_block_(std::make_shared<Buffer>(geometry().block_size, 0)),
       buffers_(geometry().block_size, 8),
+      policy_(capacity_blocks_),
+      memory_(memory_blocks_),
       scheduler_(config, std::max(1u, config.threads)),
       // A window beyond a quarter of the cache would evict what a reader
       // read moments ago (and will likely read again) to make room.
@@ -144,16 +146,25 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
       return ec;
     }
   }
+  if (counted) wasted_prefetch_.erase(block);
   if (e->has_data() || !need_data) {
+    // A hit after the block's first access (its load, write, or first read
+    // after read-ahead) is a reuse: the block becomes protected.
+    bool reused = false;
     if (counted && e->has_data()) {
       ++hits_;
       if (e->prefetched) {
         ++prefetch_hits_;
-        e->prefetched = false;
+        SetPrefetched(e, false);
+      } else {
+        reused = true;
       }
     }
-    if (policy_.Contains(block)) policy_.Touch(block);
-    if (memory_.Contains(block)) memory_.Touch(block);
+    if (policy_.Contains(block)) {
+      const auto was = policy_.Touch(block, reused);
+      if (reused) ++(was == EvictionPolicy::Segment::kProtected ? hits_protected_ : hits_probation_);
+    }
+    if (memory_.Contains(block)) memory_.Touch(block, reused);
     out = e;
     return {};
   }
@@ -311,9 +322,32 @@ std::error_code BlockCache::PageIn(std::unique_lock<std::mutex>& lock, Entry* e,
   return {};
 }
 
+void BlockCache::SetPrefetched(Entry* e, bool prefetched) {
+  e->prefetched = prefetched;
+  if (prefetched) {
+    unread_.insert(e->block);
+  } else {
+    unread_.erase(e->block);
+  }
+}
+
+std::optional<BlockNum> BlockCache::StaleReadAhead(const EvictionPolicy& order) const {
+  for (const BlockNum b : unread_) {
+    if (order.Contains(b) && Find(b)->pins == 0 && !detector_.Covers(b)) return b;
+  }
+  return std::nullopt;
+}
+
 void BlockCache::Evict(Entry* victim) {
-  policy_.Remove(victim->block);
+  policy_.Evicted(victim->block);
   memory_.Remove(victim->block);
+  if (victim->prefetched) {
+    // Read ahead and never read: not read ahead again until it is read
+    // (read-ahead past the end of a working set would evict it over and over).
+    if (wasted_prefetch_.size() >= capacity_blocks_) wasted_prefetch_.clear();
+    wasted_prefetch_.insert(victim->block);
+    SetPrefetched(victim, false);
+  }
   if (victim->resident) --resident_;
   ++evictions_;
   if (file_ && victim->file_seq) file_->Drop(victim->block);
@@ -323,13 +357,15 @@ void BlockCache::Evict(Entry* victim) {
 void BlockCache::EvictIfNeeded() {
   const auto unpinned = [this](BlockNum b) { return Find(b)->pins == 0; };
   while (map_.size() > capacity_blocks_) {
-    const auto victim = policy_.Victim(unpinned);
+    auto victim = StaleReadAhead(policy_);
+    if (!victim) victim = policy_.Victim(unpinned);
     if (!victim) break;
     Evict(Find(*victim));
   }
   if (!file_) return;
   while (resident_ + file_uploads_ > memory_blocks_) {
-    const auto victim = memory_.Victim(unpinned);
+    auto victim = StaleReadAhead(memory_);
+    if (!victim) victim = memory_.Victim(unpinned);
     if (!victim) return;
     Entry* e = Find(*victim);
     if (e->file_seq == 0) {
@@ -337,6 +373,7 @@ void BlockCache::EvictIfNeeded() {
     } else {
       ++demotions_;
       SetData(e, nullptr);
+      memory_.Evicted(e->block);
     }
   }
 }
@@ -399,7 +436,7 @@ void BlockCache::Enqueue(Entry* e, time_point eligible) {
 void BlockCache::MarkDirty(std::unique_lock<std::mutex>&, Entry* e) {
   e->write_seq = ++seq_;
   stored_all_ = false;
-  e->prefetched = false;
+  if (e->prefetched) SetPrefetched(e, false);
   if (e->dirty()) {
     ++coalesced_writes_;
     return;
@@ -542,6 +579,10 @@ void BlockCache::ReadAhead(std::unique_lock<std::mutex>&, BlockNum block) {
   const auto [from, to] = detector_.OnRead(block);
   for (BlockNum b = from; b < to; ++b) {
     if (map_.count(b)) continue;
+    if (wasted_prefetch_.count(b)) {
+      ++wasted_skips_;
+      continue;
+    }
     prefetch_queue_.push_back(b);
     ++prefetch_issued_;
     prefetch_cv_.notify_one();
@@ -559,9 +600,15 @@ void BlockCache::PrefetchWorker() {
     const BlockNum b = prefetch_queue_.front();
     prefetch_queue_.pop_front();
     if (map_.count(b)) continue;  // cached, loading or dirty already
+    // The reader is past it already (it read the block itself), or its
+    // stream ended: fetching it now would only evict something.
+    if (!detector_.Covers(b)) {
+      ++prefetch_dropped_;
+      continue;
+    }
     Entry* e = nullptr;
     if (Acquire(lock, b, /*need_data=*/true, /*counted=*/false, e)) continue;
-    e->prefetched = true;
+    SetPrefetched(e, true);
     Release(lock, e);
   }
 }
@@ -802,11 +849,21 @@ void BlockCache::FillOwnStats(StatsJson& j) const {
   j["memory_blocks"] = file_ ? resident_ + file_uploads_ : map_.size();
   j["memory_limit_blocks"] = memory_blocks_;
   j["clean_in_lru"] = policy_.size();
+  j["seen_once"] = policy_.size(EvictionPolicy::Segment::kProbation);
+  j["used_again"] = policy_.size(EvictionPolicy::Segment::kProtected);
+  j["hits_seen_once"] = hits_probation_;
+  j["hits_used_again"] = hits_protected_;
+  j["came_back_after_eviction"] = policy_.ghost_hits();
+  j["read_ahead_skipped_unread_before"] = wasted_skips_;
   j["hits"] = hits_;
   j["misses"] = misses_;
   j["read_ahead_issued"] = prefetch_issued_;
   j["read_ahead_hits"] = prefetch_hits_;
   j["read_ahead_max_window"] = detector_.max_window();
+  j["read_ahead_dropped"] = prefetch_dropped_;
+  j["read_ahead_queued"] = prefetch_queue_.size();
+  j["loading_blocks"] = std::count_if(map_.begin(), map_.end(),
+                                      [](const auto& kv) { return kv.second->state == State::kLoading; });
   j["dirty_blocks"] = dirty_.size();
   j["dirty_limit"] = max_dirty_blocks_;
   j["oldest_dirty_s"] = oldest;

@@ -22,10 +22,11 @@ std::pair<BlockNum, BlockNum> ReadAheadDetector::OnRead(BlockNum block) {
     // A new stream replaces the least recently used one.
     s = &*std::min_element(streams_.begin(), streams_.end(),
                            [](const Stream& a, const Stream& b) { return a.used < b.used; });
-    *s = Stream{block, 1, 0, block + 1, clock_, true};
+    *s = Stream{block, 1, 0, block + 1, clock_, ++moves_, true};
   } else if (s->last + 1 == block) {
     s->last = block;
     ++s->run;
+    s->moved = ++moves_;
   }
   s->used = clock_;
   if (s->run < trigger_) return {0, 0};
@@ -36,6 +37,13 @@ std::pair<BlockNum, BlockNum> ReadAheadDetector::OnRead(BlockNum block) {
   if (from >= to) return {0, 0};
   s->prefetched = to;
   return {from, to};
+}
+
+bool ReadAheadDetector::Covers(BlockNum block) const {
+  for (const Stream& s : streams_) {
+    if (s.active && moves_ - s.moved < kStreams && s.last < block && block < s.prefetched) return true;
+  }
+  return false;
 }
 
 }  // namespace s3bd

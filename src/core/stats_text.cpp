@@ -39,8 +39,13 @@ void RenderCache(std::ostream& os, const StatsJson& j) {
      << fmt::format("  in memory         {} blocks (limit {})\n", U(j, "memory_blocks"), U(j, "memory_limit_blocks"))
      << fmt::format("  hits / misses     {} / {} ({:.1f}% hits)\n", hits, misses,
                     lookups ? 100.0 * static_cast<double>(hits) / static_cast<double>(lookups) : 0.0)
-     << fmt::format("  read-ahead        {} issued, {} hits (window up to {} blocks)\n", U(j, "read_ahead_issued"),
-                    U(j, "read_ahead_hits"), U(j, "read_ahead_max_window"))
+     << fmt::format("  reuse             {} seen once, {} used again; hits {} / {}; {} came back after eviction\n",
+                    U(j, "seen_once"), U(j, "used_again"), U(j, "hits_seen_once"), U(j, "hits_used_again"),
+                    U(j, "came_back_after_eviction"))
+     << fmt::format("  read-ahead        {} issued, {} hits (window up to {} blocks); {} skipped (evicted unread "
+                    "before), {} dropped (passed by the reader)\n",
+                    U(j, "read_ahead_issued"), U(j, "read_ahead_hits"), U(j, "read_ahead_max_window"),
+                    U(j, "read_ahead_skipped_unread_before"), U(j, "read_ahead_dropped"))
      << fmt::format("  dirty blocks      {} (limit {}), oldest {:.1f} s\n", U(j, "dirty_blocks"),
                     U(j, "dirty_limit"), D(j, "oldest_dirty_s"))
      << fmt::format("  upload queue      {}\n", U(j, "upload_queue"))

@@ -3,6 +3,8 @@
 // Reads have a gate of their own (open unless CloseReads()).
 #pragma once
 
+#include <mutex>
+
 #include "gate.h"
 #include "s3bd/core/block_store.h"
 
@@ -22,6 +24,16 @@ class GateStore : public ForwardingStore {
   void OpenReads() { reads_.Open(); }
   // Waits until `n` reads are held at the closed read gate.
   void WaitForReading(int n) { reads_.WaitFor(n); }
+  // Counts the reads of blocks below `limit` that pass (CountReadsBelow resets).
+  void CountReadsBelow(BlockNum limit) {
+    std::lock_guard lock(count_mu_);
+    count_below_ = limit;
+    counted_reads_ = 0;
+  }
+  std::uint64_t counted_reads() {
+    std::lock_guard lock(count_mu_);
+    return counted_reads_;
+  }
 
  private:
   std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d, ObjectVersion* version) override {
@@ -34,6 +46,10 @@ class GateStore : public ForwardingStore {
   }
   std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out, ObjectVersion* version) override {
     reads_.Pass();
+    {
+      std::lock_guard lock(count_mu_);
+      if (b < count_below_) ++counted_reads_;
+    }
     return ForwardingStore::DoRead(b, out, version);
   }
   // Revalidations pass freely (to the store below).
@@ -42,6 +58,9 @@ class GateStore : public ForwardingStore {
   }
 
   Gate writes_, reads_;
+  std::mutex count_mu_;
+  BlockNum count_below_ = 0;
+  std::uint64_t counted_reads_ = 0;
 };
 
 }  // namespace s3bd::test

@@ -29,7 +29,17 @@
 //   MARKING    = store   no         store flushed and the file's entry
 //                                    rewritten CLEAN -> CLEAN; write -> DIRTY
 //   (* only while no request holds it pinned; evictable blocks are listed
-//   in the EvictionPolicy, eviction_policy.h)
+//   in the EvictionPolicy, eviction_policy.h, scan-resistant: blocks seen
+//   once go first. Blocks read ahead and not read go before all others once
+//   no live read-ahead window covers them, and are not read ahead again
+//   until read.)
+//
+// Residency (Entry::resident) is separate from the state: with a cache file
+// larger than memory (--cache-file-size) a block in any state but EMPTY and
+// LOADING may be in the file only, its data read back (PageIn) when a
+// request or an upload needs it. Memory holds at most memory_blocks_
+// blocks, counting the buffers of uploads read back from the file; a
+// second EvictionPolicy (memory_) orders the blocks that may leave memory.
 //
 // When each dirty block is uploaded (write delay, hot blocks, reads first)
 // is decided by the UploadScheduler (upload_scheduler.h); its rules are in
@@ -202,6 +212,10 @@ class BlockCache : public ForwardingStore {
   // memory_blocks_ leave memory (staying in the file).
   void EvictIfNeeded();
   void Evict(Entry* e);
+  void SetPrefetched(Entry* e, bool prefetched);
+  // A block read ahead, not read, listed in `order`, unpinned, and outside
+  // every live read-ahead window: the first to give up.
+  std::optional<BlockNum> StaleReadAhead(const EvictionPolicy& order) const;
   // Evicts the least recently used unpinned block that has a slot.
   bool EvictForSlot();
   void MaybeErase(Entry* e);
@@ -242,6 +256,9 @@ class BlockCache : public ForwardingStore {
   UploadScheduler scheduler_;    // the DIRTY entries, in upload order
   std::unordered_set<Entry*> dirty_;  // DIRTY and UPLOADING entries
   std::deque<BlockNum> prefetch_queue_;
+  // Blocks read ahead and evicted unread: not read ahead again until read.
+  std::unordered_set<BlockNum> wasted_prefetch_;
+  std::unordered_set<BlockNum> unread_;  // entries read ahead and not read yet (Entry::prefetched)
   ReadAheadDetector detector_;
   std::uint64_t seq_ = 0;
   std::uint64_t attempts_ = 0;  // upload attempts started so far
@@ -269,6 +286,7 @@ class BlockCache : public ForwardingStore {
   std::uint64_t backpressure_waits_ = 0, coalesced_writes_ = 0;
   std::uint64_t recovered_dirty_ = 0, revalidated_same_ = 0, revalidated_changed_ = 0, slot_waits_ = 0;
   std::uint64_t mark_failures_ = 0, memory_only_loads_ = 0, file_hits_ = 0, demotions_ = 0;
+  std::uint64_t hits_probation_ = 0, hits_protected_ = 0, wasted_skips_ = 0, prefetch_dropped_ = 0;
 
   std::vector<std::thread> workers_;
 };

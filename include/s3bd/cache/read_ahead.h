@@ -28,6 +28,13 @@ class ReadAheadDetector {
   // already returned for the same stream.
   std::pair<BlockNum, BlockNum> OnRead(BlockNum block);
 
+  // Whether `block` lies in the window of a live stream: between its last
+  // block read and the end of what it asked to prefetch. A stream is live
+  // while it was extended within the last kStreams moves (reads of another
+  // block than the one before), so that as many interleaved readers as
+  // there are streams keep theirs.
+  bool Covers(BlockNum block) const;
+
  private:
   struct Stream {
     BlockNum last = 0;
@@ -35,6 +42,7 @@ class ReadAheadDetector {
     std::uint64_t window = 0;    // current window
     BlockNum prefetched = 0;     // blocks before this were already requested
     std::uint64_t used = 0;      // for LRU replacement of streams
+    std::uint64_t moved = 0;     // moves_ when it last got a new block
     bool active = false;
   };
   static constexpr std::size_t kStreams = 4;
@@ -42,6 +50,7 @@ class ReadAheadDetector {
   const unsigned max_window_, trigger_;
   const BlockNum num_blocks_;
   std::uint64_t clock_ = 0;
+  std::uint64_t moves_ = 0;  // reads of a block other than the stream's last
 };
 
 }  // namespace s3bd
