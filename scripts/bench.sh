@@ -54,6 +54,14 @@
 #       reads, and the writer's MiB/s until fsync returned). Lower is better;
 #       the target, shown as its ceiling, is 3 x the server latency. A second
 #       fresh mount reads the first half back and compares it.
+#   W7  mkfs.ext4 with its default discard on a fresh W7_SIZE volume (1 TiB;
+#       1 GiB with --quick): seconds and requests until the daemon exited
+#   W8  disk tier: s3bd --cache-size 128M --cache-file F --cache-file-size 3G,
+#       s3backer --blockCacheFile F with a 3 GiB (3072-block) cache; write
+#       2 GiB (O_DIRECT, fsync), then read it back twice (O_DIRECT, verified).
+#       Reports the second read's MiB/s; also the GETs of each read, the
+#       daemon's peak RSS and dd's O_DIRECT read of the cache file itself
+#       (the local disk's speed). --quick: 128 MiB, 16M memory, 192M file.
 # Codec workloads: W1, W2 or W5 on a volume of its own (prefix disk-V or
 # fs-V) with a codec; W2-V reads what W1-V wrote, and each adds its plain
 # workload (W1-enc adds W1) so that the codec's cost shows as a ratio:
@@ -108,7 +116,7 @@ done
 case $ONLY in "" | s3bd | s3backer) ;; *) echo "bench: --only takes s3bd or s3backer" >&2; exit 2 ;; esac
 [[ $LATENCY =~ ^[0-9]+$ ]] || { echo "bench: --latency takes whole milliseconds" >&2; exit 2; }
 # The workloads to run: " W1 W2 ... " (spaces around each, for matching).
-ALL_WORKLOADS="W1 W2 W3 W4 W5 W6 W1r W7"
+ALL_WORKLOADS="W1 W2 W3 W4 W5 W6 W1r W7 W8"
 CODEC_WORKLOADS="W1-enc W2-enc W1-comp W2-comp W5-comp W5-comp-enc"
 if [[ -z $WORKLOADS_ARG ]]; then
   if ((CODEC)); then WORKLOADS_ARG=W1,W2,W5; else WORKLOADS_ARG=all; fi
@@ -156,6 +164,9 @@ else
   TREE_FILES=3000 TREE_BIG=8 TREE_BIG_MIB=10
 fi
 W7_MIB=$( ((QUICK)) && echo 1024 || echo $((1024 * 1024)))
+# W8, the disk tier: a cache of W8_CACHE_MIB in memory with a cache file of
+# W8_FILE_MIB; W8_MIB are written and read back twice.
+if ((QUICK)); then W8_MIB=128 W8_CACHE_MIB=16 W8_FILE_MIB=192; else W8_MIB=2048 W8_CACHE_MIB=128 W8_FILE_MIB=3072; fi
 if [[ -n ${W7_SIZE:-} ]]; then
   W7_MIB=$(to_mib "$W7_SIZE") || { echo "bench: bad W7_SIZE '$W7_SIZE'" >&2; exit 2; }
 fi
@@ -218,6 +229,8 @@ S3BD_HELP=$("$S3BD" mount --help 2>&1 || true)
 S3BD_S3=0 S3BD_CACHE_ARGS=()
 grep -q -- '--endpoint' <<<"$S3BD_HELP" && S3BD_S3=1
 grep -q -- '--cache-size' <<<"$S3BD_HELP" && S3BD_CACHE_ARGS=(--cache-size "${CACHE_MIB}M")
+# s3backer's cache in blocks, and more of its options (W8 changes both).
+S3B_CACHE_BLOCKS=$((CACHE_MIB / BLOCK_MIB)) S3B_EXTRA=()
 
 DAEMONS=()
 if [[ -z $ONLY || $ONLY == s3bd ]]; then
@@ -403,7 +416,7 @@ start_daemon() {
       setsid /usr/bin/time -f '%e %U %S %M %x' -o "$DTIME" \
         s3backer -f --quiet --accessId=bench --accessKey=bench-secret \
         --baseURL="$ENDPOINT/" --prefix="$vol/" \
-        --blockSize="${BLOCK_MIB}m" --blockCacheSize=$((CACHE_MIB / BLOCK_MIB)) \
+        --blockSize="${BLOCK_MIB}m" --blockCacheSize="$S3B_CACHE_BLOCKS" "${S3B_EXTRA[@]}" \
         --md5CacheSize=0 --md5CacheTime=0 --minWriteDelay=0 \
         --size="${mib}M" $(codec_args s3backer) \
         "$(bucket s3backer)" "$mnt" >>"$dlog" 2>&1 &
@@ -812,6 +825,52 @@ w7() {  # mkfs.ext4, default discard, on a fresh W7_MIB volume -> daemon exit
   record "$d" W7.deletes "$(counters | jq '.requests.delete_object + .requests.delete_objects')"
 }
 
+w8() {  # disk tier: write W8_MIB, read it back twice (O_DIRECT) -> RSS, GETs, MiB/s
+  local d=$1 t0 t half=$((W8_MIB / 2)) cachefile=$WORK/tier-$1.cache
+  ((half <= SIZE_MIB)) || fail "W8 needs a volume of at least $half MiB of test data"
+  rm -f "$cachefile"
+  if [[ $d == s3bd ]]; then
+    S3BD_CACHE_ARGS=(--cache-size "${W8_CACHE_MIB}M" --cache-file "$cachefile" --cache-file-size "${W8_FILE_MIB}M")
+  elif [[ $d == s3backer ]]; then
+    # s3backer keeps its cached blocks' data in the file.
+    S3B_CACHE_BLOCKS=$((W8_FILE_MIB / BLOCK_MIB)) S3B_EXTRA=(--blockCacheFile="$cachefile")
+  fi
+  start_daemon "$d" tier "$W8_MIB"
+  local f=$WORK/mnt/$d/file
+  counters_reset
+  t0=$EPOCHREALTIME
+  ddq if="$SRC" of="$f" count="$half" oflag=direct conv=notrunc
+  ddq if="$SRC" of="$f" count="$half" seek="$half" oflag=direct conv=notrunc,fsync
+  t=$(since "$t0")
+  record "$d" W8.write_mib_s "$(mibps $((W8_MIB * 1048576)) "$t")"
+  counters_record "$d" W8.write
+  local pass
+  for pass in 1 2; do
+    counters_reset
+    t0=$EPOCHREALTIME
+    ddq if="$f" of="$SHM/w8.bin" count="$W8_MIB" iflag=direct
+    t=$(since "$t0")
+    record "$d" "W8.read${pass}_mib_s" "$(mibps $((W8_MIB * 1048576)) "$t")"
+    counters_record "$d" "W8.read$pass"
+    cmp -s -n $((half * 1048576)) "$SHM/w8.bin" "$SRC" || fail "W8 $d: read $pass differs (first half)"
+    cmp -s -n $((half * 1048576)) <(tail -c +$((half * 1048576 + 1)) "$SHM/w8.bin") "$SRC" ||
+      fail "W8 $d: read $pass differs (second half)"
+    rm -f "$SHM/w8.bin"
+  done
+  stop_daemon "$d" W8
+  record "$d" W8.value "$(get "$d" W8.read2_mib_s)"
+  record "$d" W8.bytes $((3 * W8_MIB * 1048576))
+  # The local disk's own speed for the same file (O_DIRECT: not the page cache).
+  if [[ -f $cachefile ]]; then
+    local bytes
+    bytes=$(stat -c %s "$cachefile")
+    t0=$EPOCHREALTIME
+    dd if="$cachefile" of=/dev/null bs=1M iflag=direct status=none
+    record "$d" W8.disk_mib_s "$(mibps "$bytes" "$(since "$t0")")"
+  fi
+  rm -f "$cachefile"
+}
+
 # run W D: runs workload W for daemon D in a subshell; on failure records it,
 # tidies up and carries on. W may carry a codec: W1-enc runs w1 with
 # VARIANT=enc.
@@ -840,6 +899,9 @@ run() {
         "${stored:+, $stored bytes stored }($(since "$t0") s)"
     elif [[ $w == W7 ]]; then
       log "$w on $d: $(get "$d" W7.seconds) s, $(get "$d" W7.requests) requests ($(get "$d" W7.deletes) DELETEs)"
+    elif [[ $w == W8 ]]; then
+      log "$w on $d: write $(get "$d" W8.write_mib_s), read $(get "$d" W8.read1_mib_s) then $(get "$d" W8.read2_mib_s) MiB/s" \
+        "($(get "$d" W8.read2.server_get) GETs), peak RSS $(( $(get "$d" W8.rss_kib) / 1024 )) MiB"
     elif [[ $w == W1r ]]; then
       log "$w on $d: p99 $(get "$d" W1r.p99_ms) ms, p50 $(get "$d" W1r.p50_ms) ms, $(get "$d" W1r.reads) reads;" \
         "writer $(get "$d" W1r.write_mib_s) MiB/s ($(since "$t0") s)"
@@ -932,7 +994,7 @@ wait "$MEMFUSE_PID" || true
 # machine's load hit both alike. W1r comes after W6: it changes the first
 # half of W1's data, which W6 checks.
 # A codec workload runs right after its plain one.
-for w in W1 W1-enc W1-comp W2 W2-enc W2-comp W3 W6 W1r W4 W5 W5-comp W5-comp-enc W7; do
+for w in W1 W1-enc W1-comp W2 W2-enc W2-comp W3 W6 W1r W4 W5 W5-comp W5-comp-enc W7 W8; do
   selected "$w" || continue
   for d in "${DAEMONS[@]}"; do run "$w" "$d"; done
 done
@@ -959,6 +1021,7 @@ ROWS=(
   "W6|W6 warm read ${WARM_MIB} MiB (median)|MiB/s|W6|"
   "W1r|W1r cold 4K read p99 during write-back|ms|||$W1R_TARGET_MS"
   "W7|W7 mkfs.ext4 fresh $((W7_MIB / 1024)) GiB -> durable|s|||-"
+  "W8|W8 disk tier: 2nd read of ${W8_MIB} MiB|MiB/s|||"
 )
 # A cell: the value, or FAIL / "-" when the daemon did not run.
 cell() {
@@ -1062,6 +1125,14 @@ TXT=$WORK/table.txt
       echo "W7 $d: mkfs.ext4 on a fresh $((W7_MIB / 1024)) GiB volume: $(get "$d" W7.requests) requests" \
         "($(get "$d" W7.deletes) DELETEs, $(get "$d" W7.server_put) PUTs, $(get "$d" W7.server_get) GETs)" \
         "in $(fmt "$(get "$d" W7.seconds)") s"
+    fi
+  done
+  for d in s3bd s3backer; do
+    if [[ -n $(get "$d" W8.read2_mib_s) ]]; then
+      echo "W8 $d: ${W8_CACHE_MIB} MiB memory, ${W8_FILE_MIB} MiB cache file: write $(fmt "$(get "$d" W8.write_mib_s)") MiB/s;" \
+        "read $(fmt "$(get "$d" W8.read1_mib_s)") MiB/s ($(get "$d" W8.read1.server_get) GETs)," \
+        "again $(fmt "$(get "$d" W8.read2_mib_s)") MiB/s ($(get "$d" W8.read2.server_get) GETs);" \
+        "peak RSS $(fmt "$(calc "$(get "$d" W8.rss_kib) / 1024")") MiB; the same disk, dd O_DIRECT: $(fmt "$(get "$d" W8.disk_mib_s)") MiB/s"
     fi
   done
   for d in s3bd s3backer; do

@@ -140,8 +140,8 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
   }
   ++e->pins;
   while (e->state == State::kLoading) state_cv_.wait(lock);
-  if (e->has_data() && need_data && !e->resident) {
-    if (auto ec = PageIn(lock, e, counted)) {
+  if (need_data && InFileOnly(e)) {
+    if (auto ec = PageIn(lock, e)) {
       --e->pins;
       return ec;
     }
@@ -290,19 +290,19 @@ void BlockCache::SetData(Entry* e, std::shared_ptr<Buffer> buf) {
   Place(e);
 }
 
-std::error_code BlockCache::PageIn(std::unique_lock<std::mutex>& lock, Entry* e, bool counted) {
+std::error_code BlockCache::PageIn(std::unique_lock<std::mutex>& lock, Entry* e) {
   // The entry is pinned: it stays in the map and in memory once paged in.
   // A write meanwhile installs a newer version (and a new file_seq): the
   // copy read here is then dropped.
-  while (e->has_data() && !e->resident) {
+  while (InFileOnly(e)) {
     const std::uint64_t seq = e->file_seq;
     lock.unlock();
     auto buf = buffers_.Get();
     const std::error_code ec = file_->ReadData(e->block, seq, *buf);
     lock.lock();
-    if (e->file_seq != seq || e->resident || !e->has_data()) continue;
+    if (e->file_seq != seq || !InFileOnly(e)) continue;
     if (!ec) {
-      if (counted) ++file_hits_;
+      ++file_hits_;
       SetData(e, std::move(buf));
       break;
     }
@@ -578,7 +578,8 @@ std::error_code BlockCache::DoRead(BlockNum block, std::span<std::uint8_t> out,
 void BlockCache::ReadAhead(std::unique_lock<std::mutex>&, BlockNum block) {
   const auto [from, to] = detector_.OnRead(block);
   for (BlockNum b = from; b < to; ++b) {
-    if (map_.count(b)) continue;
+    // Cached already; a block only in the cache file is read ahead from it.
+    if (const Entry* e = Find(b); e && !InFileOnly(e)) continue;
     if (wasted_prefetch_.count(b)) {
       ++wasted_skips_;
       continue;
@@ -599,7 +600,8 @@ void BlockCache::PrefetchWorker() {
     }
     const BlockNum b = prefetch_queue_.front();
     prefetch_queue_.pop_front();
-    if (map_.count(b)) continue;  // cached, loading or dirty already
+    const Entry* existing = Find(b);
+    if (existing && !InFileOnly(existing)) continue;  // in memory, loading or dirty already
     // The reader is past it already (it read the block itself), or its
     // stream ended: fetching it now would only evict something.
     if (!detector_.Covers(b)) {
@@ -608,7 +610,7 @@ void BlockCache::PrefetchWorker() {
     }
     Entry* e = nullptr;
     if (Acquire(lock, b, /*need_data=*/true, /*counted=*/false, e)) continue;
-    SetPrefetched(e, true);
+    if (!existing) SetPrefetched(e, true);  // fetched from the store (not the file)
     Release(lock, e);
   }
 }

@@ -207,7 +207,8 @@ class BlockCache : public ForwardingStore {
   // Installs (or, null, drops) the entry's buffer.
   void SetData(Entry* e, std::shared_ptr<Buffer> buf);
   // Disk tier: reads a pinned entry's data back from the cache file.
-  std::error_code PageIn(std::unique_lock<std::mutex>& lock, Entry* e, bool counted);
+  std::error_code PageIn(std::unique_lock<std::mutex>& lock, Entry* e);
+  static bool InFileOnly(const Entry* e) { return e->has_data() && !e->resident; }
   // Makes room: entries beyond capacity_blocks_ leave, then blocks beyond
   // memory_blocks_ leave memory (staying in the file).
   void EvictIfNeeded();
