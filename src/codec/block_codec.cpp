@@ -72,6 +72,7 @@
 #include <fmt/format.h>
 
 #include "aead.h"
+#include "s3bd/codec/s3backer_format.h"
 #include "s3bd/core/errors.h"
 
 namespace s3bd::codec {
@@ -214,6 +215,20 @@ struct Inflater {
   }
 };
 
+// The zlib stream of `in` at `level` into `dst`: its size, or 0 when it does
+// not fit or zlib fails.
+std::size_t Deflate(int level, std::span<const std::uint8_t> in, std::span<std::uint8_t> dst) {
+  if (in.size() > UINT_MAX || dst.size() > UINT_MAX) return 0;
+  thread_local Deflater d;
+  if (!d.Ready(level)) return 0;
+  d.s.next_in = const_cast<Bytef*>(in.data());  // zlib does not write it
+  d.s.avail_in = static_cast<uInt>(in.size());
+  d.s.next_out = dst.data();
+  d.s.avail_out = static_cast<uInt>(dst.size());
+  // Anything but the end of the stream means it did not fit.
+  return deflate(&d.s, Z_FINISH) == Z_STREAM_END ? d.s.total_out : 0;
+}
+
 // Whether a large block is worth a full compression pass, judged from a few
 // samples. Incompressible blocks (media, encrypted filesystems, archives)
 // are common on a disk, and a full pass over one finds nothing: measured on
@@ -274,17 +289,7 @@ std::size_t Compress(const CompressionSpec& spec, std::span<const std::uint8_t> 
       const std::size_t n = ZSTD_compressCCtx(z.ctx, dst.data(), dst.size(), in.data(), in.size(), spec.level);
       return ZSTD_isError(n) ? 0 : n;
     }
-    case Compression::kDeflate: {
-      if (in.size() > UINT_MAX || dst.size() > UINT_MAX) return 0;
-      thread_local Deflater d;
-      if (!d.Ready(spec.level)) return 0;
-      d.s.next_in = const_cast<Bytef*>(in.data());  // zlib does not write it
-      d.s.avail_in = static_cast<uInt>(in.size());
-      d.s.next_out = dst.data();
-      d.s.avail_out = static_cast<uInt>(dst.size());
-      // Anything but the end of the stream means it did not fit.
-      return deflate(&d.s, Z_FINISH) == Z_STREAM_END ? d.s.total_out : 0;
-    }
+    case Compression::kDeflate: return Deflate(spec.level, in, dst);
   }
   return 0;
 }
@@ -448,9 +453,113 @@ std::error_code DecodeEncrypted(const BlockCodec::Options& o, BlockNum block, st
   return Fail(Errc::kCorruptBlock, detail, fmt::format("unknown inner compression {}", inner));
 }
 
+// ---- s3backer's format (s3backer_format.h) ---------------------------------
+
+std::size_t S3backerMaxObject(std::size_t block_size) {
+  return compressBound(static_cast<uLong>(block_size)) + s3backer::kAesBlock;
+}
+
+// Checks in this order: the encodings named (kCorruptBlock for s3bd's own
+// or unknown ones); the object's length; on an encrypted volume that the
+// object is encrypted and its HMAC matches (kAuthFailed: a plain object
+// could be anyone's), and only then decrypts it; then the payload, which
+// must be, or inflate to, exactly one block.
+std::error_code DecodeS3backer(const BlockCodec::Options& o, BlockNum block, std::span<const std::uint8_t> object,
+                               const ObjectMeta& meta, std::span<std::uint8_t> out, std::string* detail) {
+  const std::size_t bs = o.block_size;
+  if (FindEncoding(meta) != nullptr) {
+    return Fail(Errc::kCorruptBlock, detail, "an s3bd-encoded object on an s3backer volume");
+  }
+  const std::string* ce = meta.Find(s3backer::kContentEncodingMeta);
+  std::string why;
+  const auto enc = s3backer::ParseContentEncoding(ce != nullptr ? *ce : std::string(), &why);
+  if (!enc) return Fail(Errc::kCorruptBlock, detail, why);
+  if (object.size() > S3backerMaxObject(bs)) {
+    return Fail(Errc::kCorruptBlock, detail,
+                fmt::format("object of {} bytes is longer than a block can make", object.size()));
+  }
+  std::span<const std::uint8_t> payload = object;
+  if (const s3backer::Keys* keys = o.s3backer_keys.get()) {
+    if (!enc->encrypted) {
+      return Fail(Errc::kAuthFailed, detail, "not encrypted, on an encrypted s3backer volume");
+    }
+    const std::string* hmac = meta.Find(s3backer::kHmacMeta);
+    if (hmac == nullptr) return Fail(Errc::kAuthFailed, detail, "encrypted object without its s3backer-hmac");
+    const auto want = s3backer::ParseHmac(*hmac);
+    if (!want) return Fail(Errc::kAuthFailed, detail, fmt::format("malformed s3backer-hmac '{}'", Sanitize(*hmac)));
+    std::array<std::uint8_t, s3backer::kHmacSize> got{};
+    if (!s3backer::BodyHmac(*keys, block, object, got)) {
+      if (detail) *detail = "cannot compute the HMAC (OpenSSL)";
+      return std::make_error_code(std::errc::io_error);
+    }
+    if (CRYPTO_memcmp(got.data(), want->data(), got.size()) != 0) {
+      return Fail(Errc::kAuthFailed, detail,
+                  "HMAC mismatch (wrong password, or a moved, edited or damaged object)");
+    }
+    const auto plain = PayloadScratch(object.size());
+    std::size_t n = 0;
+    if (!s3backer::DecryptBody(*keys, block, object, plain, &n)) {
+      return Fail(Errc::kCorruptBlock, detail,
+                  fmt::format("encrypted body of {} bytes does not decrypt (length or padding)", object.size()));
+    }
+    payload = plain.first(n);
+  } else if (enc->encrypted) {
+    return Fail(Errc::kCorruptBlock, detail,
+                fmt::format("encrypted ({}), but the mount has no password for it", s3backer::kCipher));
+  }
+  if (enc->deflate) return Decompress(Compression::kDeflate, payload, out, detail);
+  if (payload.size() != bs) {
+    return Fail(enc->encrypted ? Errc::kCorruptBlock : Errc::kBadBlockSize, detail,
+                fmt::format("raw object of {} bytes, not the block size {}", payload.size(), bs));
+  }
+  if (payload.data() != out.data()) std::memcpy(out.data(), payload.data(), payload.size());
+  return {};
+}
+
+// Encodes as s3backer does: deflate when compressing or encrypting, then
+// AES-128-CBC with its HMAC; block 0 gets the geometry headers.
+std::error_code EncodeS3backer(const BlockCodec::Options& o, BlockNum block, std::span<const std::uint8_t> plain,
+                               std::span<std::uint8_t> scratch, std::span<const std::uint8_t>* object,
+                               ObjectMeta* meta, Compression* stored) {
+  const s3backer::Keys* keys = o.s3backer_keys.get();
+  const s3backer::ContentEncoding enc{keys != nullptr || o.compression.alg == Compression::kDeflate,
+                                      keys != nullptr};
+  std::span<const std::uint8_t> body = plain;
+  *stored = Compression::kNone;
+  if (enc.deflate) {
+    const int level = o.compression.alg == Compression::kDeflate ? o.compression.level : kDeflateDefault;
+    const auto dst = keys != nullptr ? PayloadScratch(S3backerMaxObject(plain.size())) : scratch;
+    const std::size_t n = Deflate(level, plain, dst);
+    if (n == 0) return std::make_error_code(std::errc::io_error);
+    body = dst.first(n);
+    *stored = Compression::kDeflate;
+  }
+  if (keys != nullptr) {
+    const std::size_t n = s3backer::EncryptBody(*keys, block, body, scratch);
+    std::array<std::uint8_t, s3backer::kHmacSize> hmac{};
+    if (n == 0 || !s3backer::BodyHmac(*keys, block, scratch.first(n), hmac)) {
+      return std::make_error_code(std::errc::io_error);
+    }
+    body = scratch.first(n);
+    std::string hex = "\"";
+    for (std::uint8_t b : hmac) hex += fmt::format("{:02x}", b);
+    meta->Set(std::string(s3backer::kHmacMeta), hex + "\"");
+  }
+  if (enc.deflate || enc.encrypted) {
+    meta->Set(std::string(s3backer::kContentEncodingMeta), s3backer::FormatContentEncoding(enc));
+  }
+  if (block == 0) {
+    meta->Set(std::string(s3backer::kBlockSizeMeta), std::to_string(o.block_size));
+    meta->Set(std::string(s3backer::kFileSizeMeta), std::to_string(o.volume_size));
+  }
+  *object = body;
+  return {};
+}
+
 std::error_code DecodeAny(const BlockCodec::Options& o, BlockNum block, std::span<const std::uint8_t> object,
                           const ObjectMeta& meta, std::span<std::uint8_t> out, std::string* detail) {
   if (o.block_size == 0 || out.size() != o.block_size) return std::make_error_code(std::errc::invalid_argument);
+  if (o.format == BlockCodec::Format::kS3backer) return DecodeS3backer(o, block, object, meta, out, detail);
   const std::string* encoding = FindEncoding(meta);
   Compression plain = Compression::kNone;
   if (encoding == nullptr) {
@@ -574,10 +683,19 @@ void CodecCounters::Fill(StatsJson& j) const {
 BlockCodec::BlockCodec(Options options) : options_(std::move(options)) {}
 
 std::size_t BlockCodec::max_object_size() const {
+  if (options_.format == Format::kS3backer) return S3backerMaxObject(options_.block_size);
   return options_.block_size + (encrypts() ? kEncryptionOverhead : 0);
 }
 
-bool BlockCodec::IsEncoded(const ObjectMeta& meta) { return FindEncoding(meta) != nullptr; }
+bool BlockCodec::IsEncoded(const ObjectMeta& meta) {
+  return FindEncoding(meta) != nullptr || meta.Find(s3backer::kContentEncodingMeta) != nullptr;
+}
+
+std::string BlockCodec::EncryptionName() const {
+  if (!encrypts()) return "none";
+  if (options_.format == Format::kS3backer) return fmt::format("s3backer {}", s3backer::kCipher);
+  return std::string(kEncryptedEncoding);
+}
 
 std::error_code BlockCodec::Encode(BlockNum block, std::span<const std::uint8_t> plain,
                                    std::span<std::uint8_t> scratch, std::span<const std::uint8_t>* object,
@@ -597,7 +715,9 @@ std::error_code BlockCodec::Encode(BlockNum block, std::span<const std::uint8_t>
   meta->pairs.clear();
 
   Compression stored = Compression::kNone;
-  if (!encrypts()) {
+  if (options_.format == Format::kS3backer) {
+    if (const auto ec = EncodeS3backer(options_, block, plain, scratch, object, meta, &stored)) return done(ec);
+  } else if (!encrypts()) {
     const std::size_t n = Compress(options_.compression, plain, scratch.first(bs - 1));
     if (n == 0) {
       *object = plain;

@@ -33,8 +33,10 @@ std::error_code CodecStore::Fetch(BlockNum block, const ObjectVersion* if_change
   std::error_code ec;
   std::string detail;
   for (int attempt = 1; attempt <= kDecodeAttempts; ++attempt) {
-    // Unencrypted objects are at most a block: fetched in place, no copy.
-    std::span<std::uint8_t> buf = codec_.encrypts() ? Scratch(codec_.max_object_size()) : out;
+    // Objects of at most a block (s3bd's unencrypted ones) are fetched in
+    // place, no copy.
+    std::span<std::uint8_t> buf =
+        codec_.max_object_size() > out.size() ? Scratch(codec_.max_object_size()) : out;
     std::size_t size = 0;
     bool found = false;
     ObjectMeta meta;
@@ -93,7 +95,7 @@ std::error_code CodecStore::DoWrite(BlockNum block, std::span<const std::uint8_t
 
 void CodecStore::FillOwnStats(StatsJson& j) const {
   j["compression"] = codec::FormatCompression(codec_.options().compression);
-  j["encryption"] = codec_.encrypts() ? std::string(codec::kEncryptedEncoding) : "none";
+  j["encryption"] = codec_.EncryptionName();
   codec_.counters().Fill(j);
 }
 

@@ -16,7 +16,15 @@
 // raw (or, encrypted, with the inner "raw" format byte). An encrypted volume
 // accepts only encrypted objects, and an unencrypted one refuses them.
 //
-// Errors (Decode): Errc::kCorruptBlock for anything malformed (unknown
+// Format::kS3backer (volumes that s3backer made): the objects are s3backer's
+// instead (s3backer_format.h): Content-Encoding absent, "deflate" or
+// "deflate, encrypt-AES-128-CBC" with an HMAC-SHA1; block 0 carries the
+// geometry headers. Encode deflates every block when compressing or
+// encrypting (as s3backer does, even when that makes it bigger); Decode
+// reads every s3backer encoding whatever the mount options, checks the HMAC
+// before it decrypts, and refuses s3bd's own encodings.
+//
+// Errors (Decode, both formats): Errc::kCorruptBlock for anything malformed (unknown
 // encoding, a body that does not decompress to exactly block_size bytes, a
 // truncated object), Errc::kAuthFailed when authentication fails (wrong key,
 // moved, edited or tampered object), and Errc::kBadBlockSize for a raw
@@ -42,6 +50,10 @@
 #include "s3bd/core/stats.h"
 
 namespace s3bd::codec {
+
+namespace s3backer {
+class Keys;
+}
 
 // The metadata name that says how an object is encoded.
 inline constexpr std::string_view kEncodingMeta = "s3bd-encoding";
@@ -95,20 +107,32 @@ class BlockCodec {
   // Bytes an encrypted object carries beyond its (inner) payload.
   static constexpr std::size_t kEncryptionOverhead = 42;
 
+  enum class Format { kS3bd, kS3backer };
   struct Options {
     std::size_t block_size = 0;
     CompressionSpec compression;          // kNone: never compress
     std::shared_ptr<const DataKey> key;   // null: the volume is not encrypted
     std::string volume_id;                // 32 hex digits; bound into the associated data
+    Format format = Format::kS3bd;
+    // kS3backer: the volume's keys (null: not encrypted; `key` is then
+    // unused) and its size, for block 0's geometry headers. Compression
+    // must be kNone or kDeflate.
+    std::shared_ptr<const s3backer::Keys> s3backer_keys;
+    std::uint64_t volume_size = 0;
   };
   explicit BlockCodec(Options options);
 
-  bool encrypts() const { return options_.key != nullptr; }
+  bool encrypts() const {
+    return options_.format == Format::kS3backer ? options_.s3backer_keys != nullptr : options_.key != nullptr;
+  }
   // No compression and no encryption: every object is the block itself.
-  bool identity() const { return !encrypts() && options_.compression.alg == Compression::kNone; }
+  bool identity() const {
+    return options_.format == Format::kS3bd && !encrypts() && options_.compression.alg == Compression::kNone;
+  }
   const Options& options() const { return options_; }
-  // The longest object Encode() makes: block_size, plus the encryption
-  // overhead on an encrypted volume.
+  // The longest object Encode() makes, and the longest Decode() accepts:
+  // block_size, plus the encryption overhead on an encrypted volume; an
+  // s3backer volume's deflate bound plus an AES block.
   std::size_t max_object_size() const;
 
   // Encodes one block. REQUIRES: plain.size() == block_size, not all zeros;
@@ -123,8 +147,11 @@ class BlockCodec {
   std::error_code Decode(BlockNum block, std::span<const std::uint8_t> object, const ObjectMeta& meta,
                          std::span<std::uint8_t> out, std::string* detail) const;
   // Whether an object with this metadata must be decoded (not raw), i.e.
-  // whether Decode() needs it outside `out`.
+  // whether Decode() needs it outside `out` (either format).
   static bool IsEncoded(const ObjectMeta& meta);
+  // The name of the encryption in stats and `s3bd info`: "none",
+  // kEncryptedEncoding, or "s3backer AES-128-CBC".
+  std::string EncryptionName() const;
 
   const CodecCounters& counters() const { return counters_; }
 

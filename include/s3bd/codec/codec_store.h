@@ -5,11 +5,12 @@
 // (block_codec.h) on its way down and decoded on its way up.
 //
 // Behaviour:
-//  - Read: Get, then Decode. An unencrypted volume's objects are fetched
-//    straight into the caller's buffer, so a raw object (the common case)
-//    costs no copy; a compressed one is moved aside and decompressed into
-//    it. An encrypted volume's objects are fetched into a per-thread scratch
-//    buffer and decrypted into the caller's. A missing object reads as
+//  - Read: Get, then Decode. An unencrypted s3bd volume's objects are
+//    fetched straight into the caller's buffer, so a raw object (the common
+//    case) costs no copy; a compressed one is moved aside and decompressed
+//    into it. Objects that may be longer than a block (an encrypted volume's,
+//    an s3backer volume's) are fetched into a per-thread scratch buffer and
+//    decoded into the caller's. A missing object reads as
 //    zeros.
 //  - Write: Encode, then Put (zero blocks never get here: BlockStore turns
 //    them into Zero, which is Delete).
