@@ -24,7 +24,9 @@ int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
     OpenedVolume v = OpenVolume(config);
     const Geometry& g = v.volume.geometry;
     nlohmann::ordered_json j;
+    const bool s3backer = v.volume.format == VolumeMeta::Format::kS3backer;
     j["store"] = config.url;
+    j["format"] = s3backer ? "s3backer" : "s3bd";
     j["size"] = g.size();
     j["block_size"] = g.block_size;
     j["num_blocks"] = g.num_blocks;
@@ -32,7 +34,11 @@ int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
     j["checksum_crc32c"] = v.volume.crc32c;
     j["created"] = nlohmann::ordered_json();  // not recorded in the volume's metadata
     std::string slots_text;
-    if (v.volume.encrypted()) {
+    if (v.volume.encrypted() && s3backer) {
+      nlohmann::ordered_json e;
+      e["cipher"] = v.volume.cipher;
+      j["encryption"] = e;
+    } else if (v.volume.encrypted()) {
       nlohmann::ordered_json e;
       e["cipher"] = v.volume.cipher;
       e["key_slots"] = nlohmann::ordered_json::array();
@@ -100,14 +106,18 @@ int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
     }
     std::string out;
     out += fmt::format("volume      {}\n", config.url);
+    out += s3backer ? "format      s3backer (no s3bd-volume object; geometry from block 0's headers)\n"
+                    : "format      s3bd\n";
     out += fmt::format("size        {} ({} bytes, {} blocks of {})\n", FormatSize(g.size()), g.size(), g.num_blocks,
                        FormatSize(g.block_size));
     out += fmt::format("volume id   {}\n", v.volume.id.empty() ? "none (created before volume ids)" : v.volume.id);
     out += fmt::format("checksums   {}\n", v.volume.crc32c ? "CRC-32C required on every object (checksum-crc32c 1)"
                                                     : "not recorded by this volume");
     out += "created     not recorded\n";
-    out += v.volume.encrypted() ? fmt::format("encryption  {}, key {}\n", v.volume.cipher, slots_text)
-                                : "encryption  none\n";
+    out += !v.volume.encrypted() ? std::string("encryption  none\n")
+           : s3backer            ? fmt::format("encryption  {}, key from the password, bucket and prefix\n",
+                                               v.volume.cipher)
+                                 : fmt::format("encryption  {}, key {}\n", v.volume.cipher, slots_text);
     if (!lease.present) {
       out += "mounted     not mounted read-write (no lease)\n";
     } else if (!lease.readable) {

@@ -192,6 +192,7 @@ LeaseOptions MountLeaseOptions(const StoreConfig& store, const Stack& stack, con
   o.cache_file_id = stack.cache_file_id;
   o.cache_file = stack.cache_file;
   o.exclusive_already = !store.is_s3;  // the directory's flock
+  o.foreign_flag = stack.foreign_flag;
   ApplyTestLeaseTimes(o);
   return o;
 }

@@ -26,6 +26,10 @@ namespace s3bd {
 int RunPasswd(const StoreConfig& store, const PasswdOptions& options) {
   try {
     const OpenedVolume v = OpenVolume(store);
+    if (v.volume.format == VolumeMeta::Format::kS3backer) {
+      throw StartupError(fmt::format("{} is an s3backer volume: its key derives from the password itself, which "
+                                     "cannot change without re-encrypting every block", store.url));
+    }
     std::string text, version;
     if (auto ec = v.meta->ReadMeta(kVolumeMetaKey, text, &version)) {
       throw StartupError(fmt::format("cannot read the volume metadata of {}: {}", store.url, ec.message()));

@@ -36,8 +36,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <zlib.h>
+
 #include "s3bd/codec/codec_store.h"
 #include "s3bd/codec/key_slots.h"
+#include "s3bd/codec/s3backer_format.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/store/directory_store.h"
@@ -49,6 +52,7 @@
 #include "s3bd/store/s3_store.h"
 #include "s3bd/volume/fenced_store.h"
 #include "s3bd/volume/lease.h"
+#include "s3bd/volume/s3backer_token.h"
 
 namespace s3bd {
 
@@ -112,6 +116,7 @@ struct Bottom {
   // object carries its CRC-32C.
   std::function<std::unique_ptr<ObjectStore>(const Geometry&, bool crc32c)> make;
   std::function<std::string(std::error_code)> explain;  // a metadata read error, one line
+  std::shared_ptr<s3::S3Client> s3;  // S3 stores: the client (s3backer volumes are found with it)
 };
 
 Bottom OpenBottom(const StoreConfig& config) {
@@ -127,7 +132,8 @@ Bottom OpenBottom(const StoreConfig& config) {
                return d.empty() ? fmt::format("cannot read volume metadata from {}: {}", client->Location(),
                                               ec.message())
                                 : d;
-             }};
+             },
+             client};
     return b;
   }
   // The flock excludes a second writer; the lease file says who holds it.
@@ -198,6 +204,149 @@ std::string StoreIdentity(const StoreConfig& config) {
                      config.s3.endpoint.empty() ? "AWS" : config.s3.endpoint);
 }
 
+// ---- s3backer volumes ------------------------------------------------------
+
+// What a prefix without s3bd-volume tells about an s3backer volume in it.
+struct S3backerFound {
+  std::optional<Geometry> geometry;   // from block 0's headers
+  // The first block object found (block 0, else the first listed), for the
+  // password check; its body and metadata.
+  std::optional<BlockNum> first;
+  std::vector<std::uint8_t> object;
+  ObjectMeta meta;
+  bool encrypted = false;  // the first block says so
+};
+
+// Fetches one block object, whatever its length up to s3backer's largest.
+bool FetchRawBlock(s3::S3Client& client, const s3::KeyScheme& scheme, BlockNum block, S3backerFound& f) {
+  f.object.resize(compressBound(kMaxBlockSize) + codec::s3backer::kAesBlock);
+  std::size_t size = 0;
+  bool found = false;
+  std::string detail;
+  std::vector<s3::NameValue> pairs;
+  if (auto ec = client.GetObjectInto(s3::BlockKey(scheme, block), f.object, &size, &found, &detail, false, &pairs)) {
+    throw StartupError(detail.empty() ? fmt::format("cannot read block {}: {}", BlockName(block), ec.message()) : detail);
+  }
+  f.object.resize(size);
+  f.meta.pairs.assign(pairs.begin(), pairs.end());
+  return found;
+}
+
+// An s3backer volume under the prefix of an S3 store that has no
+// s3bd-volume object: block 0 carries s3backer's geometry headers, or
+// (block 0 absent, as s3backer leaves an all-zero one) some block object
+// or s3backer's mount token exists. nullopt: none (a new store; or a
+// block 0 without those headers, which is not s3backer's).
+std::optional<S3backerFound> FindS3backer(const StoreConfig& config, s3::S3Client& client) {
+  const s3::KeyScheme scheme = S3KeyScheme(config);
+  S3backerFound f;
+  std::string why;
+  if (FetchRawBlock(client, scheme, 0, f)) {
+    f.geometry = codec::s3backer::ParseGeometry(f.meta, &why);
+    if (!why.empty()) throw StartupError(fmt::format("{}: an s3backer volume? {}", config.url, why));
+    if (!f.geometry) return std::nullopt;
+    f.first = 0;
+  } else {
+    bool token = false;
+    std::string detail;
+    const std::string token_key = config.s3.prefix + std::string(codec::s3backer::kMountTokenKey);
+    if (auto ec = client.ListObjects(
+            config.s3.prefix, "",
+            [&](const s3::ListedObject& o) {
+              if (o.key == token_key) token = true;
+              if (auto b = s3::ParseBlockKey(scheme, o.key)) f.first = *b;
+              return !f.first;
+            },
+            &detail)) {
+      // Some servers refuse the listing (s3rver under SigV2): then only the
+      // mount token can tell; a new volume is the likely case, and the block
+      // map's own survey will warn again.
+      std::vector<std::uint8_t> body(4096);
+      std::size_t size = 0;
+      std::string why_token;
+      if (client.GetObjectInto(token_key, body, &size, &token, &why_token) || !token) {
+        spdlog::warn("{}: cannot list it to look for an s3backer volume without block 0 ({}): taken as an s3bd "
+                     "volume", config.url, detail.empty() ? ec.message() : detail);
+        return std::nullopt;
+      }
+    }
+    if (!f.first && !token) return std::nullopt;
+    if (f.first && !FetchRawBlock(client, scheme, *f.first, f)) f.first.reset();  // deleted meanwhile
+  }
+  if (f.first) {
+    const std::string* ce = f.meta.Find(codec::s3backer::kContentEncodingMeta);
+    const auto enc = codec::s3backer::ParseContentEncoding(ce ? *ce : std::string(), &why);
+    if (!enc) throw StartupError(fmt::format("{}: block {}: {}", config.url, BlockName(*f.first), why));
+    f.encrypted = enc->encrypted;
+  }
+  return f;
+}
+
+// The codec of an s3backer volume: its keys (from the password, checked on
+// the first block found, so that a wrong one fails the mount rather than
+// every read) and its compression. Throws StartupError.
+codec::BlockCodec::Options S3backerCodec(const StoreConfig& config, const Geometry& g, const S3backerFound& f) {
+  const CodecConfig& c = config.codec;
+  codec::BlockCodec::Options o;
+  o.block_size = static_cast<std::size_t>(g.block_size);
+  o.format = codec::BlockCodec::Format::kS3backer;
+  o.volume_size = g.size();
+  if (c.compression.alg == codec::Compression::kZstd) {
+    throw StartupError(fmt::format("{} is an s3backer volume, whose blocks s3backer 1.5 compresses only with deflate: "
+                                 "use --compress=deflate[:LEVEL]", config.url));
+  }
+  o.compression = c.compression;
+  // Without any block the volume is what the options say.
+  const bool encrypted = f.first ? f.encrypted : (c.encrypt || !c.passphrase_file.empty());
+  if (!encrypted) {
+    if (!c.passphrase_file.empty() || c.encrypt) {
+      throw StartupError(fmt::format("{}: the s3backer volume is not encrypted (block {} is not)", config.url,
+                                     BlockName(*f.first)));
+    }
+    return o;
+  }
+  const codec::Secret pass = codec::ReadPassphrase(c.passphrase_file, config.url, /*confirm=*/!f.first);
+  auto keys = std::make_shared<codec::s3backer::Keys>();
+  if (!keys->Derive(pass.view(), config.s3.bucket, config.s3.prefix)) {
+    throw StartupError("cannot derive the s3backer keys (OpenSSL)");
+  }
+  o.s3backer_keys = keys;
+  if (f.first) {
+    const codec::BlockCodec probe(o);
+    std::vector<std::uint8_t> out(o.block_size);
+    std::string detail;
+    if (auto ec = probe.Decode(*f.first, f.object, f.meta, out, &detail)) {
+      if (ec == Errc::kAuthFailed) {
+        throw StartupError(fmt::format("wrong password for the s3backer volume {} (the HMAC of block {} does not match)",
+                                       config.url, BlockName(*f.first)));
+      }
+      throw StartupError(fmt::format("{}: block {}: {}", config.url, BlockName(*f.first), detail));
+    }
+  }
+  return o;
+}
+
+// The geometry of an s3backer volume: block 0's, which the options must
+// match (s3bd does not resize s3backer volumes); without block 0, --size
+// and --block-size (default 4 KiB, as s3backer's).
+Geometry S3backerGeometry(const StoreConfig& config, const S3backerFound& f) {
+  if (!f.geometry) {
+    if (!config.size) {
+      throw StartupError(fmt::format(
+          "{} holds an s3backer volume without block 0, which records its geometry: give --size (and --block-size "
+          "unless it is s3backer's default, 4 KiB)", config.url));
+    }
+    return DecideGeometry(std::nullopt, config.size, config.block_size.value_or(4096), false, config.read_only)
+        .geometry;
+  }
+  const GeometryDecision d = DecideGeometry(f.geometry, config.size, config.block_size, false, config.read_only);
+  if (d.write_meta || d.shrinking) {
+    throw StartupError(fmt::format("{}: s3bd does not resize s3backer volumes ({} in blocks of {})", config.url,
+                                   FormatSize(f.geometry->size()), FormatSize(f.geometry->block_size)));
+  }
+  return d.geometry;
+}
+
 // --cache-size against the volume's block size, known only now. A block size
 // from the command line (a new volume) makes it a usage error; one from the
 // store, a disagreement with the store.
@@ -210,6 +359,91 @@ void CheckCacheSize(const StoreConfig& config, const Geometry& g, bool block_siz
       block_size_from_store ? " (the store's block size)" : "", kMinCacheBlocks, FormatSize(least));
   if (block_size_from_store) throw StartupError(why);
   throw UsageError(why);
+}
+
+// The layers above the codec (see the top of the file). `recorded`: the
+// volume's geometry is recorded in the store (else the survey runs before
+// the mount goes live); `cache_identity`: who the volume is to a cache file.
+Stack StackAbove(const StoreConfig& config, const Bottom& bottom, std::unique_ptr<BlockStore> codec_store,
+                 const Geometry& g, bool recorded, const std::string& cache_identity) {
+  Stack stack;
+  stack.meta = bottom.meta;
+  stack.top = std::move(codec_store);
+  if (config.read_only) {
+    if (config.s3.list_blocks) {
+      spdlog::warn("--list-blocks has no effect on a read-only mount: a writer elsewhere may add blocks at any "
+                   "time, so a read-only mount keeps no block map");
+    }
+  } else if (g.num_blocks > BlockMapStore::kMaxBlocks) {
+    spdlog::info("{}: {} blocks, more than a block map holds ({}): every block is asked for", config.url,
+                 g.num_blocks, BlockMapStore::kMaxBlocks);
+  } else {
+    auto map = std::make_unique<BlockMapStore>(std::move(stack.top));
+    stack.map = map.get();
+    stack.top = std::move(map);
+    // A store without volume metadata is surveyed before the mount goes
+    // live: it is normally empty (one empty listing), but it may hold an
+    // s3backer volume or the rest of an interrupted erase.
+    stack.survey = config.s3.list_blocks ? Stack::Survey::kFirstRequired
+                   : recorded            ? Stack::Survey::kBackground
+                                         : Stack::Survey::kFirst;
+  }
+  if (const char* faults = std::getenv("S3BD_INJECT_FAULTS"); faults && *faults) {
+    stack.top = std::make_unique<FaultStore>(std::move(stack.top), FaultSpec::Parse(faults));
+    spdlog::warn("injecting faults: {}", faults);
+  }
+  if (config.fenced) {
+    stack.fence = std::make_shared<Fence>();
+    stack.top = std::make_unique<FencedStore>(std::move(stack.top), stack.fence, FencedStore::Role::kUploads);
+  }
+  if (config.guard.enabled()) {
+    stack.top = std::make_unique<ConsistencyGuard>(std::move(stack.top), config.guard);
+  }
+  if (config.cache.cache_size > 0) {
+    std::unique_ptr<CacheFile> file;
+    if (!config.cache.cache_file.empty()) {
+      if (config.read_only) throw StartupError("--cache-file cannot be used with --read-only");
+      CacheFileOptions o;
+      o.path = config.cache.cache_file;
+      o.volume = cache_identity;
+      o.geometry = g;
+      const std::uint64_t file_size = config.cache.cache_file_size ? config.cache.cache_file_size : config.cache.cache_size;
+      o.slots = std::max<std::uint64_t>(1, file_size / g.block_size);
+      file = CacheFile::Open(o);
+      stack.cache_file_id = fmt::format("{:016x}", file->file_id());
+      stack.cache_file = o.path;
+    }
+    auto cache = std::make_unique<BlockCache>(std::move(stack.top), config.cache, std::move(file));
+    stack.cache = cache.get();
+    stack.top = std::move(cache);
+  }
+  if (stack.fence) {
+    stack.top = std::make_unique<FencedStore>(std::move(stack.top), stack.fence, FencedStore::Role::kWrites);
+  }
+  return stack;
+}
+
+// The stack of an s3backer volume (FindS3backer): its objects in
+// s3backer's format, no s3bd-volume object written; surveyed before the
+// mount goes live.
+Stack BuildS3backerStack(const StoreConfig& config, const Bottom& bottom, const S3backerFound& found) {
+  const Geometry g = S3backerGeometry(config, found);
+  CheckCacheSize(config, g, found.geometry.has_value());
+  codec::BlockCodec::Options codec = S3backerCodec(config, g, found);
+  spdlog::info("{}: an s3backer volume ({}{}, compression {}): {} in blocks of {}, read and written in s3backer's "
+               "format", config.url, codec.s3backer_keys ? "encrypted, AES-128-CBC" : "not encrypted",
+               found.geometry ? "" : "; no block 0, geometry from the options",
+               codec::FormatCompression(codec.s3backer_keys && codec.compression.alg == codec::Compression::kNone
+                                            ? codec::CompressionSpec{codec::Compression::kDeflate, 6}
+                                            : codec.compression),
+               FormatSize(g.size()), FormatSize(g.block_size));
+  Stack stack = StackAbove(config, bottom, std::make_unique<CodecStore>(bottom.make(g, false), std::move(codec)), g,
+                           false, "store " + StoreIdentity(config));
+  if (config.fenced) {
+    stack.foreign_flag =
+        std::make_shared<S3backerMountToken>(bottom.s3, config.s3.prefix, DefaultLeaseOptions().host);
+  }
+  return stack;
 }
 
 }  // namespace
@@ -277,6 +511,10 @@ Stack BuildStack(const StoreConfig& config) {
   std::string& volume_id = vm.id;
   bool& crc32c = vm.crc32c;
 
+  if (!stored && bottom.s3) {
+    if (auto found = FindS3backer(config, *bottom.s3)) return BuildS3backerStack(config, bottom, *found);
+  }
+
   const GeometryDecision d =
       DecideGeometry(stored, config.size, config.block_size, config.force, config.read_only);
   CheckCacheSize(config, d.geometry, stored.has_value());
@@ -304,60 +542,9 @@ Stack BuildStack(const StoreConfig& config) {
   codec::BlockCodec::Options codec = CodecOptions(d.geometry, volume_id);
   codec.compression = config.codec.compression;
   codec.key = VolumeKey(config, stored.has_value(), vm);
-  Stack stack;
-  stack.meta = bottom.meta;
-  stack.top = std::make_unique<CodecStore>(bottom.make(d.geometry, crc32c), std::move(codec));
-  if (config.read_only) {
-    if (config.s3.list_blocks) {
-      spdlog::warn("--list-blocks has no effect on a read-only mount: a writer elsewhere may add blocks at any "
-                   "time, so a read-only mount keeps no block map");
-    }
-  } else if (d.geometry.num_blocks > BlockMapStore::kMaxBlocks) {
-    spdlog::info("{}: {} blocks, more than a block map holds ({}): every block is asked for", config.url,
-                 d.geometry.num_blocks, BlockMapStore::kMaxBlocks);
-  } else {
-    auto map = std::make_unique<BlockMapStore>(std::move(stack.top));
-    stack.map = map.get();
-    stack.top = std::move(map);
-    // A store without volume metadata is surveyed before the mount goes
-    // live: it is normally empty (one empty listing), but it may hold an
-    // s3backer volume or the rest of an interrupted erase.
-    stack.survey = config.s3.list_blocks ? Stack::Survey::kFirstRequired
-                   : stored              ? Stack::Survey::kBackground
-                                         : Stack::Survey::kFirst;
-  }
-  if (const char* faults = std::getenv("S3BD_INJECT_FAULTS"); faults && *faults) {
-    stack.top = std::make_unique<FaultStore>(std::move(stack.top), FaultSpec::Parse(faults));
-    spdlog::warn("injecting faults: {}", faults);
-  }
-  if (config.fenced) {
-    stack.fence = std::make_shared<Fence>();
-    stack.top = std::make_unique<FencedStore>(std::move(stack.top), stack.fence, FencedStore::Role::kUploads);
-  }
-  if (config.guard.enabled()) {
-    stack.top = std::make_unique<ConsistencyGuard>(std::move(stack.top), config.guard);
-  }
-  if (config.cache.cache_size > 0) {
-    std::unique_ptr<CacheFile> file;
-    if (!config.cache.cache_file.empty()) {
-      if (config.read_only) throw StartupError("--cache-file cannot be used with --read-only");
-      CacheFileOptions o;
-      o.path = config.cache.cache_file;
-      o.volume = volume_id.empty() ? "store " + StoreIdentity(config) : "volume " + volume_id;
-      o.geometry = d.geometry;
-      const std::uint64_t file_size = config.cache.cache_file_size ? config.cache.cache_file_size : config.cache.cache_size;
-      o.slots = std::max<std::uint64_t>(1, file_size / d.geometry.block_size);
-      file = CacheFile::Open(o);
-      stack.cache_file_id = fmt::format("{:016x}", file->file_id());
-      stack.cache_file = o.path;
-    }
-    auto cache = std::make_unique<BlockCache>(std::move(stack.top), config.cache, std::move(file));
-    stack.cache = cache.get();
-    stack.top = std::move(cache);
-  }
-  if (stack.fence) {
-    stack.top = std::make_unique<FencedStore>(std::move(stack.top), stack.fence, FencedStore::Role::kWrites);
-  }
+  Stack stack = StackAbove(config, bottom, std::make_unique<CodecStore>(bottom.make(d.geometry, crc32c), std::move(codec)),
+                           d.geometry, stored.has_value(),
+                           volume_id.empty() ? "store " + StoreIdentity(config) : "volume " + volume_id);
   vm.geometry = d.geometry;
   if (d.write_meta) stack.pending_meta = EncodeVolumeMeta(vm);
   spdlog::debug("volume {}: {} in {} blocks of {}", config.url, FormatSize(d.geometry.size()),
@@ -369,18 +556,37 @@ OpenedVolume OpenVolume(const StoreConfig& config, bool unlock) {
   Bottom bottom = OpenBottom(config);
   std::string text;
   OpenedVolume v;
+  std::optional<S3backerFound> s3backer;
   if (auto ec = bottom.meta->ReadMeta(kVolumeMetaKey, text, nullptr)) {
-    if (ec == std::errc::no_such_file_or_directory) {
+    if (ec != std::errc::no_such_file_or_directory) throw StartupError(bottom.explain(ec));
+    if (bottom.s3) s3backer = FindS3backer(config, *bottom.s3);
+    if (!s3backer) {
       throw StartupError(fmt::format("{} holds no s3bd volume (no {} object)", config.url, kVolumeMetaKey));
     }
-    throw StartupError(bottom.explain(ec));
+    if (!s3backer->geometry) {
+      throw StartupError(fmt::format("{} holds an s3backer volume without block 0, which records its geometry",
+                                     config.url));
+    }
+    v.volume.format = VolumeMeta::Format::kS3backer;
+    v.volume.geometry = *s3backer->geometry;
+    if (s3backer->encrypted) v.volume.cipher = fmt::format("s3backer {}", codec::s3backer::kCipher);
+  } else {
+    v.volume = DecodeVolumeMeta(text);
   }
-  v.volume = DecodeVolumeMeta(text);
   v.meta = bottom.meta;
   auto objects = bottom.make(v.volume.geometry, v.volume.crc32c);
   auto* bottom_store = objects.get();
   codec::BlockCodec::Options codec = CodecOptions(v.volume.geometry, v.volume.id);
-  if (unlock && v.volume.encrypted()) codec.key = UnlockVolume(config.url, v.volume, config.codec.passphrase_file).key;
+  if (s3backer) {
+    if (unlock) {
+      codec = S3backerCodec(config, v.volume.geometry, *s3backer);
+    } else {
+      codec.format = codec::BlockCodec::Format::kS3backer;
+      codec.volume_size = v.volume.geometry.size();
+    }
+  } else if (unlock && v.volume.encrypted()) {
+    codec.key = UnlockVolume(config.url, v.volume, config.codec.passphrase_file).key;
+  }
   v.store = std::make_unique<CodecStore>(std::move(objects), std::move(codec));
   if (config.is_s3) {
     auto* s3 = static_cast<S3Store*>(bottom_store);

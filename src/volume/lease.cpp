@@ -31,6 +31,11 @@
 //                                          file and its host, and `s3bd unlock`
 //   unreadable                             refuse: `s3bd unlock --force` removes it
 //
+// Another tool's mount flag (LeaseOptions::foreign_flag, s3backer's mount
+// token): checked before the lease (set by the tool: refuse), set once the
+// lease is held (failing: release the lease, refuse), cleared by Release()
+// after the lease is deleted; an unclean or fenced mount leaves it set.
+//
 // Without enforced conditions (best-effort) every write is followed by a
 // read-back that must show our mount id, and a renewal first reads the lease.
 #include "s3bd/volume/lease.h"
@@ -230,6 +235,28 @@ std::string Lease::fenced_message() const {
 }
 
 void Lease::Acquire() {
+  ForeignMountFlag* flag = options_.foreign_flag.get();
+  if (flag != nullptr) {
+    bool foreign = false;
+    std::string holder;
+    if (auto ec = flag->Check(&foreign, &holder)) {
+      throw StartupError(fmt::format("cannot read the mount flag of {}: {}", options_.url, ec.message()));
+    }
+    if (foreign) {
+      throw StartupError(fmt::format("{} is mounted by {}; unmount it there, or, if that mount is gone, {}",
+                                     options_.url, holder, flag->HowToClear()));
+    }
+  }
+  AcquireLease();
+  if (flag != nullptr) {
+    if (auto ec = flag->Set(record_.mount_id)) {
+      Release();
+      throw StartupError(fmt::format("cannot set the mount flag of {}: {}", options_.url, ec.message()));
+    }
+  }
+}
+
+void Lease::AcquireLease() {
   const auto refuse = [&](const std::string& why) { throw StartupError(why); };
   // The probe writes an object: only once the lease found allows a mount.
   bool probed = false;
@@ -462,6 +489,7 @@ std::error_code Lease::Release() {
     return ec;
   }
   state_ = State::kReleased;
+  if (options_.foreign_flag) return options_.foreign_flag->Clear();
   return {};
 }
 

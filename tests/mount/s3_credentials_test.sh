@@ -34,9 +34,11 @@ printf '# s3backer format\nOTHERKEY:other\nS3RVER:S3RVER\n' >"$WORK/creds"
 chmod 600 "$WORK/creds"
 # s3rver signs a path-style bucket request (the block map's listing) as
 # "/creds", s3bd as "/creds/" (AWS's form, "/bucket/?delete"): the listing is
-# refused, the mount says so and works without the block map.
+# refused, the mount says so and works without the block map. Two listings
+# are refused: the look for an s3backer volume without block 0 (a store
+# without s3bd-volume), then the block map's survey.
 RUN=(env AWS_ACCESS_KEY_ID=WRONG)
-DENIED=1
+DENIED=2
 write_one s3://creds/file "${ep[@]}" --credentials-file "$WORK/creds" --access-key-id S3RVER --auth-version 2
 grep -q "block map: the survey of the store failed" "$WORK/daemon.log" || fail "no warning about the failed survey"
 DENIED=0

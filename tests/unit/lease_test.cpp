@@ -124,6 +124,73 @@ TEST_F(LeaseTest, AcquireRenewRelease) {
   EXPECT_EQ(next.state(), Lease::State::kHeld) << "the next mount is never falsely refused";
 }
 
+// Another tool's mount flag (s3backer's mount token): honoured both ways.
+class FakeFlag : public ForeignMountFlag {
+ public:
+  std::error_code Check(bool* foreign, std::string* holder) override {
+    *foreign = set && owner.empty();
+    *holder = "s3backer (mount token 0x1234abcd)";
+    return {};
+  }
+  std::error_code Set(const std::string& mount_id) override {
+    if (fail_set) return make_error_code(std::errc::io_error);
+    set = true;
+    owner = mount_id;
+    return {};
+  }
+  std::error_code Clear() override {
+    set = false;
+    owner.clear();
+    return {};
+  }
+  std::string HowToClear() const override { return "run s3backer --reset-mounted-flag"; }
+  bool set = false;
+  bool fail_set = false;
+  std::string owner;  // "" with set: the other tool's
+};
+
+TEST_F(LeaseTest, ForeignMountFlagIsHonouredBothWays) {
+  auto flag = std::make_shared<FakeFlag>();
+  LeaseOptions o = Options("box", 100);
+  o.foreign_flag = flag;
+  {
+    flag->set = true;  // the other tool has the volume
+    Lease l(meta_, o);
+    EXPECT_EQ(Refusal(l),
+              "s3://bkt/vol is mounted by s3backer (mount token 0x1234abcd); unmount it there, or, if that mount is "
+              "gone, run s3backer --reset-mounted-flag");
+    EXPECT_FALSE(HasLease());
+  }
+  flag->set = false;
+  Lease l(meta_, o);
+  l.Acquire();
+  EXPECT_TRUE(flag->set);  // the other tool now refuses it
+  EXPECT_EQ(flag->owner, Stored().mount_id);
+  EXPECT_FALSE(l.MarkFlushing());
+  EXPECT_FALSE(l.Release());
+  EXPECT_FALSE(flag->set);
+  EXPECT_FALSE(HasLease());
+  // A flag left by a crashed s3bd mount is the lease's to judge.
+  flag->set = true;
+  flag->owner = "an earlier mount";
+  Lease again(meta_, o);
+  again.Acquire();
+  EXPECT_EQ(flag->owner, Stored().mount_id);
+  // Unclean: the flag stays, so the other tool keeps off the unflushed volume.
+  EXPECT_FALSE(again.MarkUnclean("disk full"));
+  EXPECT_TRUE(flag->set);
+}
+
+TEST_F(LeaseTest, ForeignMountFlagThatCannotBeSetFailsTheMountAndReleasesTheLease) {
+  auto flag = std::make_shared<FakeFlag>();
+  flag->fail_set = true;
+  LeaseOptions o = Options("box", 100);
+  o.foreign_flag = flag;
+  Lease l(meta_, o);
+  EXPECT_NE(Refusal(l).find("cannot set the mount flag of s3://bkt/vol"), std::string::npos);
+  EXPECT_FALSE(HasLease());
+}
+
 TEST_F(LeaseTest, LiveLeaseOfAnotherMountIsRefused) {
   Lease a(meta_, Options("box", 100));
   a.Acquire();

@@ -41,7 +41,13 @@ std::string FormatSize(std::uint64_t bytes);
 //  - cipher and key_slots: an encrypted volume ("encryption aes-256-gcm"
 //    and up to 8 "keyslot ..." lines, codec/key_slots.h). Its text starts
 //    "s3bd-volume 2", which versions without encryption refuse.
+//  - format: kS3backer for a volume that s3backer made (no s3bd-volume
+//    object; stack.cpp recognises it), never written to the store; then
+//    `cipher` is "s3backer AES-128-CBC" if it is encrypted, and id, crc32c
+//    and key_slots are empty.
 struct VolumeMeta {
+  enum class Format { kS3bd, kS3backer };
+  Format format = Format::kS3bd;
   Geometry geometry;
   std::string id;
   bool crc32c = false;

@@ -21,6 +21,7 @@ namespace s3bd {
 class BlockCache;
 class BlockMapStore;
 class Fence;
+class ForeignMountFlag;
 
 struct Stack {
   std::shared_ptr<MetaStore> meta;   // the bottom store's metadata objects
@@ -32,6 +33,9 @@ struct Stack {
   std::shared_ptr<Fence> fence;
   std::string cache_file_id;         // the cache file's id (16 hex digits), if any
   std::string cache_file;            // its path
+  // An s3backer volume mounted read-write: s3backer's mount token, for the
+  // lease to honour (volume/lease.h); null otherwise.
+  std::shared_ptr<ForeignMountFlag> foreign_flag;
   // The block map layer in `top` (read-write mounts), and how it is
   // surveyed (SurveyBlocksFirst(), StartSurvey()): in the background (an existing volume), or before the mount
   // goes live (a store without volume metadata; with --list-blocks, where a

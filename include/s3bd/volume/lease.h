@@ -18,6 +18,14 @@
 //   state live|flushing|unclean
 //   reason TEXT               why a final flush failed (state unclean only)
 //
+// Another tool's "mounted" flag beside the lease (ForeignMountFlag; today
+// s3backer's mount token on s3backer volumes, volume/s3backer_token.h):
+// Acquire() refuses while that tool has the volume, sets the flag once the
+// lease is held so that the tool refuses the volume while we have it, and
+// Release() clears it after the lease. A flag that s3bd set itself (a mount
+// that crashed) is left to the lease to judge; MarkUnclean() and a fenced
+// lease leave it set.
+//
 // Where conditions are enforced (ProbeConditions at mount: AWS, MinIO, the
 // test server; Ceph RGW with the bare ETag in If-Match), the lease is created
 // with If-None-Match: * and renewed, taken over and released with If-Match on
@@ -65,6 +73,19 @@ const char* LeaseStateName(LeaseRecord::State s);
 // "2026-12-01 09:42:40 UTC"
 std::string FormatUnixTime(std::int64_t t);
 
+class ForeignMountFlag {
+ public:
+  virtual ~ForeignMountFlag() = default;
+  // Whether the flag is set by the other tool (*foreign, with *holder
+  // describing it for the refusal), rather than absent or set by s3bd.
+  virtual std::error_code Check(bool* foreign, std::string* holder) = 0;
+  // Sets it, naming this mount (`mount_id`) as s3bd's.
+  virtual std::error_code Set(const std::string& mount_id) = 0;
+  virtual std::error_code Clear() = 0;
+  // One line for the refusal: how to clear a stale flag of the other tool.
+  virtual std::string HowToClear() const = 0;
+};
+
 struct LeaseOptions {
   std::string url;         // the store, for messages: "s3://bkt/vol"
   std::string host;        // this machine
@@ -88,6 +109,8 @@ struct LeaseOptions {
   // is unmounting (before it could mark the lease `flushing`): waited for
   // like a flushing one. Null: not checked.
   std::function<bool(const std::string& path)> still_mounted;
+  // Another tool's mount flag to honour (above); null: none.
+  std::shared_ptr<ForeignMountFlag> foreign_flag;
 };
 
 // Defaults for the daemon: the real clock, /proc/PID (whose command is
@@ -130,6 +153,8 @@ class Lease {
   std::string fenced_message() const;
 
  private:
+  // Acquire() without the foreign flag.
+  void AcquireLease();
   // Writes record_ (with `expires` moved on) over the version we hold.
   std::error_code Rewrite();
   std::error_code Fence(const std::string& why);
