@@ -110,9 +110,12 @@ int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
                     : "format      s3bd\n";
     out += fmt::format("size        {} ({} bytes, {} blocks of {})\n", FormatSize(g.size()), g.size(), g.num_blocks,
                        FormatSize(g.block_size));
-    out += fmt::format("volume id   {}\n", v.volume.id.empty() ? "none (created before volume ids)" : v.volume.id);
+    out += fmt::format("volume id   {}\n", s3backer             ? "none (an s3backer volume)"
+                                         : v.volume.id.empty() ? "none (created before volume ids)"
+                                                               : v.volume.id);
     out += fmt::format("checksums   {}\n", v.volume.crc32c ? "CRC-32C required on every object (checksum-crc32c 1)"
-                                                    : "not recorded by this volume");
+                                         : s3backer        ? "the ETag (MD5) of plain objects, the HMAC of encrypted ones"
+                                                           : "not recorded by this volume");
     out += "created     not recorded\n";
     out += !v.volume.encrypted() ? std::string("encryption  none\n")
            : s3backer            ? fmt::format("encryption  {}, key from the password, bucket and prefix\n",

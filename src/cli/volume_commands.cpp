@@ -207,6 +207,9 @@ int RunErase(const StoreConfig& config, bool yes, bool quiet) {
                                    config.url));
     }
     OpenedVolume v = OpenVolume(config);
+    if (v.volume.format == VolumeMeta::Format::kS3backer) {
+      throw StartupError(fmt::format("{} is an s3backer volume: erase it with `s3backer --erase`", config.url));
+    }
     const Geometry& g = v.volume.geometry;
     std::vector<std::string> blocks, meta;
     std::vector<std::string> foreign;

@@ -439,9 +439,16 @@ Stack BuildS3backerStack(const StoreConfig& config, const Bottom& bottom, const 
                FormatSize(g.size()), FormatSize(g.block_size));
   Stack stack = StackAbove(config, bottom, std::make_unique<CodecStore>(bottom.make(g, false), std::move(codec)), g,
                            false, "store " + StoreIdentity(config));
+  auto token = std::make_shared<S3backerMountToken>(bottom.s3, config.s3.prefix, DefaultLeaseOptions().host);
   if (config.fenced) {
-    stack.foreign_flag =
-        std::make_shared<S3backerMountToken>(bottom.s3, config.s3.prefix, DefaultLeaseOptions().host);
+    stack.foreign_flag = token;
+  } else if (config.read_only) {
+    bool foreign = false;
+    std::string holder;
+    if (!token->Check(&foreign, &holder) && foreign) {
+      spdlog::warn("{} is mounted read-write by {}: this read-only mount may read blocks while they change",
+                   config.url, holder);
+    }
   }
   return stack;
 }

@@ -73,7 +73,8 @@ add_tree() {
 #     every checksum as written; while it is mounted s3backer refuses the
 #     volume (its mount token); s3bd adds a second tree;
 #  3. s3backer mounts it again: e2fsck clean, every file of both trees;
-#     while it is mounted s3bd refuses the volume;
+#     while it is mounted s3bd refuses the volume read-write, and mounts it
+#     read-only with a warning;
 #  4. s3bd never wrote an s3bd-volume object.
 s3backer_round_trip() {
   local prefix=$1 sb=() sd=()
@@ -121,6 +122,12 @@ s3backer_round_trip() {
   start_s3backer "$prefix" "$mnt" "${sb[@]}"
   refused "^s3bd: error: s3://bucket/$prefix is mounted by s3backer \(mount token 0x[0-9a-f]{8} in $prefix/s3backer-mounted, set by [^ ]+ at [0-9]{8}T[0-9]{6}Z\); unmount it there, or, if that mount is gone, remove its mount token with .s3backer --reset-mounted-flag. \(or delete the object $prefix/s3backer-mounted\)$" \
     "s3://bucket/$prefix" "$WORK/mnt-refused" --endpoint "$S3_ENDPOINT" "${sd[@]}"
+  local ro_opts=("${info_opts[@]}") i
+  for ((i = 0; i < ${#sd[@]}; i++)); do [[ ${sd[i]} != --passphrase-file ]] || ro_opts+=("${sd[i]}" "${sd[i + 1]}"); done
+  start_fg "s3://bucket/$prefix" "$WORK/mnt-refused" --endpoint "$S3_ENDPOINT" --read-only "${ro_opts[@]}"
+  grep -q "s3://bucket/$prefix is mounted read-write by s3backer (mount token 0x[0-9a-f]*.*: this read-only mount may read blocks while they change" \
+    "$WORK/daemon.log" || fail "no warning about s3backer's mount: $(tail -3 "$WORK/daemon.log")"
+  stop_fg "$WORK/mnt-refused"
   fsck_and_sums "$mnt/file" >"$WORK/got2-$prefix"
   stop_s3backer "$mnt"
   diff "$WORK/want2-$prefix" "$WORK/got2-$prefix" >/dev/null || fail "$prefix: s3backer reads other files than s3bd wrote"
