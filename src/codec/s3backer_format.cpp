@@ -91,7 +91,9 @@ std::optional<ContentEncoding> ParseContentEncoding(std::string_view value, std:
     const std::size_t comma = value.find(',', start);
     const std::string_view token = Trim(value.substr(start, comma == value.npos ? value.npos : comma - start));
     if (token == kDeflate) {
-      if (e.deflate || e.encrypted) return refuse(fmt::format("Content-Encoding '{}': deflate repeated or after encrypt", Sanitize(value)));
+      if (e.deflate || e.encrypted) {
+        return refuse(fmt::format("Content-Encoding '{}': deflate repeated or after encrypt", Sanitize(value)));
+      }
       e.deflate = true;
     } else if (token.substr(0, kEncryptPrefix.size()) == kEncryptPrefix) {
       if (e.encrypted) return refuse(fmt::format("Content-Encoding '{}': encrypted twice", Sanitize(value)));
@@ -187,7 +189,8 @@ bool BodyHmac(const Keys& keys, BlockNum block, std::span<const std::uint8_t> bo
   return EVP_MAC_init(m.ctx, keys.key().data(), keys.key().size(), params) == 1 &&
          EVP_MAC_update(m.ctx, reinterpret_cast<const unsigned char*>(digits.data()), digits.size()) == 1 &&
          EVP_MAC_update(m.ctx, Bytes(kCipher).data(), kCipher.size()) == 1 &&
-         EVP_MAC_update(m.ctx, body.data(), body.size()) == 1 && EVP_MAC_final(m.ctx, out.data(), &n, out.size()) == 1 &&
+         EVP_MAC_update(m.ctx, body.data(), body.size()) == 1 &&
+         EVP_MAC_final(m.ctx, out.data(), &n, out.size()) == 1 &&
          n == kHmacSize;
 }
 

@@ -225,7 +225,8 @@ bool FetchRawBlock(s3::S3Client& client, const s3::KeyScheme& scheme, BlockNum b
   std::string detail;
   std::vector<s3::NameValue> pairs;
   if (auto ec = client.GetObjectInto(s3::BlockKey(scheme, block), f.object, &size, &found, &detail, false, &pairs)) {
-    throw StartupError(detail.empty() ? fmt::format("cannot read block {}: {}", BlockName(block), ec.message()) : detail);
+    throw StartupError(detail.empty() ? fmt::format("cannot read block {}: {}", BlockName(block), ec.message())
+                                      : detail);
   }
   f.object.resize(size);
   f.meta.pairs.assign(pairs.begin(), pairs.end());
@@ -317,8 +318,9 @@ codec::BlockCodec::Options S3backerCodec(const StoreConfig& config, const Geomet
     std::string detail;
     if (auto ec = probe.Decode(*f.first, f.object, f.meta, out, &detail)) {
       if (ec == Errc::kAuthFailed) {
-        throw StartupError(fmt::format("wrong password for the s3backer volume {} (the HMAC of block {} does not match)",
-                                       config.url, BlockName(*f.first)));
+        throw StartupError(fmt::format(
+            "wrong password for the s3backer volume {} (the HMAC of block {} does not match)", config.url,
+            BlockName(*f.first)));
       }
       throw StartupError(fmt::format("{}: block {}: {}", config.url, BlockName(*f.first), detail));
     }

@@ -12,6 +12,7 @@
 #include "s3bd/map/block_map.h"
 #include "s3bd/store/directory_store.h"
 #include "s3bd/store/fault_store.h"
+#include "s3bd/codec/s3backer_format.h"
 #include "s3bd/store/memory_store.h"
 #include "s3_test_support.h"
 #include "test_util.h"
@@ -24,6 +25,25 @@ constexpr Geometry kGeom{4096, 64};
 // A memory store under a codec layer with these options.
 std::unique_ptr<BlockStore> MemoryBlocks(codec::CompressionSpec compression, bool encrypt) {
   return std::make_unique<MemoryStore>(kGeom, test::CodecOptions(kGeom.block_size, compression, encrypt));
+}
+
+// The codec in s3backer's format (codec/s3backer_format.h), with fixed keys
+// when encrypted.
+codec::BlockCodec::Options S3backerOptions(bool deflate, bool encrypt) {
+  codec::BlockCodec::Options o;
+  o.block_size = kGeom.block_size;
+  o.format = codec::BlockCodec::Format::kS3backer;
+  o.volume_size = kGeom.size();
+  if (deflate) o.compression = test::kDeflate1;
+  if (encrypt) {
+    static const auto keys = [] {
+      auto k = std::make_shared<codec::s3backer::Keys>();
+      EXPECT_TRUE(k->Derive("conformance", "bucket", "vol/"));
+      return k;
+    }();
+    o.s3backer_keys = keys;
+  }
+  return o;
 }
 
 struct StoreFactory {
@@ -47,7 +67,18 @@ const StoreFactory kStores[] = {
        return test::CodecBlocks(std::make_unique<DirectoryStore>(Directory::Open(dir, false), kGeom), test::kZstd,
                                 true);
      }},
+    // s3backer's format: plain, deflated, encrypted.
+    {"memory_s3backer",
+     [](const std::string&) { return std::make_unique<MemoryStore>(kGeom, S3backerOptions(false, false)); }},
+    {"memory_s3backer_deflate",
+     [](const std::string&) { return std::make_unique<MemoryStore>(kGeom, S3backerOptions(true, false)); }},
+    {"memory_s3backer_encrypted",
+     [](const std::string&) { return std::make_unique<MemoryStore>(kGeom, S3backerOptions(false, true)); }},
 #ifdef S3BD_HAVE_TEST_S3SERVER
+    {"s3_s3backer_encrypted",
+     [](const std::string&) -> std::unique_ptr<BlockStore> {
+       return std::make_unique<CodecStore>(test::MakeTestS3Objects(kGeom, false), S3backerOptions(true, true));
+     }},
     {"s3_zstd_encrypted",
      [](const std::string&) -> std::unique_ptr<BlockStore> {
        return test::CodecBlocks(test::MakeTestS3Objects(kGeom, false), test::kZstd, true);
