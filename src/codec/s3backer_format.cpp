@@ -172,13 +172,12 @@ bool BlockIv(const Keys& keys, BlockNum block, std::span<std::uint8_t, kAesBlock
 
 bool BodyHmac(const Keys& keys, BlockNum block, std::span<const std::uint8_t> body,
               std::span<std::uint8_t, kHmacSize> out) {
+  // Fetched once (a provider lookup); shared by every thread, as OpenSSL
+  // allows for fetched algorithms. Each call has its own context.
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   struct Mac {
-    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
     EVP_MAC_CTX* ctx = mac ? EVP_MAC_CTX_new(mac) : nullptr;
-    ~Mac() {
-      EVP_MAC_CTX_free(ctx);
-      EVP_MAC_free(mac);
-    }
+    ~Mac() { EVP_MAC_CTX_free(ctx); }
   } m;
   if (m.ctx == nullptr) return false;
   char digest[] = "SHA1";
