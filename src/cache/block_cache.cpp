@@ -306,6 +306,13 @@ std::error_code BlockCache::PageIn(std::unique_lock<std::mutex>& lock, Entry* e)
       SetData(e, std::move(buf));
       break;
     }
+    if (!file_->IsCurrent(e->block, seq)) {
+      // A write is replacing this version (possibly in its own slot): read
+      // the new one once it is installed.
+      if (file_->failed()) return std::make_error_code(std::errc::io_error);
+      state_cv_.wait(lock);
+      continue;
+    }
     if (e->state != State::kClean) {
       // The file held the only copy of data not yet stored.
       spdlog::error("cache file {}: block {} not yet stored cannot be read back from the file: {}", file_->path(),
@@ -529,8 +536,8 @@ std::error_code BlockCache::StoreJournaled(std::unique_lock<std::mutex>& lock, E
   if (unloaded) {
     e->state = before;
     Place(e);
-    state_cv_.notify_all();
   }
+  state_cv_.notify_all();  // also for a reader of the version this one replaces (PageIn)
   if (ec) return ec;
   if (!e->dirty()) e->state = State::kEmpty;  // no longer RECOVERED, CLEAN or MARKING: made DIRTY below
   e->file_seq = version.seq;
@@ -661,11 +668,12 @@ void BlockCache::UploadWorker() {
     if (file_ && file_seq) (void)file_->WaitDurable(file_pos);
     ObjectVersion stored;
     std::error_code ec;
+    bool superseded = false;  // read back a version a newer write replaced: not an attempt
     if (!snapshot) {
-      // Disk tier: the block is only in the file. (If it was rewritten
-      // meanwhile, this version may be gone: a failed attempt, retried.)
+      // Disk tier: the block is only in the file.
       snapshot = buffers_.Get();
       ec = file_->ReadData(e->block, file_seq, *snapshot);
+      superseded = ec && !file_->IsCurrent(e->block, file_seq);
     }
     if (!ec) ec = next().Write(e->block, *snapshot, &stored);
     {
@@ -698,6 +706,10 @@ void BlockCache::UploadWorker() {
         e->heat = scheduler_.HeatUp(e->heat);
         Enqueue(e, clock_->Now() + scheduler_.DelayFor(e->heat));
       }
+    } else if (superseded) {
+      // Rewritten while its old version was read back from the file (and
+      // that slot reused): nothing was sent; the newer data goes next.
+      Enqueue(e, clock_->Now());
     } else {
       ++upload_failures_;
       e->failed_attempt = ticket;

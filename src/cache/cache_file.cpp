@@ -648,6 +648,14 @@ std::error_code CacheFile::ReadData(BlockNum block, std::uint64_t seq, std::span
   return {};
 }
 
+bool CacheFile::IsCurrent(BlockNum block, std::uint64_t seq) const {
+  std::lock_guard lock(mu_);
+  const auto it = blocks_.find(block);
+  if (it == blocks_.end() || it->second.slot < 0) return false;
+  const SlotInfo& s = slots_[static_cast<std::uint64_t>(it->second.slot)];
+  return s.state == SlotInfo::kCurrent && s.seq == seq;
+}
+
 CacheFile::Pos CacheFile::Written() const {
   std::lock_guard lock(mu_);
   return written_;

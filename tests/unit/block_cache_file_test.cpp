@@ -334,6 +334,11 @@ void ConcurrentModel(std::uint64_t cache_blocks, std::uint64_t file_blocks) {
   {
     Mount m(mem, path, cfg);
     std::atomic<bool> failed{false};
+    const auto check = [&](const char* what, BlockNum b, std::error_code ec) {
+      if (!ec) return;
+      failed = true;
+      ADD_FAILURE() << what << " of block " << b << ": " << ec.message();
+    };
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&, t] {
@@ -344,22 +349,22 @@ void ConcurrentModel(std::uint64_t cache_blocks, std::uint64_t file_blocks) {
           if (op < 4) {
             std::lock_guard lock(locks[b]);
             model[b] = Block(rng());
-            failed = failed || static_cast<bool>(m.cache->Write(b, model[b]));
+            check("write", b, m.cache->Write(b, model[b]));
           } else if (op < 6) {
             std::lock_guard lock(locks[b]);
             const std::size_t off = rng() % kBs, len = 1 + rng() % (kBs - off);
             const Bytes patch = Block(rng());
             std::memcpy(model[b].data() + off, patch.data(), len);
-            failed = failed || static_cast<bool>(m.cache->WritePart(b, off, std::span(patch).first(len)));
+            check("partial write", b, m.cache->WritePart(b, off, std::span(patch).first(len)));
           } else if (op < 7) {
             std::lock_guard lock(locks[b]);
             model[b] = Bytes(kBs, 0);
-            failed = failed || static_cast<bool>(m.cache->Zero(b));
+            check("zero", b, m.cache->Zero(b));
           } else if (op < 9) {
             Bytes out(kBs);
-            failed = failed || static_cast<bool>(m.cache->Read(b, out));
+            check("read", b, m.cache->Read(b, out));
           } else {
-            failed = failed || static_cast<bool>(rng() % 2 ? m.cache->Flush() : m.cache->FlushToStore());
+            check("flush", b, rng() % 2 ? m.cache->Flush() : m.cache->FlushToStore());
           }
         }
       });

@@ -207,9 +207,14 @@ class CacheFile {
   // REQUIRES: its version is CLEAN on disk (MarkClean or a CLEAN Put) and it
   // has no shadows, or the file failed.
   void Drop(BlockNum block);
-  // Reads version `seq` of `block` (a recovered CLEAN one) and checks its
-  // MD5: Errc::kCorruptBlock if it does not match or the version is gone.
+  // Reads version `seq` of `block` and checks its MD5: Errc::kCorruptBlock
+  // if it does not match or the version is gone (a newer Put may replace it
+  // at any time, even in its own slot: then IsCurrent() is false).
   std::error_code ReadData(BlockNum block, std::uint64_t seq, std::span<std::uint8_t> out);
+
+  // Whether version `seq` is still `block`'s newest, written version (not
+  // replaced, not being replaced). Non-blocking.
+  bool IsCurrent(BlockNum block, std::uint64_t seq) const;
 
   // The position of the latest completed write.
   Pos Written() const;
