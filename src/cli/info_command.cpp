@@ -125,6 +125,8 @@ int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
       out += "mounted     not mounted read-write (no lease)\n";
     } else if (!lease.readable) {
       out += fmt::format("mounted     unknown: {}\n", lease.holder);
+    } else if (lease.released) {
+      out += fmt::format("mounted     not mounted read-write (last: {})\n", lease.holder);
     } else {
       out += fmt::format("mounted     read-write by {}; {}\n", lease.holder,
                          lease.dead ? "no longer renewed (s3bd unlock removes it)"

@@ -203,7 +203,9 @@ void SayIfWriterHoldsLease(const StoreConfig& store, Stack& stack, const std::st
   LeaseRecord r;
   if (stack.meta->ReadMeta(kLeaseKey, text, &version) || DecodeLease(text, &r, &why)) return;
   const LeaseOptions o = MountLeaseOptions(store, stack, mountpoint);
-  if (o.now() >= r.expires || r.state == LeaseRecord::State::kUnclean) return;
+  if (o.now() >= r.expires || r.state == LeaseRecord::State::kUnclean || r.state == LeaseRecord::State::kReleased) {
+    return;
+  }
   spdlog::warn("{} is mounted read-write by {} (pid {}) since {}: this read-only mount serves what it reads and "
                "keeps it cached, so it may not see that mount's later writes",
                store.url, r.host, r.pid, FormatUnixTime(r.started));

@@ -234,7 +234,8 @@ int RunErase(const StoreConfig& config, bool yes, bool quiet) {
       throw StartupError(detail.empty() ? fmt::format("cannot list {}: {}", config.url, ec.message()) : detail);
     }
     if (lease) {
-      // A lease nobody renews any more (a crashed mount) goes with the rest.
+      // A lease nobody renews any more (a crashed mount, or the `released`
+      // record of a clean one) goes with the rest.
       LeaseOptions lo = DefaultLeaseOptions();
       lo.url = config.url;
       const FoundLease f = ReadLease(*v.meta, lo);

@@ -140,7 +140,7 @@ Bottom OpenBottom(const StoreConfig& config) {
   auto dir = Directory::Open(config.directory, config.read_only, !config.unlocked, [&config](const std::string& lease) {
     LeaseRecord r;
     std::string why;
-    if (DecodeLease(lease, &r, &why)) return std::string();
+    if (DecodeLease(lease, &r, &why) || r.state == LeaseRecord::State::kReleased) return std::string();
     // A read-only mount holds the lock and the lease is a crashed writer's.
     const LeaseOptions here = DefaultLeaseOptions();
     if (r.host == here.host && !here.pid_alive(r.pid)) return std::string();

@@ -13,12 +13,16 @@
 //                                                   Release() -> RELEASED; MarkUnclean() -> RELEASED
 //   FENCED     another mount holds it: nothing      never (the daemon stops uploading, writes and
 //              more is uploaded                     fsync fail with EIO, dirty data stays cached)
-//   RELEASED   deleted after a clean final flush,   never
-//              or left `unclean` with the reason
+//   RELEASED   deleted after a clean final flush    never
+//              (or left as a `released` record,
+//              Release(true)), or left `unclean`
+//              with the reason
 //
 // The lease found at mount, and what Acquire() does with it:
 //
 //   none                                   create it
+//   released (a clean unmount's record)    take it like none, but with If-Match on its
+//                                          version; LastHeldBy() then tells whose it was
 //   live (not expired), holder running     refuse: "mounted read-write by HOST (pid N) since T"
 //   flushing (not expired), or live but
 //   its mount point on this host is gone   wait (one line), re-reading every wait_poll
@@ -46,6 +50,7 @@
 #include <climits>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -99,6 +104,7 @@ const char* LeaseStateName(LeaseRecord::State s) {
     case LeaseRecord::State::kLive: return "live";
     case LeaseRecord::State::kFlushing: return "flushing";
     case LeaseRecord::State::kUnclean: return "unclean";
+    case LeaseRecord::State::kReleased: return "released";
   }
   return "live";
 }
@@ -179,6 +185,7 @@ std::error_code DecodeLease(std::string_view text, LeaseRecord* out, std::string
       if (value == "live") r.state = LeaseRecord::State::kLive;
       else if (value == "flushing") r.state = LeaseRecord::State::kFlushing;
       else if (value == "unclean") r.state = LeaseRecord::State::kUnclean;
+      else if (value == "released") r.state = LeaseRecord::State::kReleased;
       else return bad(fmt::format("line {}: bad state", line_no));
     } else if (key == "reason") {
       r.reason = value;
@@ -232,6 +239,17 @@ Lease::State Lease::state() const {
 std::string Lease::fenced_message() const {
   std::lock_guard lock(mu_);
   return fenced_why_;
+}
+
+std::string Lease::mount_id() const {
+  std::lock_guard lock(mu_);
+  return record_.mount_id;
+}
+
+bool Lease::LastHeldBy(const std::string& mount_id, const std::string& cache_file_id) const {
+  std::lock_guard lock(mu_);
+  return enforced_ && took_released_ && !mount_id.empty() && previous_.mount_id == mount_id &&
+         !cache_file_id.empty() && previous_.cache_file_id == cache_file_id;
 }
 
 void Lease::Acquire() {
@@ -296,6 +314,7 @@ void Lease::AcquireLease() {
       refuse(fmt::format("cannot read the lease of {}: {}", options_.url, rec.message()));
     }
     MetaCondition cond = MetaCondition::Absent();
+    std::optional<LeaseRecord> released;  // the `released` record this attempt takes
     if (!rec) {
       LeaseRecord found;
       std::string why;
@@ -310,43 +329,51 @@ void Lease::AcquireLease() {
         state_ = State::kHeld;
         return;
       }
-      const std::int64_t now = Now();
-      const bool dead = options_.exclusive_already || now >= found.expires ||
-                        found.state == LeaseRecord::State::kUnclean ||
-                        (found.host == options_.host && !options_.pid_alive(found.pid));
-      const bool unmounting = found.state == LeaseRecord::State::kFlushing ||
-                              (found.host == options_.host && !found.mountpoint.empty() &&
-                               options_.still_mounted && !options_.still_mounted(found.mountpoint));
-      if (!dead && unmounting) {
-        if (!said_waiting) {
-          spdlog::info("{}: waiting for {} to finish uploading at its unmount of {} (lease expires {})",
-                       options_.url, Holder(found), found.mountpoint.empty() ? "the volume" : found.mountpoint,
-                       FormatUnixTime(found.expires));
-          said_waiting = true;
+      if (found.state == LeaseRecord::State::kReleased) {
+        // Nobody holds it: a clean unmount's record, taken like no lease at
+        // all, but over its version, so that LastHeldBy() can vouch that
+        // nobody came in between.
+        cond = MetaCondition::Version(version);
+        released = std::move(found);
+      } else {
+        const std::int64_t now = Now();
+        const bool dead = options_.exclusive_already || now >= found.expires ||
+                          found.state == LeaseRecord::State::kUnclean ||
+                          (found.host == options_.host && !options_.pid_alive(found.pid));
+        const bool unmounting = found.state == LeaseRecord::State::kFlushing ||
+                                (found.host == options_.host && !found.mountpoint.empty() &&
+                                 options_.still_mounted && !options_.still_mounted(found.mountpoint));
+        if (!dead && unmounting) {
+          if (!said_waiting) {
+            spdlog::info("{}: waiting for {} to finish uploading at its unmount of {} (lease expires {})",
+                         options_.url, Holder(found), found.mountpoint.empty() ? "the volume" : found.mountpoint,
+                         FormatUnixTime(found.expires));
+            said_waiting = true;
+          }
+          options_.sleep(options_.wait_poll);
+          continue;
         }
-        options_.sleep(options_.wait_poll);
-        continue;
+        if (!dead) {
+          refuse(fmt::format("{} is mounted read-write by {} since {}; mount it --read-only, or unmount it there",
+                             options_.url, Holder(found), FormatUnixTime(found.started)));
+        }
+        if (!found.cache_file_id.empty() && found.cache_file_id != options_.cache_file_id) {
+          refuse(fmt::format(
+              "{} was not unmounted cleanly by {} (mounted since {}{}): its unsaved blocks may be in the cache file "
+              "{} on {} (id {}); mount with --cache-file {} there, or discard them with `s3bd unlock {}`",
+              options_.url, Holder(found), FormatUnixTime(found.started),
+              found.reason.empty() ? "" : ", " + found.reason, found.cache_file, found.host, found.cache_file_id,
+              found.cache_file, options_.url));
+        }
+        spdlog::warn("{}: taking over the lease of {} (mounted since {}), which did not unmount cleanly{}{}",
+                     options_.url, Holder(found), FormatUnixTime(found.started),
+                     found.reason.empty() ? "" : " (" + found.reason + ")",
+                     found.cache_file_id.empty() ? ": writes it had not stored are lost"
+                                                 : "; this mount has its cache file and uploads its unsaved blocks first");
+        cond = MetaCondition::Version(version);
+        std::lock_guard lock(mu_);
+        took_over_ = true;
       }
-      if (!dead) {
-        refuse(fmt::format("{} is mounted read-write by {} since {}; mount it --read-only, or unmount it there",
-                           options_.url, Holder(found), FormatUnixTime(found.started)));
-      }
-      if (!found.cache_file_id.empty() && found.cache_file_id != options_.cache_file_id) {
-        refuse(fmt::format(
-            "{} was not unmounted cleanly by {} (mounted since {}{}): its unsaved blocks may be in the cache file "
-            "{} on {} (id {}); mount with --cache-file {} there, or discard them with `s3bd unlock {}`",
-            options_.url, Holder(found), FormatUnixTime(found.started),
-            found.reason.empty() ? "" : ", " + found.reason, found.cache_file, found.host, found.cache_file_id,
-            found.cache_file, options_.url));
-      }
-      spdlog::warn("{}: taking over the lease of {} (mounted since {}), which did not unmount cleanly{}{}",
-                   options_.url, Holder(found), FormatUnixTime(found.started),
-                   found.reason.empty() ? "" : " (" + found.reason + ")",
-                   found.cache_file_id.empty() ? ": writes it had not stored are lost"
-                                               : "; this mount has its cache file and uploads its unsaved blocks first");
-      cond = MetaCondition::Version(version);
-      std::lock_guard lock(mu_);
-      took_over_ = true;
     }
     probe();
     std::unique_lock lock(mu_);
@@ -371,6 +398,8 @@ void Lease::AcquireLease() {
     }
     version_ = new_version;
     state_ = State::kHeld;
+    took_released_ = released.has_value();
+    if (released) previous_ = std::move(*released);
     return;
   }
 }
@@ -388,7 +417,9 @@ std::error_code Lease::Rewrite() {
   if (state_ == State::kFenced) return make_error_code(Errc::kConditionFailed);
   if (state_ != State::kHeld) return make_error_code(std::errc::operation_not_permitted);
   LeaseRecord next = record_;
-  if (next.state != LeaseRecord::State::kUnclean) next.expires = Now() + options_.ttl.count();
+  if (next.state == LeaseRecord::State::kLive || next.state == LeaseRecord::State::kFlushing) {
+    next.expires = Now() + options_.ttl.count();
+  }
   const auto check_current = [&]() -> std::error_code {
     std::string text, version;
     const std::error_code ec = meta_->ReadMeta(kLeaseKey, text, &version);
@@ -464,10 +495,25 @@ std::error_code Lease::MarkFlushing() {
   return ec;
 }
 
-std::error_code Lease::Release() {
+std::error_code Lease::Release(bool keep_record) {
   StopRenewing();
   std::lock_guard lock(mu_);
   if (state_ != State::kHeld) return state_ == State::kFenced ? make_error_code(Errc::kConditionFailed) : std::error_code{};
+  if (keep_record) {
+    // The record a saved block map is checked against (LastHeldBy): our
+    // mount id and cache file id, held by nobody.
+    const LeaseRecord saved = record_;
+    record_.state = LeaseRecord::State::kReleased;
+    record_.reason.clear();
+    record_.expires = Now();
+    const std::error_code ec = Rewrite();
+    if (ec) {
+      if (state_ != State::kFenced) record_ = saved;
+      return ec;
+    }
+    state_ = State::kReleased;
+    return {};
+  }
   if (!enforced_) {
     std::string text, version;
     LeaseRecord cur;
@@ -520,11 +566,18 @@ FoundLease ReadLease(MetaStore& meta, const LeaseOptions& options) {
     return f;
   }
   const LeaseRecord& r = f.record;
-  f.dead = options.now() >= r.expires || r.state == LeaseRecord::State::kUnclean ||
+  f.released = r.state == LeaseRecord::State::kReleased;
+  f.dead = f.released || options.now() >= r.expires || r.state == LeaseRecord::State::kUnclean ||
            (r.host == options.host && !options.pid_alive(r.pid));
+  const std::string cache_file =
+      r.cache_file_id.empty() ? "" : fmt::format(", cache file {} (id {})", r.cache_file, r.cache_file_id);
+  if (f.released) {
+    f.holder = fmt::format("{} (pid {}), mounted from {} until its clean unmount at {}{}", r.host, r.pid,
+                           FormatUnixTime(r.started), FormatUnixTime(r.expires), cache_file);
+    return f;
+  }
   f.holder = fmt::format("{} (pid {}), mounted since {}, state {}{}{}", r.host, r.pid, FormatUnixTime(r.started),
-                         LeaseStateName(r.state), r.reason.empty() ? "" : " (" + r.reason + ")",
-                         r.cache_file_id.empty() ? "" : fmt::format(", cache file {} (id {})", r.cache_file, r.cache_file_id));
+                         LeaseStateName(r.state), r.reason.empty() ? "" : " (" + r.reason + ")", cache_file);
   return f;
 }
 
@@ -550,6 +603,10 @@ std::string RemoveLease(MetaStore& meta, const LeaseOptions& options, bool force
     throw StartupError(fmt::format("cannot remove the lease of {}: {}", options.url, d.message()));
   } else if (Conflict(d)) {
     throw StartupError(fmt::format("the lease of {} changed meanwhile; look again", options.url));
+  }
+  if (f.released) {
+    return fmt::format("removed the record of the last clean unmount of {} ({}): the next mount surveys the volume",
+                       options.url, f.holder);
   }
   return fmt::format("removed the lease of {}: it was held by {}", options.url, f.holder);
 }

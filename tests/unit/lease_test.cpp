@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "s3bd/core/errors.h"
 #include "s3bd/store/memory_store.h"
@@ -88,6 +90,10 @@ TEST_F(LeaseTest, FormatRoundTripsAndIsParsedAsHostile) {
   EXPECT_EQ(back.cache_file, "/c f");
   EXPECT_EQ(back.reason, "disk full");
   EXPECT_EQ(back.state, LeaseRecord::State::kUnclean);
+  r.state = LeaseRecord::State::kReleased;
+  r.reason.clear();
+  ASSERT_FALSE(DecodeLease(EncodeLease(r), &back, &why)) << why;
+  EXPECT_EQ(back.state, LeaseRecord::State::kReleased);
   for (const std::string& bad :
        {std::string(""), std::string("s3bd-lease 2\n"), std::string("hello\n"), text.substr(0, text.size() - 1),
         std::string("s3bd-lease 1\nhost x\n"), std::string("s3bd-lease 1\npid -1\n"),
@@ -396,6 +402,126 @@ TEST_F(LeaseTest, UnreadableLeaseIsRefusedWithTheWayOut) {
   Lease a(meta_, Options("box", 100));
   const std::string why = Refusal(a);
   EXPECT_NE(why.find("s3bd unlock --force s3://bkt/vol"), std::string::npos) << why;
+}
+
+// The `released` record of a clean unmount that saved its block map
+// (Release(true)): held by nobody, taken by the next mount like no lease,
+// and it vouches (LastHeldBy) only for the mount and cache file it names,
+// and only if nobody held the lease in between.
+TEST_F(LeaseTest, ReleasedRecordVouchesOnlyForTheMountThatLeftIt) {
+  const std::string cid = std::string(15, '0') + "c";
+  Lease a(meta_, Options("box", 100, cid));
+  a.Acquire();
+  const std::string a_id = a.mount_id();
+  ASSERT_FALSE(a.MarkFlushing());
+  ASSERT_FALSE(a.Release(/*keep_record=*/true));
+  EXPECT_EQ(a.state(), Lease::State::kReleased);
+  LeaseRecord r = Stored();
+  EXPECT_EQ(r.state, LeaseRecord::State::kReleased);
+  EXPECT_EQ(r.mount_id, a_id);
+  EXPECT_EQ(r.cache_file_id, cid);
+  EXPECT_EQ(r.expires, now_) << "nobody renews it";
+  // Nobody holds it: info, erase and unlock see a record, not a mount.
+  LeaseOptions lo = Options("elsewhere", 5);
+  const FoundLease f = ReadLease(*meta_, lo);
+  EXPECT_TRUE(f.present && f.readable && f.released && f.dead);
+  EXPECT_NE(f.holder.find("until its clean unmount"), std::string::npos) << f.holder;
+
+  // The next mount takes it at once (another host, no waiting, no refusal,
+  // even without the cache file it names: it holds nothing unsaved).
+  Lease b(meta_, Options("other", 7, cid));
+  b.Acquire();
+  EXPECT_EQ(b.state(), Lease::State::kHeld);
+  EXPECT_FALSE(b.took_over());
+  EXPECT_TRUE(b.LastHeldBy(a_id, cid));
+  EXPECT_FALSE(b.LastHeldBy(a_id, std::string(16, 'd'))) << "another cache file";
+  EXPECT_FALSE(b.LastHeldBy(std::string(32, 'e'), cid)) << "another mount";
+  EXPECT_FALSE(b.LastHeldBy(b.mount_id(), cid));
+  EXPECT_EQ(Stored().mount_id, b.mount_id());
+  EXPECT_EQ(Stored().state, LeaseRecord::State::kLive);
+
+  // b ends without saving a map (deleted) : c finds no record.
+  ASSERT_FALSE(b.Release());
+  EXPECT_FALSE(HasLease());
+  Lease c(meta_, Options("box", 100, cid));
+  c.Acquire();
+  EXPECT_FALSE(c.LastHeldBy(a_id, cid));
+  EXPECT_FALSE(c.LastHeldBy(b.mount_id(), cid));
+  ASSERT_FALSE(c.Release(true));
+  const std::string c_id = c.mount_id();
+
+  // A mount in between that is killed: its live lease, expired, is taken
+  // over, and vouches for nothing.
+  Lease d(meta_, Options("other", 7));
+  d.Acquire();
+  EXPECT_TRUE(d.LastHeldBy(c_id, cid)) << "d took c's record";
+  now_ += 120;  // d is gone without a word
+  Lease e(meta_, Options("box", 100, cid));
+  e.Acquire();
+  EXPECT_TRUE(e.took_over());
+  EXPECT_FALSE(e.LastHeldBy(c_id, cid));
+  EXPECT_FALSE(e.LastHeldBy(d.mount_id(), ""));
+}
+
+TEST_F(LeaseTest, ReleasedRecordIsTakenOverItsVersionOnly) {
+  const std::string cid(16, 'c');
+  Lease a(meta_, Options("box", 100, cid));
+  a.Acquire();
+  ASSERT_FALSE(a.Release(true));
+  // Another mount takes and releases it while b looks: b's If-Match on the
+  // version it read fails, so b looks again and sees the newer record.
+  Lease other(meta_, Options("other", 7, cid));
+  class Racing : public MemoryStore {
+   public:
+    Racing(std::shared_ptr<MemoryStore> real, std::function<void()> before_write)
+        : MemoryStore(Geometry{4096, 16}), real_(std::move(real)), before_write_(std::move(before_write)) {}
+    std::error_code ReadMeta(const std::string& k, std::string& v, std::string* ver) override {
+      return real_->ReadMeta(k, v, ver);
+    }
+    std::error_code WriteMeta(const std::string& k, const std::string& v, const MetaCondition& c,
+                              std::string* ver) override {
+      if (k == kLeaseKey && before_write_) std::exchange(before_write_, nullptr)();
+      return real_->WriteMeta(k, v, c, ver);
+    }
+    std::error_code DeleteMeta(const std::string& k, const MetaCondition& c) override { return real_->DeleteMeta(k, c); }
+    std::error_code ProbeConditions(const std::string& k, bool* e) override { return real_->ProbeConditions(k, e); }
+
+   private:
+    std::shared_ptr<MemoryStore> real_;
+    std::function<void()> before_write_;
+  };
+  auto racing = std::make_shared<Racing>(meta_, [&] {
+    other.Acquire();
+    ASSERT_FALSE(other.Release(true));
+  });
+  Lease b(racing, Options("box", 100, cid));
+  b.Acquire();
+  EXPECT_FALSE(b.LastHeldBy(a.mount_id(), cid)) << "someone held it after a";
+  EXPECT_TRUE(b.LastHeldBy(other.mount_id(), cid));
+}
+
+TEST_F(LeaseTest, ReleasedRecordVouchesForNothingWhereConditionsAreIgnored) {
+  meta_->set_ignore_conditions(true);
+  const std::string cid(16, 'c');
+  Lease a(meta_, Options("box", 100, cid));
+  a.Acquire();
+  ASSERT_FALSE(a.Release(true));
+  EXPECT_EQ(Stored().state, LeaseRecord::State::kReleased);
+  Lease b(meta_, Options("box", 100, cid));
+  b.Acquire();
+  EXPECT_TRUE(b.best_effort());
+  EXPECT_FALSE(b.LastHeldBy(a.mount_id(), cid));
+}
+
+TEST_F(LeaseTest, UnlockRemovesAReleasedRecordWithoutForce) {
+  Lease a(meta_, Options("box", 100, std::string(16, 'c')));
+  a.Acquire();
+  ASSERT_FALSE(a.Release(true));
+  bool found = false;
+  const std::string line = RemoveLease(*meta_, Options("box", 100), /*force=*/false, &found);
+  EXPECT_TRUE(found);
+  EXPECT_NE(line.find("record of the last clean unmount"), std::string::npos) << line;
+  EXPECT_FALSE(HasLease());
 }
 
 }  // namespace

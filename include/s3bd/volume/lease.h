@@ -15,7 +15,7 @@
 //   mountpoint PATH           where it is mounted (on `host`)
 //   started UNIX-SECONDS      when the mount took the lease
 //   expires UNIX-SECONDS      until when it holds it unless renewed
-//   state live|flushing|unclean
+//   state live|flushing|unclean|released
 //   reason TEXT               why a final flush failed (state unclean only)
 //
 // Another tool's "mounted" flag beside the lease (ForeignMountFlag; today
@@ -25,6 +25,14 @@
 // Release() clears it after the lease. A flag that s3bd set itself (a mount
 // that crashed) is left to the lease to judge; MarkUnclean() and a fenced
 // lease leave it set.
+//
+// A lease in state `released` is held by nobody: the record a clean unmount
+// leaves instead of deleting the lease when it saved its block map in its
+// cache file (Release(true)), naming that mount and cache file, so that the
+// next mount can tell whether anyone else held the volume in between
+// (LastHeldBy; the trust rule of a saved map is in map/block_map.h). An
+// s3bd older than the state refuses such a record as unreadable: `s3bd
+// unlock --force` removes it (the next mount then surveys).
 //
 // Where conditions are enforced (ProbeConditions at mount: AWS, MinIO, the
 // test server; Ceph RGW with the bare ETag in If-Match), the lease is created
@@ -53,7 +61,7 @@ inline constexpr const char* kProbeKey = "s3bd-probe";
 inline constexpr std::size_t kMaxLeaseSize = 4096;
 
 struct LeaseRecord {
-  enum class State { kLive, kFlushing, kUnclean };
+  enum class State { kLive, kFlushing, kUnclean, kReleased };
   std::string host;
   std::int64_t pid = 0;
   std::string mount_id;
@@ -139,8 +147,10 @@ class Lease {
   void StopRenewing();
   // Unmount: before the final flush the lease says `flushing`; after it,
   // Release() deletes it (if still ours) or MarkUnclean() records why not.
+  // Release(true) instead rewrites it as a `released` record (with If-Match
+  // on our version where enforced): for a mount that saved its block map.
   std::error_code MarkFlushing();
-  std::error_code Release();
+  std::error_code Release(bool keep_record = false);
   std::error_code MarkUnclean(const std::string& reason);
 
   State state() const;
@@ -149,6 +159,14 @@ class Lease {
   // Set by Acquire(): the lease of a mount that did not unmount cleanly was
   // taken over (its cache file is this mount's).
   bool took_over() const { return took_over_; }
+  // This mount's id (set by Acquire()).
+  std::string mount_id() const;
+  // Whether the lease Acquire() took was the `released` record of mount
+  // `mount_id` with cache file `cache_file_id`, on a store that enforces
+  // conditions: then no other read-write mount held the volume since that
+  // mount's clean unmount (every one takes this lease, and the record was
+  // taken with If-Match on its version).
+  bool LastHeldBy(const std::string& mount_id, const std::string& cache_file_id) const;
   // The message of a fenced lease.
   std::string fenced_message() const;
 
@@ -166,6 +184,8 @@ class Lease {
   State state_ = State::kAcquiring;
   bool enforced_ = true;
   bool took_over_ = false;
+  bool took_released_ = false;  // Acquire() took a `released` record: previous_
+  LeaseRecord previous_;
   LeaseRecord record_;
   std::string version_;
   std::string fenced_why_;
@@ -181,9 +201,10 @@ struct FoundLease {
   LeaseRecord record;
   std::string version;
   std::string why;
-  // Nobody renews it: expired, unclean, or held by a process of this host
-  // that no longer exists.
+  // Nobody renews it: expired, unclean, released, or held by a process of
+  // this host that no longer exists.
   bool dead = false;
+  bool released = false;  // a `released` record: nobody holds the volume
   // "HOST (pid N), mounted since TIME, state S[ (REASON)][, cache file F (id I)]"
   std::string holder;
 };
