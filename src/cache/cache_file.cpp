@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <sstream>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -40,6 +41,21 @@ constexpr std::size_t kOffVersion = 8, kOffEntrySize = 12, kOffFileId = 16, kOff
                       kOffHeaderCrc = kOffVolume + kMaxVolume;
 // Entry fields.
 constexpr std::size_t kEntState = 0, kEntFlags = 4, kEntBlock = 8, kEntSeq = 16, kEntMd5 = 24, kEntVersion = 40, kEntCrc = 60;
+
+// The saved block map: its header's fields, and the bitmap's I/O unit.
+constexpr char kMapMagic[8] = {'S', '3', 'B', 'D', 'B', 'M', 'A', 'P'};
+constexpr std::uint32_t kMapFormatVersion = 1;
+constexpr std::size_t kMapHeaderSize = 4096;
+constexpr std::size_t kMapOffVersion = 8, kMapOffFileId = 16, kMapOffBlockSize = 24, kMapOffBlocks = 32,
+                      kMapOffBytes = 40, kMapOffBitsCrc = 48, kMapOffStampLen = 52, kMapOffStamp = 56,
+                      kMapOffVolumeLen = kMapOffStamp + CacheFile::kMaxMapStamp, kMapOffVolume = kMapOffVolumeLen + 4,
+                      kMapOffCrc = kMapOffVolume + kMaxVolume;
+static_assert(kMapOffCrc + 4 <= kMapHeaderSize);
+constexpr std::size_t kMapChunk = std::size_t{1} << 20;  // bytes of bitmap per read or write
+
+bool Printable(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
 
 void Store32(std::uint8_t* p, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
@@ -257,7 +273,7 @@ std::unique_ptr<CacheFile> CacheFile::Open(const CacheFileOptions& o) {
       throw StartupError(fmt::format("cache file {} is truncated ({} bytes, needs {})", path, st.st_size, l.size()));
     }
     std::unique_ptr<CacheFile> file(
-        new CacheFile(fd.release(), path, io, o.geometry, l.slots, l.file_id, l.data_offset));
+        new CacheFile(fd.release(), path, io, o.geometry, l.slots, l.file_id, l.data_offset, o.volume));
     file->Recover();
     if (l.slots != o.slots) {
       if (file->recovered_dirty_ == 0 && attempt < 3) {
@@ -269,13 +285,14 @@ std::unique_ptr<CacheFile> CacheFile::Open(const CacheFileOptions& o) {
       spdlog::warn("cache file {} keeps its {} slots until its unsaved blocks are stored (wanted {})", path, l.slots,
                    o.slots);
     }
+    file->OpenSavedMap();
     file->journal_ = std::thread([f = file.get()] { f->JournalLoop(); });
     return file;
   }
 }
 
 CacheFile::CacheFile(int fd, std::string path, std::shared_ptr<CacheFileIo> io, const Geometry& g,
-                     std::uint64_t slots, std::uint64_t file_id, std::uint64_t data_offset)
+                     std::uint64_t slots, std::uint64_t file_id, std::uint64_t data_offset, std::string volume)
     : fd_(fd),
       path_(std::move(path)),
       io_(std::move(io)),
@@ -284,6 +301,7 @@ CacheFile::CacheFile(int fd, std::string path, std::shared_ptr<CacheFileIo> io, 
       file_id_(file_id),
       data_offset_(data_offset),
       zero_md5_(Md5Of(std::vector<std::uint8_t>(g.block_size, 0))),
+      volume_(std::move(volume)),
       slots_(slots) {}
 
 CacheFile::~CacheFile() {
@@ -752,6 +770,167 @@ void CacheFile::Discard() {
       by_fd.st_dev == by_path.st_dev) {
     if (::unlink(path_.c_str()) == 0) spdlog::warn("cache file {} removed: everything in it is stored", path_);
   }
+}
+
+void CacheFile::OpenSavedMap() {
+  std::lock_guard lock(map_mu_);
+  const auto unused = [&](const std::string& why) {
+    spdlog::warn("cache file {}: its saved block map is not used: {}", path_, why);
+  };
+  // Up to a header's worth: the file may end before (no region at all: a
+  // file made before saved maps, or never saved in) or inside it.
+  std::vector<std::uint8_t> h(kMapHeaderSize, 0);
+  std::size_t got = 0;
+  while (got < h.size()) {
+    const ssize_t r = io_->Pread(fd_, h.data() + got, h.size() - got, MapOffset() + static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      map_on_disk_ = true;
+      return unused("read: " + Errno());
+    }
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  if (std::all_of(h.begin(), h.end(), [](std::uint8_t b) { return b == 0; })) return;  // none, or forgotten
+  map_on_disk_ = true;
+  if (got < h.size()) return unused("truncated");
+  if (std::memcmp(h.data(), kMapMagic, sizeof kMapMagic) != 0) return unused("damaged (no map header)");
+  if (Crc(h.data(), kMapOffCrc) != Load32(&h[kMapOffCrc])) return unused("damaged (header checksum mismatch)");
+  if (const std::uint32_t v = Load32(&h[kMapOffVersion]); v != kMapFormatVersion) {
+    return unused(fmt::format("format version {}; this s3bd reads version {}", v, kMapFormatVersion));
+  }
+  const std::uint64_t blocks = Load64(&h[kMapOffBlocks]), bytes = Load64(&h[kMapOffBytes]);
+  const std::uint32_t stamp_len = Load32(&h[kMapOffStampLen]), volume_len = Load32(&h[kMapOffVolumeLen]);
+  if (stamp_len == 0 || stamp_len > kMaxMapStamp || volume_len > kMaxVolume) return unused("damaged (bad lengths)");
+  const std::string stamp(reinterpret_cast<const char*>(&h[kMapOffStamp]), stamp_len);
+  const std::string volume(reinterpret_cast<const char*>(&h[kMapOffVolume]), volume_len);
+  if (!Printable(stamp)) return unused("damaged (bad stamp)");
+  if (Load64(&h[kMapOffFileId]) != file_id_) return unused("it was made for another cache file");
+  if (volume != volume_) return unused("it belongs to another volume");
+  if (Load64(&h[kMapOffBlockSize]) != geometry_.block_size || blocks != geometry_.num_blocks) {
+    return unused(fmt::format("it is for {} blocks of {}, the volume has {} blocks of {}", blocks,
+                              FormatSize(Load64(&h[kMapOffBlockSize])), geometry_.num_blocks,
+                              FormatSize(geometry_.block_size)));
+  }
+  if (blocks == 0 || bytes != (blocks + 7) / 8) return unused("damaged (impossible bitmap length)");
+  std::uint8_t last = 0;
+  if (io_->Pread(fd_, &last, 1, MapOffset() + static_cast<off_t>(kMapHeaderSize + bytes - 1)) != 1) {
+    return unused("truncated");
+  }
+  map_stamp_ = stamp;
+  map_crc_ = Load32(&h[kMapOffBitsCrc]);
+}
+
+std::string CacheFile::saved_map_stamp() const {
+  std::lock_guard lock(map_mu_);
+  return map_stamp_;
+}
+
+std::error_code CacheFile::ReadSavedMap(const std::function<void(BlockNum)>& fn, std::string* why) {
+  std::lock_guard lock(map_mu_);
+  if (map_stamp_.empty()) {
+    *why = "the cache file holds no saved block map";
+    return std::make_error_code(std::errc::no_such_file_or_directory);
+  }
+  const std::uint64_t n = geometry_.num_blocks, bytes = (n + 7) / 8;
+  const off_t base = MapOffset() + static_cast<off_t>(kMapHeaderSize);
+  std::vector<std::uint8_t> chunk;
+  std::uint32_t crc = 0;
+  for (std::uint64_t first = 0; first < bytes; first += kMapChunk) {
+    chunk.resize(std::min<std::uint64_t>(kMapChunk, bytes - first));
+    if (auto ec = ReadAll(chunk.data(), chunk.size(), base + static_cast<off_t>(first))) {
+      *why = "read: " + ec.message();
+      return ec;
+    }
+    crc = Crc(chunk.data(), chunk.size(), crc);
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      for (unsigned bit = 0; chunk[i] >> bit; ++bit) {
+        if (!((chunk[i] >> bit) & 1)) continue;
+        const BlockNum b = (first + i) * 8 + bit;
+        if (b >= n) {
+          *why = "damaged (a block past the end of the volume)";
+          return make_error_code(Errc::kBadMetadata);
+        }
+        fn(b);
+      }
+    }
+  }
+  if (crc != map_crc_) {
+    *why = "damaged (checksum mismatch)";
+    return make_error_code(Errc::kBadMetadata);
+  }
+  return {};
+}
+
+std::error_code CacheFile::ForgetSavedMap() {
+  std::lock_guard lock(map_mu_);
+  map_stamp_.clear();
+  if (!map_on_disk_) return {};
+  const std::vector<std::uint8_t> zeros(kMapHeaderSize, 0);
+  if (auto ec = WriteAll(zeros.data(), zeros.size(), MapOffset())) return ec;
+  if (io_->Datasync(fd_) != 0) return LastError();
+  map_on_disk_ = false;
+  return {};
+}
+
+std::error_code CacheFile::SaveMap(const std::string& stamp, const BlockLister& list) {
+  if (stamp.empty() || stamp.size() > kMaxMapStamp || !Printable(stamp)) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  std::lock_guard lock(map_mu_);
+  if (failed()) return std::make_error_code(std::errc::io_error);
+  map_stamp_.clear();
+  const std::uint64_t n = geometry_.num_blocks, bytes = (n + 7) / 8;
+  const off_t base = MapOffset() + static_cast<off_t>(kMapHeaderSize);
+  // Whatever header is there goes first (a map saved before must not be
+  // read over a half-written bitmap; its CRC would refuse it anyway).
+  std::vector<std::uint8_t> h(kMapHeaderSize, 0);
+  if (auto ec = WriteAll(h.data(), h.size(), MapOffset())) return ec;
+  map_on_disk_ = true;
+  std::vector<std::uint8_t> chunk(static_cast<std::size_t>(std::min<std::uint64_t>(kMapChunk, bytes)), 0);
+  std::uint64_t at = 0;  // the first byte of `chunk`
+  std::uint32_t crc = 0;
+  std::error_code ec;
+  const auto emit = [&] {  // writes `chunk` and moves on to the next
+    const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), bytes - at));
+    if (!ec) ec = WriteAll(chunk.data(), len, base + static_cast<off_t>(at));
+    crc = Crc(chunk.data(), len, crc);
+    std::fill(chunk.begin(), chunk.end(), 0);
+    at += len;
+  };
+  bool ordered = true, any = false;
+  BlockNum last = 0;
+  list([&](BlockNum b) {
+    if (!ordered || ec) return;
+    if (b >= n || (any && b <= last)) {
+      ordered = false;
+      return;
+    }
+    any = true;
+    last = b;
+    while (b / 8 >= at + chunk.size()) emit();
+    chunk[b / 8 - at] |= static_cast<std::uint8_t>(1u << (b % 8));
+  });
+  if (!ordered) return std::make_error_code(std::errc::invalid_argument);
+  while (!ec && at < bytes) emit();
+  if (ec) return ec;
+  std::memcpy(h.data(), kMapMagic, sizeof kMapMagic);
+  Store32(&h[kMapOffVersion], kMapFormatVersion);
+  Store64(&h[kMapOffFileId], file_id_);
+  Store64(&h[kMapOffBlockSize], geometry_.block_size);
+  Store64(&h[kMapOffBlocks], n);
+  Store64(&h[kMapOffBytes], bytes);
+  Store32(&h[kMapOffBitsCrc], crc);
+  Store32(&h[kMapOffStampLen], static_cast<std::uint32_t>(stamp.size()));
+  std::memcpy(&h[kMapOffStamp], stamp.data(), stamp.size());
+  Store32(&h[kMapOffVolumeLen], static_cast<std::uint32_t>(volume_.size()));
+  std::memcpy(&h[kMapOffVolume], volume_.data(), volume_.size());
+  Store32(&h[kMapOffCrc], Crc(h.data(), kMapOffCrc));
+  if ((ec = WriteAll(h.data(), h.size(), MapOffset()))) return ec;
+  if (io_->Datasync(fd_) != 0) return LastError();
+  map_stamp_ = stamp;
+  map_crc_ = crc;
+  return {};
 }
 
 void CacheFile::FillStats(StatsJson& j) const {

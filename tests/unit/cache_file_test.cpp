@@ -16,8 +16,12 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
+
+#include <zlib.h>
 
 #include "fake_disk.h"
+#include "log_capture.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/s3/crypto.h"
 #include "test_util.h"
@@ -648,6 +652,312 @@ TEST(CacheFile, CleanEntriesKeepTheStoredVersion) {
   EXPECT_EQ(rec[4].version, TestVersion(9));
   EXPECT_FALSE(rec[5].version.known);  // dirty: not stored yet
   EXPECT_TRUE(rec[5].dirty);
+}
+
+// --- The saved block map (cache_file.h, "Saved block map").
+
+constexpr const char* kStamp = "0123456789abcdef0123456789abcdef";
+
+// Where the region starts in a file of `slots` slots of kGeom, and its
+// header's fields (the layout in cache_file.cpp), for tests that craft one.
+std::size_t MapOffset(std::uint64_t slots = 8) {
+  return (CacheFile::kHeaderSize + slots * CacheFile::kEntrySize + 4095) / 4096 * 4096 + slots * kBs;
+}
+constexpr std::size_t kMapHeader = 4096, kMapVersionAt = 8, kMapBitsCrcAt = 48, kMapCrcAt = 636;
+
+CacheFile::BlockLister ListOf(std::vector<BlockNum> blocks) {
+  return [blocks](const std::function<void(BlockNum)>& fn) {
+    for (BlockNum b : blocks) fn(b);
+  };
+}
+
+// The saved map's blocks; nullopt (and *why) if it cannot be read.
+std::optional<std::set<BlockNum>> SavedMap(CacheFile& f, std::string* why = nullptr) {
+  std::set<BlockNum> got;
+  std::string w;
+  if (f.ReadSavedMap([&](BlockNum b) { got.insert(b); }, &w)) {
+    if (why) *why = w;
+    return std::nullopt;
+  }
+  return got;
+}
+
+std::uint32_t Crc32(const std::string& s, std::size_t at, std::size_t n, std::uint32_t crc = 0) {
+  return static_cast<std::uint32_t>(::crc32(crc, reinterpret_cast<const Bytef*>(s.data() + at), static_cast<uInt>(n)));
+}
+void Put32(std::string& s, std::size_t at, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) s[at + i] = static_cast<char>(v >> (8 * i));
+}
+// Recomputes the map header's CRC (after a test changed a field).
+void ResealMapHeader(std::string& image, std::size_t slots = 8) {
+  Put32(image, MapOffset(slots) + kMapCrcAt, Crc32(image, MapOffset(slots), kMapCrcAt));
+}
+
+TEST(CacheFile, SavedMapRoundTripsAndIsForgotten) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  {
+    auto f = CacheFile::Open(Options(path));
+    EXPECT_EQ(f->saved_map_stamp(), "") << "a new file holds no saved map";
+    std::string why;
+    EXPECT_FALSE(SavedMap(*f, &why));
+    EXPECT_NE(why.find("no saved block map"), std::string::npos) << why;
+    ASSERT_FALSE(f->ForgetSavedMap());
+    EXPECT_EQ(std::filesystem::file_size(path), MapOffset()) << "forgetting nothing writes nothing";
+    Put(*f, 9, Block(9), /*dirty=*/false);
+    ASSERT_FALSE(f->SaveMap(kStamp, ListOf({0, 7, 8, 40, 63})));
+    EXPECT_EQ(f->saved_map_stamp(), kStamp);
+  }
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  {
+    auto f = CacheFile::Open(Options(path));
+    EXPECT_EQ(f->saved_map_stamp(), kStamp);
+    EXPECT_EQ(SavedMap(*f), (std::set<BlockNum>{0, 7, 8, 40, 63}));
+    EXPECT_EQ(f->TakeRecovered().size(), 1u) << "the slots are untouched by the map";
+    ASSERT_FALSE(f->ForgetSavedMap());
+    EXPECT_EQ(f->saved_map_stamp(), "");
+    EXPECT_FALSE(SavedMap(*f));
+  }
+  {
+    auto f = CacheFile::Open(Options(path));
+    EXPECT_EQ(f->saved_map_stamp(), "") << "forgotten on disk, not only in memory";
+    ASSERT_FALSE(f->SaveMap("other-stamp", ListOf({})));
+  }
+  auto f = CacheFile::Open(Options(path));
+  EXPECT_EQ(f->saved_map_stamp(), "other-stamp");
+  EXPECT_EQ(SavedMap(*f), std::set<BlockNum>{}) << "an empty map is a map";
+}
+
+// A file made before saved maps (it ends after its slots): no saved map; a
+// map is saved after its end, and the slots stay valid.
+TEST(CacheFile, FileWithoutTheRegionHasNoSavedMap) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  {
+    auto f = CacheFile::Open(Options(path));
+    Put(*f, 3, Block(3), /*dirty=*/true);
+    ASSERT_FALSE(f->WaitDurable(f->Written()));
+  }
+  ASSERT_EQ(std::filesystem::file_size(path), MapOffset());
+  {
+    auto f = CacheFile::Open(Options(path));
+    EXPECT_EQ(f->saved_map_stamp(), "");
+    auto rec = f->TakeRecovered();
+    ASSERT_EQ(rec.size(), 1u);
+    ASSERT_FALSE(f->MarkClean(3, rec[0].seq, ObjectVersion{}));
+    ASSERT_FALSE(f->SaveMap(kStamp, ListOf({3})));
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), MapOffset() + kMapHeader + kGeom.num_blocks / 8);
+  auto f = CacheFile::Open(Options(path));
+  EXPECT_EQ(SavedMap(*f), std::set<BlockNum>{3});
+  EXPECT_EQ(f->TakeRecovered().size(), 1u);
+}
+
+TEST(CacheFile, SaveMapRefusesBadInputAndLeavesNoMap) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  auto f = CacheFile::Open(Options(path));
+  const auto einval = std::make_error_code(std::errc::invalid_argument);
+  EXPECT_EQ(f->SaveMap("", ListOf({1})), einval);
+  EXPECT_EQ(f->SaveMap(std::string(CacheFile::kMaxMapStamp + 1, 'a'), ListOf({1})), einval);
+  EXPECT_EQ(f->SaveMap("a\nb", ListOf({1})), einval);
+  ASSERT_FALSE(f->SaveMap(kStamp, ListOf({1, 2})));
+  for (const auto& bad : std::vector<std::vector<BlockNum>>{{3, 2}, {3, 3}, {1, kGeom.num_blocks}}) {
+    EXPECT_EQ(f->SaveMap(kStamp, ListOf(bad)), einval);
+    EXPECT_EQ(f->saved_map_stamp(), "");
+  }
+  f.reset();
+  f = CacheFile::Open(Options(path));
+  EXPECT_EQ(f->saved_map_stamp(), "") << "a failed save leaves no map, not the one saved before";
+}
+
+TEST(CacheFile, DamagedForeignOrTruncatedSavedMapIsNotUsed) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  {
+    auto f = CacheFile::Open(Options(path));
+    ASSERT_FALSE(f->SaveMap(kStamp, ListOf({1, 2, 3, 60})));
+  }
+  const std::string base = test::FakeDisk(path).Image();
+  const std::size_t at = MapOffset();
+  ASSERT_EQ(base.size(), at + kMapHeader + 8);
+  // Each case: the image, and whether the header still checks out (then
+  // ReadSavedMap must refuse the bitmap).
+  struct Case {
+    std::string name;
+    std::string image;
+    bool header_ok;
+    CacheFileOptions options;
+  };
+  std::vector<Case> cases;
+  const auto with = [&](std::string name, const std::function<void(std::string&)>& change, bool header_ok,
+                        CacheFileOptions o) {
+    std::string image = base;
+    change(image);
+    cases.push_back({std::move(name), std::move(image), header_ok, std::move(o)});
+  };
+  with("a bitmap byte", [&](std::string& i) { i[at + kMapHeader + 1] ^= 0x10; }, true, Options(path));
+  with("a header byte", [&](std::string& i) { i[at + 40] ^= 1; }, false, Options(path));
+  with("the stamp", [&](std::string& i) { i[at + 60] ^= 1; }, false, Options(path));
+  with("the magic", [&](std::string& i) { i[at] = 'X'; }, false, Options(path));
+  with("a newer format", [&](std::string& i) {
+    Put32(i, at + kMapVersionAt, 2);
+    ResealMapHeader(i);
+  }, false, Options(path));
+  with("the bitmap cut short", [&](std::string& i) { i.resize(at + kMapHeader + 4); }, false, Options(path));
+  with("the header cut short", [&](std::string& i) { i.resize(at + 100); }, false, Options(path));
+  with("a bit past the end, CRCs fixed", [&](std::string& i) {
+    // 64 blocks fill the bitmap exactly: in a file of 60 blocks, bits 60-63
+    // are past the end. Pretend the map is of 60 blocks, with bit 60 set.
+    for (int k = 0; k < 8; ++k) i[at + 32 + k] = k == 0 ? 60 : 0;
+    Put32(i, at + kMapBitsCrcAt, Crc32(i, at + kMapHeader, 8));
+    ResealMapHeader(i);
+  }, true, [&] {
+    CacheFileOptions o = Options(path);
+    o.geometry.num_blocks = 60;
+    return o;
+  }());
+  with("another geometry (a resized volume)", [](std::string&) {}, false, [&] {
+    CacheFileOptions o = Options(path);
+    o.geometry.num_blocks = 128;
+    return o;
+  }());
+  for (Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    test::WriteImage(path, c.image);
+    test::LogCapture log;
+    auto f = CacheFile::Open(c.options);
+    std::string why;
+    if (c.header_ok) {
+      EXPECT_EQ(f->saved_map_stamp(), kStamp);
+      EXPECT_FALSE(SavedMap(*f, &why));
+      EXPECT_NE(why.find("damaged"), std::string::npos) << why;
+    } else {
+      EXPECT_EQ(f->saved_map_stamp(), "");
+      EXPECT_FALSE(SavedMap(*f));
+      const std::string text = log.text();
+      EXPECT_NE(text.find("its saved block map is not used"), std::string::npos) << text;
+      EXPECT_EQ(text.find("its saved block map is not used"), text.rfind("its saved block map is not used"))
+          << "logged once: " << text;
+    }
+    // Forgotten like a good one; the file stays usable.
+    ASSERT_FALSE(f->ForgetSavedMap());
+    ASSERT_FALSE(f->SaveMap(kStamp, ListOf({5})));
+    EXPECT_EQ(SavedMap(*f), std::set<BlockNum>{5});
+  }
+}
+
+// The same bytes in another cache file of the same volume (its id differs),
+// or in a file of another volume, are not that file's map.
+TEST(CacheFile, SavedMapOfAnotherFileOrVolumeIsNotUsed) {
+  test::TempDir dir;
+  const std::string a = dir.path() + "/a", b = dir.path() + "/b";
+  {
+    auto f = CacheFile::Open(Options(a));
+    ASSERT_FALSE(f->SaveMap(kStamp, ListOf({1})));
+  }
+  { CacheFile::Open(Options(b)); }
+  std::string image_a = test::FakeDisk(a).Image(), image_b = test::FakeDisk(b).Image();
+  image_b.resize(image_a.size());
+  image_b.replace(MapOffset(), std::string::npos, image_a.substr(MapOffset()));
+  test::WriteImage(b, image_b);
+  {
+    test::LogCapture log;
+    auto f = CacheFile::Open(Options(b));
+    EXPECT_EQ(f->saved_map_stamp(), "");
+    EXPECT_NE(log.text().find("made for another cache file"), std::string::npos) << log.text();
+  }
+  // File a relabelled as another volume's (its superblock rewritten): the
+  // region still names the first volume.
+  const std::string other = "volume ffffffffffffffffffffffffffffffff";
+  std::string relabelled = image_a;
+  relabelled.replace(60, other.size(), other);
+  Put32(relabelled, 60 + 512, Crc32(relabelled, 0, 60 + 512));
+  test::WriteImage(a, relabelled);
+  CacheFileOptions o = Options(a);
+  o.volume = other;
+  test::LogCapture log;
+  auto f = CacheFile::Open(o);
+  EXPECT_EQ(f->saved_map_stamp(), "");
+  EXPECT_NE(log.text().find("belongs to another volume"), std::string::npos) << log.text();
+}
+
+// Random damage to the region: never a crash, and a map that reads back is
+// always exactly the map that was saved.
+TEST(CacheFile, RandomCorruptionOfTheSavedMapNeverCrashes) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  const std::set<BlockNum> saved{0, 9, 17, 33, 63};
+  {
+    auto f = CacheFile::Open(Options(path));
+    ASSERT_FALSE(f->SaveMap(kStamp, ListOf({saved.begin(), saved.end()})));
+  }
+  const std::string base = test::FakeDisk(path).Image();
+  std::mt19937_64 rng(12);
+  int used = 0, unused = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string image = base;
+    const int mutations = static_cast<int>(rng() % 4);
+    for (int m = 0; m < mutations; ++m) {
+      const std::size_t at = MapOffset() + (rng() % 2 ? rng() % 700 : kMapHeader + rng() % 8);
+      image[at] = static_cast<char>(rng());
+    }
+    if (rng() % 10 == 0) image.resize(MapOffset() + rng() % (base.size() - MapOffset()));
+    test::WriteImage(path, image);
+    test::LogCapture quiet;
+    auto f = CacheFile::Open(Options(path));
+    if (auto got = SavedMap(*f)) {
+      EXPECT_EQ(*got, saved);
+      EXPECT_EQ(f->saved_map_stamp(), kStamp);
+      ++used;
+    } else {
+      ++unused;
+    }
+  }
+  EXPECT_GT(used, 0);
+  EXPECT_GT(unused, 100);
+}
+
+// A power loss while a map is saved over an older one: what survives is
+// either no map or one of the two, each exactly as saved under its stamp.
+TEST(CacheFile, PowerLossDuringSaveMapNeverMixesMaps) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/cache";
+  const std::set<BlockNum> first{1, 2, 3}, second{4, 50, 63};
+  { CacheFile::Open(Options(path)); }
+  std::mt19937_64 rng(5);
+  std::map<std::string, int> outcomes;
+  for (int i = 0; i < 60; ++i) {
+    auto disk = std::make_shared<test::FakeDisk>(path);
+    {
+      auto f = CacheFile::Open(Options(path, 8, disk));
+      ASSERT_FALSE(f->SaveMap("first", ListOf({first.begin(), first.end()})));
+      disk->FailWritesAfter(static_cast<int>(rng() % 4));  // the save stops after 0-3 writes
+      (void)f->SaveMap("second", ListOf({second.begin(), second.end()}));
+      const std::string crashed = disk->Crash(rng);
+      f.reset();
+      test::WriteImage(path, crashed);
+    }
+    test::LogCapture quiet;
+    auto f = CacheFile::Open(Options(path));
+    const std::string stamp = f->saved_map_stamp();
+    const auto got = SavedMap(*f);
+    if (!got) {
+      ++outcomes["none"];
+    } else if (stamp == "first") {
+      EXPECT_EQ(*got, first);
+      ++outcomes["first"];
+    } else {
+      EXPECT_EQ(stamp, "second");
+      EXPECT_EQ(*got, second);
+      ++outcomes["second"];
+    }
+    ASSERT_FALSE(f->ForgetSavedMap());
+  }
+  EXPECT_GT(outcomes["none"], 0);
+  EXPECT_GT(outcomes["second"], 0);
 }
 
 }  // namespace

@@ -18,6 +18,13 @@
 //                  ObjectVersion the data was read or uploaded as, for
 //                  revalidation), CRC-32 of (file id, slot index, entry).
 //   data_offset  slot data: slot count x block size.
+//   map_offset   (= data_offset + slot count x block size; optional) the
+//                saved block map, see below: a 4 KiB header (magic
+//                "S3BDBMAP", its own format version, the file id, the
+//                volume's identity, block size and block count, the
+//                stamp, the bitmap's length and CRC-32, CRC-32 of the
+//                header), then a bitmap of ceil(blocks / 8) bytes: bit
+//                b % 8 of byte b / 8 set = block b may hold an object.
 //
 // An entry is valid when its CRC matches and its fields make sense; a torn or
 // damaged entry is ignored (read as FREE). A valid entry's data is trusted
@@ -71,6 +78,22 @@
 //  On open, all valid DIRTY entries that are not their block's newest are
 //  overwritten with FREE, and the file is fdatasync'd, before anything else.
 //
+// Saved block map (map/block_map.h, "Saved map"; the composition root moves
+// it between the map layer and this file, stack.h): a region after the slot
+// data, beyond the size of files made before it, which therefore simply have
+// no saved map (and an older s3bd, which checks only that the file is at
+// least as large as its slots need, ignores the region). It is written only
+// at a clean unmount (SaveMap: bitmap, header, fdatasync) and forgotten
+// (ForgetSavedMap: the header overwritten with zeros, fdatasync) at the next
+// mount before that mount can change the volume. The stamp names who saved
+// it (the mount id); whether to trust it is the caller's decision. Read back
+// it is hostile: a header that is damaged, of another format, file, volume
+// or geometry, a stamp that is not printable, a bitmap whose length or
+// CRC-32 is wrong or that runs past the end of the file, are all "no saved
+// map" (one line in the log), never an error of the file. The region is
+// expendable like a CLEAN entry: failing to save or to read it never fails
+// the file.
+//
 // Durability is tracked by positions: each completed write gets the next
 // position; a sync first notes the highest position written, then calls
 // fdatasync, so every write at or below it is durable when it returns.
@@ -96,7 +119,9 @@
 // positions; it is never held during I/O or while calling back. The caller
 // may hold its own lock while calling the non-blocking methods (TryReserve,
 // Unreserve, Drop, Written, failed); Put, MarkClean, ReadData and
-// WaitDurable do I/O or wait and must be called without it.
+// WaitDurable do I/O or wait and must be called without it. map_mu_ guards
+// the saved map only and is held during its I/O (and while calling back:
+// ReadSavedMap, SaveMap); no other lock is taken under it.
 #pragma once
 
 #include <sys/types.h>
@@ -237,6 +262,26 @@ class CacheFile {
   // The random id written when the file was created (the lease names it).
   std::uint64_t file_id() const { return file_id_; }
 
+  // The saved block map (see above). Its stamp, if the file holds one whose
+  // header checked out at Open (and that was not forgotten since); else "".
+  std::string saved_map_stamp() const;
+  // Calls `fn` for every block the saved map marks as possibly holding an
+  // object, in ascending order, checking the bitmap against its CRC-32 as it
+  // goes: the calls count only if it returns success. An error, with a
+  // one-line *why: no saved map, a damaged one, a read error.
+  std::error_code ReadSavedMap(const std::function<void(BlockNum)>& fn, std::string* why);
+  // Forgets the saved map: its header is overwritten with zeros and the
+  // file synced. Nothing to do (success) if the file holds none.
+  std::error_code ForgetSavedMap();
+  // Saves a map, stamped with `stamp` (1 to kMaxMapStamp printable ASCII
+  // characters): `list` calls its argument for every block that may hold an
+  // object, in ascending order. Synced when it returns success; EIO if the
+  // file failed, EINVAL for a bad stamp or a list that is not ascending or
+  // names a block past the end of the volume (nothing saved then).
+  using BlockLister = std::function<void(const std::function<void(BlockNum)>&)>;
+  std::error_code SaveMap(const std::string& stamp, const BlockLister& list);
+  static constexpr std::size_t kMaxMapStamp = 64;
+
  private:
   struct SlotInfo {
     enum State : std::uint8_t { kFree, kReserved, kCurrent, kShadow, kLost };
@@ -264,7 +309,7 @@ class CacheFile {
   };
 
   CacheFile(int fd, std::string path, std::shared_ptr<CacheFileIo> io, const Geometry& g, std::uint64_t slots,
-            std::uint64_t file_id, std::uint64_t data_offset);
+            std::uint64_t file_id, std::uint64_t data_offset, std::string volume);
   // Reads the table, picks each block's newest valid version, frees stale
   // DIRTY entries and syncs. Throws StartupError.
   void Recover();
@@ -276,6 +321,9 @@ class CacheFile {
   off_t DataOffset(std::uint64_t slot) const {
     return static_cast<off_t>(data_offset_ + slot * geometry_.block_size);
   }
+  off_t MapOffset() const { return static_cast<off_t>(data_offset_ + slot_count_ * geometry_.block_size); }
+  // Reads and checks the saved map's header (Open); a bad one is logged.
+  void OpenSavedMap();
   void Fail(const char* what, std::error_code ec);  // REQUIRES: mu_ held
   void FreeSlot(std::uint64_t slot);                 // REQUIRES: mu_ held
   void JournalLoop();
@@ -288,6 +336,7 @@ class CacheFile {
   const std::uint64_t file_id_;
   const std::uint64_t data_offset_;
   const BlockMd5 zero_md5_;
+  const std::string volume_;  // the volume's identity (CacheFileOptions::volume)
 
   mutable std::mutex mu_;
   std::condition_variable cv_;  // the journal thread and every waiter
@@ -306,6 +355,13 @@ class CacheFile {
   // Stats (guarded by mu_).
   std::uint64_t puts_ = 0, marks_ = 0, syncs_ = 0, freed_shadows_ = 0;
   std::uint64_t recovered_dirty_ = 0, recovered_clean_ = 0, discarded_at_open_ = 0;
+
+  // The saved map (guarded by map_mu_): its stamp ("" if none), the
+  // bitmap's CRC-32, and whether the header on disk is anything but zeros.
+  mutable std::mutex map_mu_;
+  std::string map_stamp_;
+  std::uint32_t map_crc_ = 0;
+  bool map_on_disk_ = false;
 
   std::thread journal_;
 };
