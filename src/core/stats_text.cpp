@@ -92,6 +92,7 @@ void RenderMap(std::ostream& os, const StatsJson& j) {
   os << fmt::format("  survey            {}", survey);
   if (survey == "done") os << fmt::format(" in {:.1f} s", D(j, "survey_s"));
   os << fmt::format(" ({} blocks surveyed)\n", U(j, "surveyed_blocks"))
+     << fmt::format("  source            {}\n", j.value("source", ""))
      << fmt::format("  blocks            {} may hold data, {} known absent, {} unknown\n", U(j, "known_present"),
                     U(j, "known_absent"), U(j, "unknown"))
      << fmt::format("  requests saved    {} reads, {} zeros\n", U(j, "reads_saved"), U(j, "zeros_saved"));

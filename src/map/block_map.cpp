@@ -26,6 +26,15 @@ const char* SurveyName(BlockMapStore::Survey s) {
   return "?";
 }
 
+const char* SourceName(BlockMapStore::Source s) {
+  switch (s) {
+    case BlockMapStore::Source::kNone: return "none";
+    case BlockMapStore::Source::kSurvey: return "survey";
+    case BlockMapStore::Source::kCacheFile: return "cache-file";
+  }
+  return "?";
+}
+
 }  // namespace
 
 BlockMapStore::BlockMapStore(std::unique_ptr<BlockStore> next)
@@ -138,16 +147,38 @@ void BlockMapStore::WaitForSurvey() {
 }
 
 std::error_code BlockMapStore::SurveyNow() {
-  const auto start = std::chrono::steady_clock::now();
-  const BlockNum n = geometry().num_blocks;
-  std::vector<BlockNum> listed;
-  if (auto ec = next().ListNonZero([&](BlockNum b) {
-        if (b < n) listed.push_back(b);
-      })) {
+  const std::error_code ec =
+      Build([this](const std::function<void(BlockNum)>& fn) { return next().ListNonZero(fn); }, Source::kSurvey);
+  if (ec) {
     spdlog::warn("block map: the survey of the store failed ({}); blocks not written by this mount are asked for "
                  "as without a map",
                  ec.message());
     survey_.store(Survey::kFailed, std::memory_order_release);
+  }
+  return ec;
+}
+
+std::error_code BlockMapStore::Load(const Lister& saved) {
+  Survey expected = Survey::kNotStarted;
+  if (!survey_.compare_exchange_strong(expected, Survey::kRunning)) {
+    return std::make_error_code(std::errc::operation_in_progress);
+  }
+  const std::error_code ec = Build(saved, Source::kCacheFile);
+  if (ec) {
+    source_.store(Source::kNone, std::memory_order_release);
+    survey_.store(Survey::kNotStarted, std::memory_order_release);
+  }
+  return ec;
+}
+
+std::error_code BlockMapStore::Build(const Lister& list, Source source) {
+  source_.store(source, std::memory_order_release);
+  const auto start = std::chrono::steady_clock::now();
+  const BlockNum n = geometry().num_blocks;
+  std::vector<BlockNum> listed;
+  if (auto ec = list([&](BlockNum b) {
+        if (b < n) listed.push_back(b);
+      })) {
     return ec;
   }
   std::sort(listed.begin(), listed.end());
@@ -164,7 +195,12 @@ std::error_code BlockMapStore::SurveyNow() {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   survey_seconds_.store(seconds, std::memory_order_relaxed);
   survey_.store(Survey::kDone, std::memory_order_release);
-  spdlog::info("block map: surveyed {} blocks in {:.1f} s: {} may hold data", n, seconds, listed.size());
+  if (source == Source::kCacheFile) {
+    spdlog::info("block map: loaded the map saved in the cache file ({} blocks, {} may hold data): no survey", n,
+                 listed.size());
+  } else {
+    spdlog::info("block map: surveyed {} blocks in {:.1f} s: {} may hold data", n, seconds, listed.size());
+  }
   return {};
 }
 
@@ -215,7 +251,12 @@ std::error_code BlockMapStore::DoRevalidate(BlockNum block, const ObjectVersion&
 }
 
 std::error_code BlockMapStore::DoListNonZero(const std::function<void(BlockNum)>& fn) {
-  if (survey() != Survey::kDone) return ForwardingStore::DoListNonZero(fn);
+  if (!ForEachPresent(fn)) return ForwardingStore::DoListNonZero(fn);
+  return {};
+}
+
+bool BlockMapStore::ForEachPresent(const std::function<void(BlockNum)>& fn) const {
+  if (survey() != Survey::kDone) return false;
   for (std::uint64_t page = 0; page < num_pages_; ++page) {
     const std::atomic<std::uint64_t>* w = pages_[page].words.load(std::memory_order_acquire);
     if (w == nullptr) continue;  // all ABSENT (a fill is never PRESENT)
@@ -226,13 +267,14 @@ std::error_code BlockMapStore::DoListNonZero(const std::function<void(BlockNum)>
       if (s == State::kPresent) fn(b);
     }
   }
-  return {};
+  return true;
 }
 
 void BlockMapStore::FillOwnStats(StatsJson& j) const {
   const Survey s = survey();
   j["surveyed"] = s == Survey::kDone;
   j["survey"] = SurveyName(s);
+  j["source"] = SourceName(source());
   j["survey_s"] = survey_seconds_.load(std::memory_order_relaxed);
   j["surveyed_blocks"] = surveyed_blocks_.load(std::memory_order_relaxed);
   j["known_present"] = count_[static_cast<int>(State::kPresent)].load(std::memory_order_relaxed);

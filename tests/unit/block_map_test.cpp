@@ -2,16 +2,19 @@
 // blocks known absent cost no request below; a survey racing this mount's
 // writes and zeros never leaves a block that holds data marked absent
 // (seeded interleavings, and gated threads); a failed survey leaves every
-// block to the store; read-only mounts get no map.
+// block to the store; read-only mounts get no map; a map loaded from a saved
+// copy answers without a survey.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "gate_store.h"
+#include "s3bd/core/errors.h"
 #include "s3bd/core/stack.h"
 #include "s3bd/map/block_map.h"
 #include "s3bd/store/memory_store.h"
@@ -418,6 +421,57 @@ TEST(BlockMap, OnlyReadWriteMountsHaveAMap) {
   Stack stack = BuildStack(config);
   EXPECT_EQ(stack.map, nullptr);
   for (const auto& layer : stack.top->Stats()) EXPECT_NE(layer["layer"], "map");
+}
+
+// A map loaded from a saved copy (S2) answers like a surveyed one without
+// listing the store; a load that fails changes nothing.
+TEST(BlockMap, LoadedMapAnswersWithoutASurvey) {
+  MemoryStore* mem = nullptr;
+  auto map = MapOver({2, 40}, &mem);
+  const auto lists = Ops(*mem, "list"), reads = Ops(*mem, "read");
+  std::vector<BlockNum> present;
+  const auto collect = [&](BlockNum b) { present.push_back(b); };
+  EXPECT_FALSE(map->ForEachPresent(collect)) << "incomplete before a survey";
+  EXPECT_TRUE(present.empty());
+
+  EXPECT_EQ(map->Load([](const std::function<void(BlockNum)>& fn) {
+    fn(7);
+    return make_error_code(Errc::kBadMetadata);
+  }),
+            make_error_code(Errc::kBadMetadata));
+  EXPECT_EQ(map->survey(), BlockMapStore::Survey::kNotStarted);
+  EXPECT_EQ(map->source(), BlockMapStore::Source::kNone);
+  EXPECT_EQ(map->state(7), State::kUnknown) << "a failed load applies nothing";
+
+  ASSERT_FALSE(map->Load([](const std::function<void(BlockNum)>& fn) {
+    fn(40);
+    fn(2);
+    fn(1000);  // past the end: ignored, as in a survey
+    return std::error_code();
+  }));
+  EXPECT_EQ(map->survey(), BlockMapStore::Survey::kDone);
+  EXPECT_EQ(map->source(), BlockMapStore::Source::kCacheFile);
+  EXPECT_EQ(map->state(2), State::kPresent);
+  EXPECT_EQ(map->state(3), State::kAbsent);
+  std::vector<std::uint8_t> buf(kGeom.block_size);
+  ASSERT_FALSE(map->Read(3, buf));
+  EXPECT_EQ(buf, Zeros());
+  ASSERT_FALSE(map->Read(2, buf));
+  EXPECT_EQ(buf, test::RandomBytes(kGeom.block_size, 3));
+  EXPECT_EQ(Ops(*mem, "read"), reads + 1) << "only the present block was read";
+  // No survey follows, in either form.
+  EXPECT_FALSE(map->RunSurvey());
+  map->StartSurvey();
+  map->WaitForSurvey();
+  EXPECT_EQ(Ops(*mem, "list"), lists);
+  EXPECT_EQ(map->Load([](const std::function<void(BlockNum)>&) { return std::error_code(); }),
+            std::make_error_code(std::errc::operation_in_progress));
+
+  ASSERT_FALSE(map->Write(5, test::RandomBytes(kGeom.block_size, 9)));
+  ASSERT_FALSE(map->Zero(2));
+  ASSERT_TRUE(map->ForEachPresent(collect));
+  EXPECT_EQ(present, (std::vector<BlockNum>{5, 40}));
+  EXPECT_EQ(map->Stats()[0]["source"], "cache-file");
 }
 
 }  // namespace

@@ -49,6 +49,7 @@ TEST(StatsText, MapLayer) {
   j["survey"] = "done";
   j["survey_s"] = 1.25;
   j["surveyed_blocks"] = 1024;
+  j["source"] = "cache-file";
   j["known_present"] = 10;
   j["known_absent"] = 1014;
   j["unknown"] = 0;
@@ -57,6 +58,7 @@ TEST(StatsText, MapLayer) {
   const std::string text = Render(j);
   EXPECT_EQ(text.rfind("[map]\n", 0), 0u) << text;
   EXPECT_NE(text.find("  survey            done in 1.2 s (1024 blocks surveyed)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  source            cache-file\n"), std::string::npos) << text;
   EXPECT_NE(text.find("  blocks            10 may hold data, 1014 known absent, 0 unknown\n"), std::string::npos)
       << text;
   EXPECT_NE(text.find("  requests saved    7 reads, 1000 zeros\n"), std::string::npos) << text;

@@ -9,8 +9,9 @@
 //
 //   state    meaning                          leaves by
 //   -------  -------------------------------  ----------------------------------
-//   UNKNOWN  not surveyed, not touched by     the survey: -> PRESENT if listed,
-//            this mount: ask the store         else -> ABSENT (compare-and-swap
+//   UNKNOWN  not surveyed, not touched by     the survey, or a saved map (S2):
+//            this mount: ask the store         -> PRESENT if listed, else ->
+//                                              ABSENT (compare-and-swap
 //                                              from UNKNOWN only); a write ->
 //                                              PRESENT; a zero acked -> ABSENT
 //   ABSENT   the store holds no object        a write -> PRESENT
@@ -57,8 +58,43 @@
 // empty), so a huge, mostly empty volume costs a few bytes per page until
 // it is written. Volumes of more than kMaxBlocks blocks get no map.
 //
-// Not yet: with a cache file the map could be kept there, so that a remount
-// needs no survey (issue 12).
+// Saved map (with --cache-file), so that a remount needs no survey. The
+// trust rule: a saved map is used only if no other writer can have changed
+// the volume since it was saved, and the volume's lease is what proves it.
+//  S1 It is saved only at a clean unmount, once the final flush stored
+//     everything and only if the map is complete (no UNKNOWN block): the
+//     composition root (stack.h, SaveMap) writes ForEachPresent() into the
+//     cache file (cache_file.h, "Saved block map"), stamped with this
+//     mount's id; then the lease is released as a `released` record naming
+//     that mount id and the cache file's id, instead of being deleted
+//     (lease.h, Release(true)).
+//  S2 The next read-write mount, once it holds the lease, loads it (Load(),
+//     stats "source": "cache-file") instead of surveying only if the lease
+//     it took was exactly that record: state released, the same mount id,
+//     the same cache file id (Lease::LastHeldBy). Every read-write mount
+//     takes the lease and leaves it live, flushing, unclean, deleted or
+//     released under its own new mount id, whether it has this cache file,
+//     another or none, and whether it ends cleanly or is killed; an older
+//     s3bd refuses a released record until `s3bd unlock` deletes it; `s3bd
+//     erase` deletes it with the volume's metadata (after the blocks: a
+//     map that says PRESENT for a deleted block only costs a request). The
+//     record is taken with If-Match on its version, so no mount slips in
+//     between the check and the take. So a match proves that no s3bd wrote
+//     the volume in between. (Writes that bypass s3bd are invisible to the
+//     lease and to the map alike.)
+//  S3 On a store that ignores conditional writes (the lease is best-effort
+//     there: two mounts could briefly both believe they hold it) no map is
+//     saved and none is trusted.
+//  S4 Before this mount can change the volume (before its upload fence
+//     opens) the saved map is forgotten in the file, trusted or not, so a
+//     crash after changes never leaves a map a later mount could load; the
+//     lease, which now names this mount, no longer vouches for it either.
+//  S5 A saved map that is damaged, of another volume or geometry (a
+//     resized volume), or read with errors is not used (one line in the
+//     log), and the survey runs as without it.
+// A loaded map is exact in the same sense as a surveyed one (M3 held when
+// it was saved, and nobody changed the volume since), so M4 and M5 apply to
+// it from the start.
 //
 // Locking: the states are atomic words, changed by compare-and-swap; alloc_mu_
 // guards only the allocation of a page and the change of its fill state.
@@ -69,6 +105,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -82,6 +119,12 @@ class BlockMapStore : public ForwardingStore {
  public:
   enum class State : std::uint8_t { kUnknown = 0, kAbsent = 1, kPresent = 2 };
   enum class Survey : std::uint8_t { kNotStarted, kRunning, kDone, kFailed };
+  // Where the map's knowledge comes from: not yet anywhere, a survey of the
+  // store, or the map saved in the cache file.
+  enum class Source : std::uint8_t { kNone, kSurvey, kCacheFile };
+  // A listing of the blocks that may hold an object: calls its argument for
+  // each; its calls count only if it returns success.
+  using Lister = std::function<std::error_code(const std::function<void(BlockNum)>&)>;
 
   // Largest volume (in blocks) that gets a map.
   static constexpr std::uint64_t kMaxBlocks = std::uint64_t{1} << 32;
@@ -103,6 +146,17 @@ class BlockMapStore : public ForwardingStore {
   // called StartSurvey().
   void WaitForSurvey();
   Survey survey() const { return survey_.load(std::memory_order_acquire); }
+  Source source() const { return source_.load(std::memory_order_acquire); }
+
+  // Builds the map from a saved copy (S2) instead of a survey, now: the
+  // survey is then done (Source::kCacheFile) and RunSurvey/StartSurvey do
+  // nothing. If `saved` fails, nothing changes and the listing's error is
+  // returned (a survey may follow). REQUIRES: no survey started.
+  std::error_code Load(const Lister& saved);
+  // Calls `fn` for every PRESENT block, in ascending order, and returns
+  // true, once the survey is done (no block is UNKNOWN); else calls nothing
+  // and returns false. For saving the map (S1).
+  bool ForEachPresent(const std::function<void(BlockNum)>& fn) const;
 
   State state(BlockNum block) const;
 
@@ -128,6 +182,10 @@ class BlockMapStore : public ForwardingStore {
 
   // The survey itself; survey_ is already kRunning.
   std::error_code SurveyNow();
+  // Applies `list` to every block (M3) and marks the survey done, from
+  // `source`; on failure applies nothing and returns its error. survey_ is
+  // already kRunning.
+  std::error_code Build(const Lister& list, Source source);
   // Sets the block's state (M1, M2).
   void Set(BlockNum block, State s);
   // UNKNOWN -> `s`, if still UNKNOWN (M3).
@@ -144,6 +202,7 @@ class BlockMapStore : public ForwardingStore {
   std::mutex alloc_mu_;  // page allocation and fill changes only
   std::atomic<std::uint64_t> count_[3];  // blocks in each state
   std::atomic<Survey> survey_{Survey::kNotStarted};
+  std::atomic<Source> source_{Source::kNone};
   std::atomic<std::uint64_t> surveyed_blocks_{0};
   std::atomic<double> survey_seconds_{0};
   std::atomic<std::uint64_t> reads_saved_{0}, zeros_saved_{0};
