@@ -6,15 +6,19 @@
 //      status if it fails first (its error went to the shared stderr);
 //   3. the child opens the store, builds the stack, takes the volume's
 //      lease if read-write (lease.h: refused if another mount holds it; a
-//      read-only mount says so if a writer holds it), opens the stack's
-//      fence, starts the block map's survey (map/block_map.h), mounts, records the geometry of a new volume, reports
+//      read-only mount says so if a writer holds it), loads the block map
+//      saved in the cache file if the lease vouches for it and forgets it
+//      there (map/block_map.h, S2 and S4), opens the stack's fence, starts
+//      the block map's survey unless it was loaded, mounts, records the geometry of a new volume, reports
 //      success, detaches (stdio to /dev/null, logs to --log-file or syslog)
 //      and serves requests while a thread renews the lease (a lost lease
 //      fences the mount: no more uploads, EIO for writes and fsync);
 //   4. on unmount (fusermount3 -u, umount) or SIGINT/SIGTERM/SIGHUP it
 //      marks the lease `flushing`, uploads everything (also with
-//      --durable-cache), and then deletes the lease, or, if that failed,
-//      marks it `unclean` with the reason; the exit status is 1 if the
+//      --durable-cache), and then, with a cache file, saves the block map
+//      in it and leaves the lease as a `released` record (S1), else deletes
+//      the lease; or, if the upload failed, marks the lease `unclean` with
+//      the reason; the exit status is 1 if the
 //      upload failed. From the moment it is asked to stop, failing
 //      requests give up within one --max-retry-time (even with --hard), so
 //      a stop ends; what was not stored stays in the cache file, if any.
@@ -306,6 +310,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
     } else {
       lease = std::make_unique<Lease>(stack.meta, MountLeaseOptions(store, stack, mount.mountpoint));
       lease->Acquire();
+      UseSavedMap(stack, *lease);  // before the fence opens: nothing is changed yet
       stack.fence->Open();
     }
     // A start-up failure after this point leaves the lease as an unmount would.
@@ -384,7 +389,8 @@ int RunMount(StoreConfig store, MountConfig mount) {
       status.Set("done", {{"status", 1}, {"not_stored", left}, {"reason", reason}});
       return 1;
     }
-    if (auto lec = lease->Release()) {
+    const bool map_saved = SaveMap(stack, *lease);
+    if (auto lec = lease->Release(/*keep_record=*/map_saved)) {
       spdlog::error("{}: all data flushed, but the lease could not be released: {}", store.url, lec.message());
       status.Set("done", {{"status", 1}, {"not_stored", 0}, {"reason", "the lease could not be released: " + lec.message()}});
       return 1;

@@ -9,7 +9,8 @@
 //   map        BlockMapStore: which blocks may hold an object, so reads
 //              and zeros of the others cost no request; read-write mounts
 //              of up to 2^32 blocks; surveyed by SurveyBlocksFirst()
-//              or StartSurvey()                              src/map/
+//              or StartSurvey(), or loaded from the cache file
+//              (UseSavedMap(), saved by SaveMap())           src/map/
 //   faults     FaultStore, only when S3BD_INJECT_FAULTS is set (tests)
 //   fence      FencedStore (uploads), read-write mounts: uploads wait until
 //              the lease is held and fail once it is lost   src/volume/
@@ -414,6 +415,7 @@ Stack StackAbove(const StoreConfig& config, const Bottom& bottom, std::unique_pt
       file = CacheFile::Open(o);
       stack.cache_file_id = fmt::format("{:016x}", file->file_id());
       stack.cache_file = o.path;
+      stack.file = file.get();
     }
     auto cache = std::make_unique<BlockCache>(std::move(stack.top), config.cache, std::move(file));
     stack.cache = cache.get();
@@ -634,8 +636,60 @@ OpenedVolume OpenVolume(const StoreConfig& config, bool unlock) {
   return v;
 }
 
+void UseSavedMap(Stack& stack, const Lease& lease) {
+  if (stack.file == nullptr) return;
+  const std::string stamp = stack.file->saved_map_stamp();
+  if (stack.map != nullptr && !stamp.empty()) {
+    if (!lease.LastHeldBy(stamp, stack.cache_file_id)) {
+      spdlog::info("block map: the map saved in the cache file {} is not used: {}", stack.cache_file,
+                   lease.best_effort() ? "the server ignores conditional writes, so the lease cannot prove that "
+                                         "no other mount changed the volume since"
+                                       : "the volume's lease shows that another mount may have changed the volume "
+                                         "since it was saved");
+    } else {
+      std::string why;
+      if (auto ec = stack.map->Load([&](const std::function<void(BlockNum)>& fn) {
+            return stack.file->ReadSavedMap(fn, &why);
+          })) {
+        spdlog::warn("block map: the map saved in the cache file {} is not used: {}", stack.cache_file,
+                     why.empty() ? ec.message() : why);
+      }
+    }
+  }
+  // S4: whatever was saved is gone before anything can change the volume
+  // (should this fail, the lease, which names this mount now, still never
+  // vouches for the old map).
+  if (auto ec = stack.file->ForgetSavedMap()) {
+    spdlog::warn("cache file {}: cannot clear its saved block map: {}", stack.cache_file, ec.message());
+  }
+}
+
+bool SaveMap(Stack& stack, const Lease& lease) {
+  if (stack.file == nullptr || stack.map == nullptr || lease.best_effort() || lease.state() != Lease::State::kHeld) {
+    return false;
+  }
+  // A survey still running is waited for (the map layer would wait for it
+  // anyway when the stack goes), so that its result is saved.
+  stack.map->WaitForSurvey();
+  if (stack.map->survey() != BlockMapStore::Survey::kDone) {
+    spdlog::info("block map: not saved in the cache file {}: it is not complete (the survey {})", stack.cache_file,
+                 stack.map->survey() == BlockMapStore::Survey::kFailed ? "failed" : "did not run");
+    return false;
+  }
+  if (auto ec = stack.file->SaveMap(lease.mount_id(), [&](const std::function<void(BlockNum)>& fn) {
+        stack.map->ForEachPresent(fn);
+      })) {
+    spdlog::warn("block map: cannot save it in the cache file {}: {}; the next mount surveys the volume",
+                 stack.cache_file, ec.message());
+    return false;
+  }
+  spdlog::info("block map: saved in the cache file {}", stack.cache_file);
+  return true;
+}
+
 void SurveyBlocksFirst(Stack& stack) {
   if (stack.map == nullptr || stack.survey == Stack::Survey::kBackground) return;
+  if (stack.map->survey() == BlockMapStore::Survey::kDone) return;  // loaded from the cache file
   const bool required = stack.survey == Stack::Survey::kFirstRequired;
   if (required) spdlog::info("--list-blocks: surveying the store's blocks before the mount goes live ...");
   if (auto ec = stack.map->RunSurvey(); ec && required) {

@@ -2,22 +2,29 @@
 // blocks known absent cost no request below; a survey racing this mount's
 // writes and zeros never leaves a block that holds data marked absent
 // (seeded interleavings, and gated threads); a failed survey leaves every
-// block to the store; read-only mounts get no map; a map loaded from a saved
-// copy answers without a survey.
+// block to the store; read-only mounts get no map; a map saved in the cache
+// file is loaded instead of a survey only when the lease vouches for it.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "gate_store.h"
+#include "s3bd/cache/cache_file.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/stack.h"
 #include "s3bd/map/block_map.h"
 #include "s3bd/store/memory_store.h"
+#include "s3bd/volume/fenced_store.h"
+#include "s3bd/volume/lease.h"
 #include "test_util.h"
 
 namespace s3bd {
@@ -472,6 +479,113 @@ TEST(BlockMap, LoadedMapAnswersWithoutASurvey) {
   ASSERT_TRUE(map->ForEachPresent(collect));
   EXPECT_EQ(present, (std::vector<BlockNum>{5, 40}));
   EXPECT_EQ(map->Stats()[0]["source"], "cache-file");
+}
+
+// The composition root's glue (stack.h: UseSavedMap, SaveMap) with a real
+// cache file and lease, on a directory store: a remount with the cache file
+// uses the map its clean unmount saved and lists nothing; after a mount
+// without that cache file, or one that died, even a cache file restored
+// with a map in it is not trusted, and the survey finds what was written.
+TEST(BlockMap, SavedMapIsUsedOnlyAfterItsOwnCleanUnmount) {
+  test::TempDir dir;
+  const std::string cache = dir.path() + "/cache";
+  ASSERT_EQ(::mkdir((dir.path() + "/store").c_str(), 0700), 0);
+  StoreConfig config;
+  config.url = dir.path() + "/store";
+  ResolveStoreUrl(config);
+  config.size = 64 * 4096;
+  config.block_size = 4096;
+  config.fenced = true;
+  config.cache.cache_size = 16 * 4096;
+  config.cache.write_delay = std::chrono::milliseconds(0);
+
+  struct Mount {
+    Stack stack;
+    std::unique_ptr<Lease> lease;
+  };
+  // As mount_command.cpp does it, up to the mount going live.
+  const auto mount = [&](bool with_file) {
+    StoreConfig c = config;
+    if (with_file) c.cache.cache_file = cache;
+    Mount m{BuildStack(c), nullptr};
+    LeaseOptions o = DefaultLeaseOptions();
+    o.url = c.url;
+    o.cache_file_id = m.stack.cache_file_id;
+    o.cache_file = m.stack.cache_file;
+    o.exclusive_already = true;
+    m.lease = std::make_unique<Lease>(m.stack.meta, o);
+    m.lease->Acquire();
+    UseSavedMap(m.stack, *m.lease);
+    m.stack.fence->Open();
+    SurveyBlocksFirst(m.stack);
+    CommitGeometry(m.stack);
+    return m;
+  };
+  const auto unmount = [](Mount& m) {
+    ASSERT_FALSE(m.lease->MarkFlushing());
+    ASSERT_FALSE(FlushToStore(m.stack));
+    ASSERT_FALSE(m.lease->Release(SaveMap(m.stack, *m.lease)));
+  };
+  const auto bottom_ops = [](const Stack& s, const char* op) {
+    const auto layers = s.top->Stats();
+    return layers.back()["ops"][op]["ops"].get<std::uint64_t>();
+  };
+  const auto data = [](BlockNum b) { return test::RandomBytes(4096, b + 100); };
+  std::vector<std::uint8_t> buf(4096);
+
+  {
+    Mount m = mount(true);  // a new volume: surveyed (empty) before it goes live
+    EXPECT_EQ(m.stack.map->source(), BlockMapStore::Source::kSurvey);
+    ASSERT_FALSE(m.stack.top->Write(3, data(3)));
+    unmount(m);
+  }
+  {
+    Mount m = mount(true);
+    EXPECT_EQ(m.stack.map->source(), BlockMapStore::Source::kCacheFile);
+    EXPECT_EQ(m.stack.map->survey(), BlockMapStore::Survey::kDone);
+    EXPECT_EQ(m.stack.file->saved_map_stamp(), "") << "forgotten before the mount can change anything (S4)";
+    EXPECT_EQ(bottom_ops(m.stack, "list"), 0u) << "no survey";
+    EXPECT_EQ(m.stack.map->state(3), State::kPresent);
+    ASSERT_FALSE(m.stack.top->Read(4, buf));
+    EXPECT_EQ(buf, Zeros());
+    EXPECT_EQ(bottom_ops(m.stack, "read"), 0u) << "a never-written block costs no read";
+    ASSERT_FALSE(m.stack.top->Read(3, buf));
+    EXPECT_EQ(buf, data(3));
+    unmount(m);
+  }
+  std::filesystem::copy_file(cache, dir.path() + "/cache.saved");
+  {
+    Mount m = mount(false);  // another mount, without the cache file, writes
+    ASSERT_FALSE(m.stack.top->Write(10, data(10)));
+    unmount(m);
+  }
+  {
+    Mount m = mount(true);
+    EXPECT_EQ(m.stack.map->source(), BlockMapStore::Source::kNone) << "not trusted: surveyed as without it";
+    EXPECT_EQ(m.stack.map->survey(), BlockMapStore::Survey::kNotStarted);
+    ASSERT_FALSE(m.stack.map->RunSurvey());
+    EXPECT_EQ(m.stack.map->state(10), State::kPresent);
+    ASSERT_FALSE(m.stack.top->Read(10, buf));
+    EXPECT_EQ(buf, data(10));
+    unmount(m);
+  }
+  {
+    Mount m = mount(true);  // trusted again; then it dies after a write
+    EXPECT_EQ(m.stack.map->source(), BlockMapStore::Source::kCacheFile);
+    ASSERT_FALSE(m.stack.top->Write(20, data(20)));
+    ASSERT_FALSE(FlushToStore(m.stack));
+  }
+  // Even the cache file as it was before (with a saved map in it) is not
+  // trusted: the lease names the mount that died, not the one that saved.
+  std::filesystem::copy_file(dir.path() + "/cache.saved", cache, std::filesystem::copy_options::overwrite_existing);
+  {
+    Mount m = mount(true);
+    EXPECT_EQ(m.stack.map->source(), BlockMapStore::Source::kNone);
+    ASSERT_FALSE(m.stack.map->RunSurvey());
+    EXPECT_EQ(m.stack.map->state(20), State::kPresent);
+    ASSERT_FALSE(m.stack.top->Read(20, buf));
+    EXPECT_EQ(buf, data(20));
+  }
 }
 
 }  // namespace

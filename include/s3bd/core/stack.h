@@ -20,8 +20,10 @@ namespace s3bd {
 
 class BlockCache;
 class BlockMapStore;
+class CacheFile;
 class Fence;
 class ForeignMountFlag;
+class Lease;
 
 struct Stack {
   std::shared_ptr<MetaStore> meta;   // the bottom store's metadata objects
@@ -36,6 +38,7 @@ struct Stack {
   // An s3backer volume mounted read-write: s3backer's mount token, for the
   // lease to honour (volume/lease.h); null otherwise.
   std::shared_ptr<ForeignMountFlag> foreign_flag;
+  CacheFile* file = nullptr;         // the cache file itself (owned by the cache layer), if any
   // The block map layer in `top` (read-write mounts), and how it is
   // surveyed (SurveyBlocksFirst(), StartSurvey()): in the background (an existing volume), or before the mount
   // goes live (a store without volume metadata; with --list-blocks, where a
@@ -57,6 +60,22 @@ Stack BuildStack(const StoreConfig& config);
 // detached): the survey thread logs. Nothing to do without a map.
 void SurveyBlocksFirst(Stack& stack);
 void StartSurvey(Stack& stack);
+
+// The block map saved in the cache file (map/block_map.h, "Saved map", for
+// the trust rule). Nothing to do without a map layer or a cache file.
+// UseSavedMap(): once the lease is held and before the fence opens (so
+// before this mount can change the volume): loads the saved map into the
+// map layer if the lease vouches for it (S2; the survey is then not
+// needed), else leaves the map to the survey; in every case forgets it in
+// the file (S4). Logs why a saved map is not used.
+// SaveMap(): at a clean unmount, after the final flush succeeded and before
+// the lease is released, on the thread that called StartSurvey(): waits for
+// a survey still running, then saves the map if it is complete, stamped with
+// the lease's mount id (S1). True if saved: then release with
+// Release(true). Nothing is saved for a lease that is not held (fenced) or
+// best-effort (S3).
+void UseSavedMap(Stack& stack, const Lease& lease);
+bool SaveMap(Stack& stack, const Lease& lease);
 
 // Makes everything written so far durable in the store itself: Flush(),
 // except that with --durable-cache (whose Flush() stops at the cache file)
