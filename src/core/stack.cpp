@@ -640,7 +640,11 @@ void UseSavedMap(Stack& stack, const Lease& lease) {
   if (stack.file == nullptr) return;
   const std::string stamp = stack.file->saved_map_stamp();
   if (stack.map != nullptr && !stamp.empty()) {
-    if (!lease.LastHeldBy(stamp, stack.cache_file_id)) {
+    if (stack.foreign_flag) {
+      // S6: s3backer writes its volumes without our lease: it cannot vouch.
+      spdlog::info("block map: the map saved in the cache file {} is not used: s3backer may have written this "
+                   "volume since, and it leaves no trace in the lease", stack.cache_file);
+    } else if (!lease.LastHeldBy(stamp, stack.cache_file_id)) {
       spdlog::info("block map: the map saved in the cache file {} is not used: {}", stack.cache_file,
                    lease.best_effort() ? "the server ignores conditional writes, so the lease cannot prove that "
                                          "no other mount changed the volume since"
@@ -665,8 +669,9 @@ void UseSavedMap(Stack& stack, const Lease& lease) {
 }
 
 bool SaveMap(Stack& stack, const Lease& lease) {
-  if (stack.file == nullptr || stack.map == nullptr || lease.best_effort() || lease.state() != Lease::State::kHeld) {
-    return false;
+  if (stack.file == nullptr || stack.map == nullptr || stack.foreign_flag || lease.best_effort() ||
+      lease.state() != Lease::State::kHeld) {
+    return false;  // S3, S6
   }
   // A survey still running is waited for (the map layer would wait for it
   // anyway when the stack goes), so that its result is saved.

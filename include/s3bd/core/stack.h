@@ -73,7 +73,8 @@ void StartSurvey(Stack& stack);
 // a survey still running, then saves the map if it is complete, stamped with
 // the lease's mount id (S1). True if saved: then release with
 // Release(true). Nothing is saved for a lease that is not held (fenced) or
-// best-effort (S3).
+// best-effort (S3), nor for an s3backer volume (S6: s3backer writes it
+// without our lease).
 void UseSavedMap(Stack& stack, const Lease& lease);
 bool SaveMap(Stack& stack, const Lease& lease);
 

@@ -92,6 +92,8 @@
 //  S5 A saved map that is damaged, of another volume or geometry (a
 //     resized volume), or read with errors is not used (one line in the
 //     log), and the survey runs as without it.
+//  S6 On an s3backer volume (codec/s3backer_format.h) no map is saved and
+//     none is trusted: s3backer writes it without taking our lease.
 // A loaded map is exact in the same sense as a surveyed one (M3 held when
 // it was saved, and nobody changed the volume since), so M4 and M5 apply to
 // it from the start.
