@@ -504,10 +504,21 @@ TEST(BlockMap, SavedMapIsUsedOnlyAfterItsOwnCleanUnmount) {
     std::unique_ptr<Lease> lease;
   };
   // As mount_command.cpp does it, up to the mount going live.
-  const auto mount = [&](bool with_file) {
+  // s3backer's mount token on an s3backer volume, as far as the map cares.
+  struct ForeignFlag : ForeignMountFlag {
+    std::error_code Check(bool* foreign, std::string*) override {
+      *foreign = false;
+      return {};
+    }
+    std::error_code Set(const std::string&) override { return {}; }
+    std::error_code Clear() override { return {}; }
+    std::string HowToClear() const override { return ""; }
+  };
+  const auto mount = [&](bool with_file, bool foreign = false) {
     StoreConfig c = config;
     if (with_file) c.cache.cache_file = cache;
     Mount m{BuildStack(c), nullptr};
+    if (foreign) m.stack.foreign_flag = std::make_shared<ForeignFlag>();
     LeaseOptions o = DefaultLeaseOptions();
     o.url = c.url;
     o.cache_file_id = m.stack.cache_file_id;
@@ -585,6 +596,17 @@ TEST(BlockMap, SavedMapIsUsedOnlyAfterItsOwnCleanUnmount) {
     EXPECT_EQ(m.stack.map->state(20), State::kPresent);
     ASSERT_FALSE(m.stack.top->Read(20, buf));
     EXPECT_EQ(buf, data(20));
+    unmount(m);
+  }
+  // S6: on an s3backer volume (s3backer's token beside the lease) a saved
+  // map is not trusted, and none is saved.
+  {
+    Mount m = mount(true, /*foreign=*/true);
+    EXPECT_EQ(m.stack.map->source(), BlockMapStore::Source::kNone) << "S6: not trusted";
+    ASSERT_FALSE(m.stack.map->RunSurvey());
+    EXPECT_FALSE(SaveMap(m.stack, *m.lease)) << "S6: not saved";
+    EXPECT_EQ(m.stack.file->saved_map_stamp(), "");
+    ASSERT_FALSE(m.lease->Release(false));
   }
 }
 
