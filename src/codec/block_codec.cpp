@@ -54,6 +54,7 @@
 // compressed in place at their final offset in `scratch` and encrypted in
 // place there, and decrypted straight into `out` when stored raw.
 #include "s3bd/codec/block_codec.h"
+#include "log_safe.h"
 
 #include <sys/random.h>
 #include <zlib.h>
@@ -102,19 +103,6 @@ std::uint64_t NowNanos() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                         std::chrono::steady_clock::now().time_since_epoch())
                                         .count());
-}
-
-// Text from the store or the command line, made safe for one log line: at
-// most 40 characters, each non-printable one as '?'.
-std::string Sanitize(std::string_view s) {
-  constexpr std::size_t kMax = 40;
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
-  }
-  if (s.size() > kMax) out += "...";
-  return out;
 }
 
 std::error_code Fail(Errc e, std::string* detail, std::string text) {
@@ -486,7 +474,7 @@ std::error_code DecodeS3backer(const BlockCodec::Options& o, BlockNum block, std
     const std::string* hmac = meta.Find(s3backer::kHmacMeta);
     if (hmac == nullptr) return Fail(Errc::kAuthFailed, detail, "encrypted object without its s3backer-hmac");
     const auto want = s3backer::ParseHmac(*hmac);
-    if (!want) return Fail(Errc::kAuthFailed, detail, fmt::format("malformed s3backer-hmac '{}'", Sanitize(*hmac)));
+    if (!want) return Fail(Errc::kAuthFailed, detail, fmt::format("malformed s3backer-hmac '{}'", LogSafe(*hmac)));
     std::array<std::uint8_t, s3backer::kHmacSize> got{};
     if (!s3backer::BodyHmac(*keys, block, object, got)) {
       if (detail) *detail = "cannot compute the HMAC (OpenSSL)";
@@ -572,7 +560,7 @@ std::error_code DecodeAny(const BlockCodec::Options& o, BlockNum block, std::spa
     if (o.key == nullptr) return Fail(Errc::kCorruptBlock, detail, "encrypted, but the volume has no key");
     return DecodeEncrypted(o, block, object, out, detail);
   } else {
-    return Fail(Errc::kCorruptBlock, detail, fmt::format("unknown encoding '{}'", Sanitize(*encoding)));
+    return Fail(Errc::kCorruptBlock, detail, fmt::format("unknown encoding '{}'", LogSafe(*encoding)));
   }
   if (o.key != nullptr) {
     return Fail(Errc::kAuthFailed, detail, fmt::format("not encrypted ({}), on an encrypted volume", EncodingName(plain)));
@@ -610,7 +598,7 @@ std::optional<CompressionSpec> ParseCompression(std::string_view text, std::stri
     max = kDeflateMax;
   } else {
     return refuse(fmt::format("unknown compression '{}' (use zstd, zstd:1-19, deflate or deflate:1-9)",
-                              Sanitize(text)));
+                              LogSafe(text)));
   }
   if (colon == std::string_view::npos) return spec;
   const std::string_view level = text.substr(colon + 1);
@@ -618,7 +606,7 @@ std::optional<CompressionSpec> ParseCompression(std::string_view text, std::stri
   const auto [end, ec] = std::from_chars(level.data(), level.data() + level.size(), value);
   const bool digits = !level.empty() && level.size() <= 2 && level.find_first_not_of("0123456789") == level.npos;
   if (!digits || ec != std::errc() || end != level.data() + level.size() || value < 1 || value > max) {
-    return refuse(fmt::format("bad {} level '{}' (use 1-{})", name, Sanitize(level), max));
+    return refuse(fmt::format("bad {} level '{}' (use 1-{})", name, LogSafe(level), max));
   }
   spec.level = value;
   return spec;

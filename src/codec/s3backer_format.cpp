@@ -1,5 +1,6 @@
 // s3backer's object format; see include/s3bd/codec/s3backer_format.h.
 #include "s3bd/codec/s3backer_format.h"
+#include "log_safe.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -24,18 +25,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-// Text from the store, made safe for one log line.
-std::string Sanitize(std::string_view s) {
-  constexpr std::size_t kMax = 40;
-  std::string out;
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
-  }
-  if (s.size() > kMax) out += "...";
-  return out;
 }
 
 // The block number as s3backer names it in the IV and the HMAC.
@@ -92,18 +81,18 @@ std::optional<ContentEncoding> ParseContentEncoding(std::string_view value, std:
     const std::string_view token = Trim(value.substr(start, comma == value.npos ? value.npos : comma - start));
     if (token == kDeflate) {
       if (e.deflate || e.encrypted) {
-        return refuse(fmt::format("Content-Encoding '{}': deflate repeated or after encrypt", Sanitize(value)));
+        return refuse(fmt::format("Content-Encoding '{}': deflate repeated or after encrypt", LogSafe(value)));
       }
       e.deflate = true;
     } else if (token.substr(0, kEncryptPrefix.size()) == kEncryptPrefix) {
-      if (e.encrypted) return refuse(fmt::format("Content-Encoding '{}': encrypted twice", Sanitize(value)));
+      if (e.encrypted) return refuse(fmt::format("Content-Encoding '{}': encrypted twice", LogSafe(value)));
       if (token.substr(kEncryptPrefix.size()) != kCipher) {
-        return refuse(fmt::format("Content-Encoding '{}': cipher '{}' (only {} is read)", Sanitize(value),
-                                  Sanitize(token.substr(kEncryptPrefix.size())), kCipher));
+        return refuse(fmt::format("Content-Encoding '{}': cipher '{}' (only {} is read)", LogSafe(value),
+                                  LogSafe(token.substr(kEncryptPrefix.size())), kCipher));
       }
       e.encrypted = true;
     } else {
-      return refuse(fmt::format("unknown Content-Encoding '{}'", Sanitize(value)));
+      return refuse(fmt::format("unknown Content-Encoding '{}'", LogSafe(value)));
     }
     if (comma == value.npos) break;
     start = comma + 1;
@@ -131,11 +120,11 @@ std::optional<Geometry> ParseGeometry(const ObjectMeta& meta, std::string* why) 
   const auto block_size = Decimal(*bs);
   const auto size = Decimal(*fs);
   if (!block_size || *block_size == 0 || (*block_size & (*block_size - 1)) != 0) {
-    return refuse(fmt::format("block 0 records a bad block size '{}'", Sanitize(*bs)));
+    return refuse(fmt::format("block 0 records a bad block size '{}'", LogSafe(*bs)));
   }
   if (!size || *size == 0 || *size % *block_size != 0) {
     return refuse(fmt::format("block 0 records a size '{}' that is not a whole number of {}-byte blocks",
-                              Sanitize(*fs), *block_size));
+                              LogSafe(*fs), *block_size));
   }
   return Geometry{*block_size, *size / *block_size};
 }
