@@ -764,16 +764,16 @@ void BlockCache::RunMarker(std::unique_lock<std::mutex>& lock) {
   state_cv_.notify_all();
 }
 
-std::error_code BlockCache::DoFlush() {
-  if (file_ && config_.durable) {
+std::error_code BlockCache::DoFlush(FlushLevel level) {
+  if (level == FlushLevel::kDurable && file_ && config_.durable) {
     // Every write that returned is in the file: one sync makes it durable.
     if (!file_->failed() && !file_->WaitDurable(file_->Written())) return {};
     // The file failed: only the store can keep the promise now.
   }
-  return FlushToStore();
+  return UploadAll();
 }
 
-std::error_code BlockCache::FlushToStore() {
+std::error_code BlockCache::UploadAll() {
   std::unique_lock lock(mu_);
   const std::uint64_t target = seq_;
   // Only an upload attempt that starts after this point can fail the flush.

@@ -320,7 +320,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
       bool armed = true;
       ~EndLeaseOnError() {
         if (!armed || !lease) return;
-        if (auto ec = FlushToStore(stack)) {
+        if (auto ec = stack.top->Flush(FlushLevel::kStore)) {
           lease->MarkUnclean("the mount failed at start-up, and its data could not be flushed: " + ec.message());
         } else {
           lease->Release();
@@ -332,7 +332,6 @@ int RunMount(StoreConfig store, MountConfig mount) {
     SurveyBlocksFirst(stack);
     Volume volume(*stack.top);
     FuseFrontend frontend(volume, mount, store.read_only);
-    frontend.sync_to_store = [&stack] { return FlushToStore(stack); };
     StatusFile status(mount.mountpoint);
     frontend.status_file = status.path();
     // Stopping: requests to an unreachable store (also with --hard) give up
@@ -374,7 +373,7 @@ int RunMount(StoreConfig store, MountConfig mount) {
     std::error_code ec;
     {
       FlushProgress progress(status, stack);
-      ec = FlushToStore(stack);
+      ec = stack.top->Flush(FlushLevel::kStore);
     }
     if (ec) {
       const std::uint64_t left = DirtyBlocksOfStack(stack);

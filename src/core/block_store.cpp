@@ -168,9 +168,9 @@ std::error_code BlockStore::DoRevalidate(BlockNum block, const ObjectVersion&, s
   return {};
 }
 
-std::error_code BlockStore::Flush() {
+std::error_code BlockStore::Flush(FlushLevel level) {
   Timed t(flushes_, 0);
-  return t.Done(DoFlush());
+  return t.Done(DoFlush(level));
 }
 
 std::error_code BlockStore::ListNonZero(const std::function<void(BlockNum)>& fn) {
@@ -212,7 +212,7 @@ std::error_code ForwardingStore::DoWrite(BlockNum block, std::span<const std::ui
   return next_->Write(block, data, version);
 }
 std::error_code ForwardingStore::DoZero(BlockNum block) { return next_->Zero(block); }
-std::error_code ForwardingStore::DoFlush() { return next_->Flush(); }
+std::error_code ForwardingStore::DoFlush(FlushLevel level) { return next_->Flush(level); }
 std::error_code ForwardingStore::DoListNonZero(const std::function<void(BlockNum)>& fn) {
   return next_->ListNonZero(fn);
 }

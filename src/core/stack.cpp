@@ -418,7 +418,6 @@ Stack StackAbove(const StoreConfig& config, const Bottom& bottom, std::unique_pt
       stack.file = file.get();
     }
     auto cache = std::make_unique<BlockCache>(std::move(stack.top), config.cache, std::move(file));
-    stack.cache = cache.get();
     stack.top = std::move(cache);
   }
   if (stack.fence) {
@@ -704,10 +703,6 @@ void SurveyBlocksFirst(Stack& stack) {
 
 void StartSurvey(Stack& stack) {
   if (stack.map != nullptr && stack.survey == Stack::Survey::kBackground) stack.map->StartSurvey();
-}
-
-std::error_code FlushToStore(Stack& stack) {
-  return stack.cache ? stack.cache->FlushToStore() : stack.top->Flush();
 }
 
 void CommitGeometry(Stack& stack) {

@@ -183,12 +183,18 @@ std::string RenderStatsText(const StatsJson& stats) {
        << fmt::format("  size {} ({} blocks of {})\n", FormatSize(U(v, "size")), U(v, "num_blocks"),
                       FormatSize(U(v, "block_size")));
   }
-  if (stats.contains("fuse")) {
-    const StatsJson& f = stats["fuse"];
-    os << "[fuse]\n"
+  // The front end's section: every object beside the volume, the daemon
+  // and the layers.
+  for (const auto& [key, f] : stats.items()) {
+    if (key == "volume" || key == "daemon" || key == "layers" || !f.is_object()) continue;
+    os << "[" << key << "]\n"
        << fmt::format("  largest read request  {} bytes\n", U(f, "largest_read_request"))
        << fmt::format("  largest write request {} bytes\n", U(f, "largest_write_request"))
        << fmt::format("  errors returned       {}\n", U(f, "errors_returned"));
+    for (const auto& [k, value] : f.items()) {
+      if (k == "largest_read_request" || k == "largest_write_request" || k == "errors_returned") continue;
+      os << fmt::format("  {:<21} {}\n", k, value.is_string() ? value.get<std::string>() : value.dump());
+    }
   }
   if (stats.contains("layers")) {
     for (const StatsJson& layer : stats["layers"]) RenderLayerText(os, layer);

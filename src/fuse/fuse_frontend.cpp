@@ -58,7 +58,7 @@ Node Lookup(const char* path) {
 
 // The single error_code -> errno conversion of the daemon (as -errno).
 int Fail(std::error_code ec) {
-  Self().fuse_errors.fetch_add(1, std::memory_order_relaxed);
+  Self().counters.errors.fetch_add(1, std::memory_order_relaxed);
   return -ToErrno(ec);
 }
 
@@ -188,9 +188,7 @@ int OpRead(const char* path, char* buf, size_t size, off_t offset, struct fuse_f
       std::memcpy(buf, text->data() + offset, n);
       return static_cast<int>(n);
     }
-    std::uint64_t prev = s.max_read_request.load(std::memory_order_relaxed);
-    while (size > prev && !s.max_read_request.compare_exchange_weak(prev, size)) {
-    }
+    s.counters.NoteRead(size);
     std::size_t done = 0;
     if (auto ec = s.volume().Read(static_cast<std::uint64_t>(offset),
                                   {reinterpret_cast<std::uint8_t*>(buf), size}, done)) {
@@ -207,9 +205,7 @@ int OpWrite(const char* path, const char* buf, size_t size, off_t offset, struct
     if (Lookup(path) != Node::kDisk) return -EACCES;
     if (s.read_only()) return -EROFS;
     if (offset < 0) return -EINVAL;
-    std::uint64_t prev = s.max_write_request.load(std::memory_order_relaxed);
-    while (size > prev && !s.max_write_request.compare_exchange_weak(prev, size)) {
-    }
+    s.counters.NoteWrite(size);
     std::size_t done = 0;
     auto ec = s.volume().Write(static_cast<std::uint64_t>(offset),
                                {reinterpret_cast<const std::uint8_t*>(buf), size}, done);
@@ -248,7 +244,7 @@ int OpIoctl(const char* path, unsigned int cmd, void*, struct fuse_file_info*, u
     if (Lookup(path) != Node::kDisk || cmd != kSyncToStoreIoctl) return -ENOTTY;
     FuseFrontend& s = Self();
     if (s.read_only()) return 0;
-    if (auto ec = s.sync_to_store ? s.sync_to_store() : s.volume().Flush()) {
+    if (auto ec = s.volume().Flush(FlushLevel::kStore)) {
       spdlog::error("sync: {}", ec.message());
       return Fail(ec);
     }
@@ -364,24 +360,11 @@ FuseFrontend::~FuseFrontend() {
 }
 
 StatsJson FuseFrontend::Stats() const {
-  StatsJson j;
-  j["version"] = kStatsVersion;
-  const Geometry& g = volume_.geometry();
-  StatsJson& v = j["volume"];
-  v["size"] = g.size();
-  v["block_size"] = g.block_size;
-  v["num_blocks"] = g.num_blocks;
-  v["read_only"] = read_only_;
-  StatsJson& f = j["fuse"];
-  f["largest_read_request"] = max_read_request.load();
-  f["largest_write_request"] = max_write_request.load();
-  f["errors_returned"] = fuse_errors.load();
-  StatsJson& d = j["daemon"];
+  StatsJson d;
   d["pid"] = static_cast<long>(::getpid());
   d["mountpoint"] = config_.mountpoint;
   if (!status_file.empty()) d["status_file"] = status_file;
-  j["layers"] = volume_.store().Stats();
-  return j;
+  return MakeStatsTree(volume_.store(), read_only_, "fuse", counters.ToJson(), std::move(d));
 }
 
 std::string FuseFrontend::StatsText() const { return RenderStatsText(Stats()); }

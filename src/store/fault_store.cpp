@@ -71,9 +71,9 @@ std::error_code FaultStore::DoZero(BlockNum block) {
   if (Fail(&FaultSpec::zero)) return std::make_error_code(std::errc::io_error);
   return ForwardingStore::DoZero(block);
 }
-std::error_code FaultStore::DoFlush() {
+std::error_code FaultStore::DoFlush(FlushLevel level) {
   if (Fail(&FaultSpec::flush)) return std::make_error_code(std::errc::io_error);
-  return ForwardingStore::DoFlush();
+  return ForwardingStore::DoFlush(level);
 }
 std::error_code FaultStore::DoListNonZero(const std::function<void(BlockNum)>& fn) {
   if (Fail(&FaultSpec::list)) return std::make_error_code(std::errc::io_error);

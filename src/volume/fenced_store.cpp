@@ -25,9 +25,9 @@ std::error_code FencedStore::DoZero(BlockNum block) {
   return ForwardingStore::DoZero(block);
 }
 
-std::error_code FencedStore::DoFlush() {
+std::error_code FencedStore::DoFlush(FlushLevel level) {
   if (auto ec = Check()) return ec;
-  return ForwardingStore::DoFlush();
+  return ForwardingStore::DoFlush(level);
 }
 
 std::error_code FencedStore::DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) {

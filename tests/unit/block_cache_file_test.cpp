@@ -74,7 +74,7 @@ class Bottom : public BlockStore {
     }
     return store_.Zero(b);
   }
-  std::error_code DoFlush() override { return store_.Flush(); }
+  std::error_code DoFlush(FlushLevel level) override { return store_.Flush(level); }
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override { return store_.ListNonZero(fn); }
   // With `conditional`, the store's own revalidation by version (as S3's
   // conditional GET); else a plain read.
@@ -169,7 +169,7 @@ TEST(BlockCacheFile, RestartUploadsSavedBlocksFirst) {
   CacheConfig cfg = Config(milliseconds(0));
   Mount m(mem, path, cfg);
   ASSERT_FALSE(m.cache->Write(9, Block(9)));
-  ASSERT_FALSE(m.cache->FlushToStore());
+  ASSERT_FALSE(m.cache->Flush(FlushLevel::kStore));
   const auto order = m.bottom->written();
   ASSERT_GE(order.size(), 4u);
   EXPECT_EQ(std::vector<BlockNum>(order.begin(), order.begin() + 3), (std::vector<BlockNum>{1, 2, 3}));
@@ -189,7 +189,7 @@ TEST(BlockCacheFile, CleanBlocksAreRevalidatedBeforeUse) {
   {
     Mount m(mem, path, Config());
     for (BlockNum b = 5; b <= 8; ++b) ASSERT_FALSE(m.cache->Write(b, Block(b)));
-    ASSERT_FALSE(m.cache->FlushToStore());  // stored, and CLEAN in the file
+    ASSERT_FALSE(m.cache->Flush(FlushLevel::kStore));  // stored, and CLEAN in the file
   }
   ASSERT_FALSE(mem.Write(6, Block(66)));  // changed behind the cache's back
   {
@@ -230,7 +230,7 @@ TEST(BlockCacheFile, DurableFlushDoesNotWaitForUploads) {
   ASSERT_FALSE(m.cache->Write(1, Block(1)));
   m.gate->WaitForWaiting(1);       // the upload is held
   ASSERT_FALSE(m.cache->Flush());  // durable in the file: returns anyway
-  auto to_store = std::async(std::launch::async, [&] { return m.cache->FlushToStore(); });
+  auto to_store = std::async(std::launch::async, [&] { return m.cache->Flush(FlushLevel::kStore); });
   EXPECT_EQ(to_store.wait_for(milliseconds(20)), std::future_status::timeout);
   m.gate->Open();
   EXPECT_FALSE(to_store.get());
@@ -272,7 +272,7 @@ TEST(BlockCacheFile, TinyCacheMakesProgress) {
     ASSERT_FALSE(m.cache->Write(b, want[b]));
   }
   for (const auto& [b, data] : want) EXPECT_EQ(m.Read(b), data);
-  ASSERT_FALSE(m.cache->FlushToStore());
+  ASSERT_FALSE(m.cache->Flush(FlushLevel::kStore));
   for (const auto& [b, data] : want) EXPECT_EQ(Stored(mem, b), data);
 }
 
@@ -309,7 +309,7 @@ TEST(BlockCacheFile, WriteWaitingForASlotDoesNotRaceALoad) {
   const Bytes seen = read.get();
   EXPECT_TRUE(seen == Block(50) || seen == Block(51));
   EXPECT_EQ(m.Read(5), Block(51));
-  ASSERT_FALSE(m.cache->FlushToStore());
+  ASSERT_FALSE(m.cache->Flush(FlushLevel::kStore));
   EXPECT_EQ(Stored(mem, 5), Block(51));
 }
 
@@ -364,7 +364,7 @@ void ConcurrentModel(std::uint64_t cache_blocks, std::uint64_t file_blocks) {
             Bytes out(kBs);
             check("read", b, m.cache->Read(b, out));
           } else {
-            check("flush", b, rng() % 2 ? m.cache->Flush() : m.cache->FlushToStore());
+            check("flush", b, rng() % 2 ? m.cache->Flush() : m.cache->Flush(FlushLevel::kStore));
           }
         }
       });
@@ -379,7 +379,7 @@ void ConcurrentModel(std::uint64_t cache_blocks, std::uint64_t file_blocks) {
   }
   Mount again(mem, path, cfg);
   for (BlockNum b = 0; b < kBlocks; ++b) EXPECT_EQ(again.Read(b), model[b]) << "block " << b;
-  ASSERT_FALSE(again.cache->FlushToStore());
+  ASSERT_FALSE(again.cache->Flush(FlushLevel::kStore));
   for (BlockNum b = 0; b < kBlocks; ++b) EXPECT_EQ(Stored(mem, b), model[b]) << "block " << b;
 }
 
@@ -400,7 +400,7 @@ TEST(BlockCacheFile, FailedFileRefusesWritesAndStillUploads) {
     EXPECT_EQ(Stored(mem, 1), Block(1));
     EXPECT_EQ(m.cache->Write(2, Block(2)), std::errc::io_error);
     EXPECT_EQ(m.Read(1), Block(1));
-    ASSERT_FALSE(m.cache->FlushToStore());
+    ASSERT_FALSE(m.cache->Flush(FlushLevel::kStore));
   }
   // Everything was stored: the failed file is removed, the next mount starts afresh.
   EXPECT_FALSE(std::filesystem::exists(path));
@@ -469,7 +469,7 @@ void PowerLossModel(std::uint64_t cache_blocks, std::uint64_t file_blocks) {
       // Mount again: the saved blocks are uploaded.
       {
         Mount again(mem, path, base);
-        ASSERT_FALSE(again.cache->FlushToStore());
+        ASSERT_FALSE(again.cache->Flush(FlushLevel::kStore));
       }
       for (BlockNum b = 0; b < kBlocks; ++b) {
         const Bytes stored = Stored(mem, b);
@@ -504,7 +504,7 @@ TEST(BlockCacheFile, DiskTierServesBlocksFromTheFileWithoutTheStore) {
   cfg.cache_file_size = 32 * kBs;
   Mount m(mem, path, cfg);
   for (BlockNum b = 0; b < 32; ++b) ASSERT_FALSE(m.cache->Write(b, Block(b + 1)));
-  ASSERT_FALSE(m.cache->FlushToStore());
+  ASSERT_FALSE(m.cache->Flush(FlushLevel::kStore));
   for (int pass = 0; pass < 2; ++pass) {
     for (BlockNum b = 0; b < 32; ++b) ASSERT_EQ(m.Read(b), Block(b + 1)) << "block " << b;
   }
@@ -538,7 +538,7 @@ TEST(BlockCacheFile, DiskTierKeepsWorkingWhileTheStoreIsDown) {
   for (BlockNum b = 0; b < 24; ++b) ASSERT_EQ(m.Read(b), Block(b + 7)) << "block " << b;
   EXPECT_EQ(m.cache->DirtyBlocks(), 24u);
   m.faults->SetSpec(FaultSpec{});
-  ASSERT_FALSE(m.cache->FlushToStore());
+  ASSERT_FALSE(m.cache->Flush(FlushLevel::kStore));
   for (BlockNum b = 0; b < 24; ++b) EXPECT_EQ(Stored(mem, b), Block(b + 7)) << "block " << b;
 }
 

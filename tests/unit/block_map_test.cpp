@@ -534,7 +534,7 @@ TEST(BlockMap, SavedMapIsUsedOnlyAfterItsOwnCleanUnmount) {
   };
   const auto unmount = [](Mount& m) {
     ASSERT_FALSE(m.lease->MarkFlushing());
-    ASSERT_FALSE(FlushToStore(m.stack));
+    ASSERT_FALSE(m.stack.top->Flush(FlushLevel::kStore));
     ASSERT_FALSE(m.lease->Release(SaveMap(m.stack, *m.lease)));
   };
   const auto bottom_ops = [](const Stack& s, const char* op) {
@@ -584,7 +584,7 @@ TEST(BlockMap, SavedMapIsUsedOnlyAfterItsOwnCleanUnmount) {
     Mount m = mount(true);  // trusted again; then it dies after a write
     EXPECT_EQ(m.stack.map->source(), BlockMapStore::Source::kCacheFile);
     ASSERT_FALSE(m.stack.top->Write(20, data(20)));
-    ASSERT_FALSE(FlushToStore(m.stack));
+    ASSERT_FALSE(m.stack.top->Flush(FlushLevel::kStore));
   }
   // Even the cache file as it was before (with a saved map in it) is not
   // trusted: the lease names the mount that died, not the one that saved.

@@ -50,13 +50,13 @@
 //    block leaves DIRTY/UPLOADING only on a successful upload of a snapshot
 //    taken after that write; a failed upload keeps the data dirty forever
 //    (until it succeeds) and is retried.
-//  - Flush() waits until every write made before the call is uploaded, then
-//    flushes the store below; it returns EIO (data kept dirty) if an upload
-//    attempt it waits for, started after the flush began, failed (the store
-//    below already spent its retry budget on it). With --durable-cache it instead waits until every such
-//    write is durable in the cache file (one fdatasync), and uploads go on in
-//    the background; FlushToStore() keeps the first meaning (s3bd sync and
-//    unmount use it).
+//  - Flush(kStore) waits until every write made before the call is uploaded,
+//    then flushes the store below; it returns EIO (data kept dirty) if an
+//    upload attempt it waits for, started after the flush began, failed (the
+//    store below already spent its retry budget on it). Flush(kDurable) is
+//    the same, except that with --durable-cache it instead waits until every
+//    such write is durable in the cache file (one fdatasync), and uploads go
+//    on in the background.
 //  - Reads that miss fetch the block themselves, on the reading thread: they
 //    never queue behind write-back. Several readers of one missing block
 //    share one fetch. A partial write to an uncached block fetches it once.
@@ -128,14 +128,9 @@ class BlockCache : public ForwardingStore {
   BlockCache(std::unique_ptr<BlockStore> next, const CacheConfig& config,
              std::unique_ptr<CacheFile> file = nullptr, std::shared_ptr<CacheClock> clock = nullptr);
   // Stops the workers. Dirty data still cached is logged and dropped (but
-  // stays in the cache file, if any): the owner calls FlushToStore() first
+  // stays in the cache file, if any): the owner calls Flush(kStore) first
   // and reports its result.
   ~BlockCache() override;
-
-  // Waits until every write made before the call is uploaded and the store
-  // below flushed: Flush() without --durable-cache. Used by unmount and
-  // `s3bd sync`.
-  std::error_code FlushToStore();
 
   // For tests and the stats file.
   std::size_t DirtyBlocks() const;
@@ -184,7 +179,9 @@ class BlockCache : public ForwardingStore {
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) override;
   std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override;
-  std::error_code DoFlush() override;
+  std::error_code DoFlush(FlushLevel level) override;
+  // Flush(kStore): waits for the uploads and flushes the store below.
+  std::error_code UploadAll();
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
   std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) override;
   std::error_code DoWritePart(BlockNum block, std::size_t offset,
@@ -274,7 +271,7 @@ class BlockCache : public ForwardingStore {
   std::vector<ToMark> to_mark_;
   bool marking_ = false;
   time_point mark_retry_at_{};
-  bool stored_all_ = false;  // the last FlushToStore() stored everything
+  bool stored_all_ = false;  // the last UploadAll() (Flush(kStore)) stored everything
 
   // Counters (guarded by mu_).
   std::uint64_t hits_ = 0, misses_ = 0, prefetch_issued_ = 0, prefetch_hits_ = 0;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "s3bd/core/config.h"
+#include "s3bd/fuse/fuse_config.h"
 
 namespace s3bd {
 

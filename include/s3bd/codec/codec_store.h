@@ -50,7 +50,8 @@ class CodecStore : public BlockStore {
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) override;
   std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override { return objects_->Delete(block); }
-  std::error_code DoFlush() override { return objects_->Flush(); }
+  // The objects are in the store once Put() returned: any level is reached.
+  std::error_code DoFlush(FlushLevel) override { return objects_->Flush(); }
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override { return objects_->List(fn); }
   std::error_code DoRevalidate(BlockNum block, const ObjectVersion& version, std::span<std::uint8_t> out,
                                bool* fresh, ObjectVersion* now) override;

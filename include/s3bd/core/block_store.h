@@ -11,10 +11,9 @@
 //    a DoWrite() never sees all-zero data and a zero block is never stored.
 //  - Read()/Write()/Zero() of one block are atomic with respect to each other:
 //    a concurrent reader sees the old or the new content, never a mix.
-//  - Flush(): every Write()/Zero() that returned before Flush() was called is
-//    durable (acknowledged by the bottom store and, for local stores, fsync'd)
-//    when Flush() returns success. On error nothing is dropped: a later Flush()
-//    tries again.
+//  - Flush(level): every Write()/Zero() that returned before Flush() was
+//    called is durable at that level (FlushLevel) when Flush() returns
+//    success. On error nothing is dropped: a later Flush() tries again.
 //  - Errors travel as std::error_code (never exceptions) and are turned into
 //    errno only at the FUSE boundary (src/fuse/fuse_frontend.cpp).
 //  - Thread safety: every method may be called concurrently from any thread.
@@ -67,6 +66,20 @@ struct ObjectVersion {
   bool known = false;
   std::array<std::uint8_t, 16> tag{};
   bool operator==(const ObjectVersion&) const = default;
+};
+
+// How far Flush() makes the writes before it durable. Every layer passes the
+// level down; only a layer that can keep data durable on its own (the block
+// cache with --durable-cache: its cache file's journal) tells the two apart.
+enum class FlushLevel {
+  // What fsync(2) and an NBD FLUSH promise: the data survives a crash of the
+  // daemon or the machine. In the store (acknowledged by the bottom store
+  // and, for local stores, fsync'd), or, with --durable-cache, in the cache
+  // file's journal (fdatasync'd), from where it is uploaded later.
+  kDurable,
+  // In the store itself, also with --durable-cache: for unmount and
+  // `s3bd sync`.
+  kStore,
 };
 
 struct Geometry {
@@ -129,8 +142,8 @@ class BlockStore {
   // forward it: a layer that changes blocks on their way must decide.
   std::error_code Revalidate(BlockNum block, const ObjectVersion& version, std::span<std::uint8_t> out,
                              bool* fresh, ObjectVersion* now);
-  // See the contract above.
-  std::error_code Flush();
+  // See the contract above and FlushLevel.
+  std::error_code Flush(FlushLevel level = FlushLevel::kDurable);
   // Calls `fn` once for every block that may hold non-zero data (order
   // unspecified). A block not reported is guaranteed to read as zeros.
   std::error_code ListNonZero(const std::function<void(BlockNum)>& fn);
@@ -160,7 +173,7 @@ class BlockStore {
   virtual std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) = 0;
   virtual std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) = 0;
   virtual std::error_code DoZero(BlockNum block) = 0;
-  virtual std::error_code DoFlush() = 0;
+  virtual std::error_code DoFlush(FlushLevel level) = 0;
   virtual std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) = 0;
   // Defaults: whole-block DoRead() (and DoWrite()/DoZero()) of this layer,
   // uncounted (the public method counted the operation).
@@ -196,7 +209,7 @@ class ForwardingStore : public BlockStore {
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) override;
   std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override;
-  std::error_code DoFlush() override;
+  std::error_code DoFlush(FlushLevel level) override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
   void DoSetRetryLimit(const RetryLimit& limit) override;
 

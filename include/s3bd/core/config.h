@@ -1,8 +1,7 @@
-// Everything the command line decides, as plain data. The CLI fills it in;
-// the composition root (stack.h) and the FUSE front end read it.
+// What the command line decides about the store and its layers, as plain
+// data. The CLI fills it in; the composition root (stack.h) reads it. (A
+// front end's own settings live with it: fuse/fuse_config.h.)
 #pragma once
-
-#include <sys/types.h>
 
 #include <cstdint>
 #include <optional>
@@ -69,17 +68,6 @@ struct StoreConfig {
   CacheConfig cache;                        // --cache-size, --threads, ...
   GuardConfig guard;                        // --md5-cache-size, ...
   CodecConfig codec;                        // --compress, --encrypt, --passphrase-file
-};
-
-struct MountConfig {
-  std::string mountpoint;           // absolute path
-  std::string file_name = "file";   // --file-name
-  std::string stats_name = "stats"; // --stats-file
-  mode_t file_mode = 0600;          // --file-mode
-  bool foreground = false;          // -f
-  std::vector<std::string> fuse_options;  // -o, each possibly comma-separated
-  std::string log_level = "info";
-  std::string log_file;             // --log-file: the detached daemon's log (appended)
 };
 
 constexpr std::uint64_t kDefaultBlockSize = 1u << 20;

@@ -29,7 +29,6 @@ struct Stack {
   std::shared_ptr<MetaStore> meta;   // the bottom store's metadata objects
   std::unique_ptr<BlockStore> top;   // the layer the Volume talks to
   std::string pending_meta;          // geometry metadata to write, if any
-  BlockCache* cache = nullptr;       // the cache layer in `top`, if any
   // With config.fenced: the switch of the FencedStore layers, closed (uploads
   // wait) until the owner holds the lease and opens it.
   std::shared_ptr<Fence> fence;
@@ -77,11 +76,6 @@ void StartSurvey(Stack& stack);
 // without our lease).
 void UseSavedMap(Stack& stack, const Lease& lease);
 bool SaveMap(Stack& stack, const Lease& lease);
-
-// Makes everything written so far durable in the store itself: Flush(),
-// except that with --durable-cache (whose Flush() stops at the cache file)
-// it waits for the uploads. For unmount and `s3bd sync`.
-std::error_code FlushToStore(Stack& stack);
 
 // Records a new or resized volume's geometry in the store. Called once the
 // mount is live, so a mount that fails leaves a new store untouched.

@@ -23,7 +23,7 @@
 #include <system_error>
 #include <vector>
 
-#include "s3bd/core/config.h"
+#include "s3bd/fuse/fuse_config.h"
 #include "s3bd/core/stats.h"
 #include "s3bd/volume/volume.h"
 
@@ -64,10 +64,7 @@ class FuseFrontend {
   time_t mount_time() const { return mount_time_; }
   uid_t uid() const { return uid_; }
   gid_t gid() const { return gid_; }
-  std::atomic<std::uint64_t> max_read_request{0}, max_write_request{0};
-  std::atomic<std::uint64_t> fuse_errors{0};
-  // What kSyncToStoreIoctl runs; set before Mount(). Unset: Volume::Flush.
-  std::function<std::error_code()> sync_to_store;
+  FrontendCounters counters;
   // Called once, on a thread of its own, as soon as SIGINT, SIGTERM or
   // SIGHUP asks the daemon to stop: before the requests still being served
   // have ended (so it can make them give up). Set before Run().

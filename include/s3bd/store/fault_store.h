@@ -38,7 +38,7 @@ class FaultStore : public ForwardingStore {
   std::error_code DoRead(BlockNum block, std::span<std::uint8_t> out, ObjectVersion* version) override;
   std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override;
-  std::error_code DoFlush() override;
+  std::error_code DoFlush(FlushLevel level) override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
   std::error_code DoRevalidate(BlockNum block, const ObjectVersion& v, std::span<std::uint8_t> out, bool* fresh, ObjectVersion* now) override;
 

@@ -63,7 +63,7 @@ class FencedStore : public ForwardingStore {
   std::error_code Check() const;
   std::error_code DoWrite(BlockNum block, std::span<const std::uint8_t> data, ObjectVersion* version) override;
   std::error_code DoZero(BlockNum block) override;
-  std::error_code DoFlush() override;
+  std::error_code DoFlush(FlushLevel level) override;
   // Forwarded whole, so the cache below still patches blocks in place.
   std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) override;
   std::error_code DoWritePart(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data) override;

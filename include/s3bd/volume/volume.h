@@ -39,8 +39,9 @@ class Volume {
   std::error_code Write(std::uint64_t offset, std::span<const std::uint8_t> in, std::size_t& done);
   // Makes [offset, offset+len) read as zeros; whole blocks are freed.
   std::error_code ZeroRange(std::uint64_t offset, std::uint64_t len);
-  // Everything written before the call is durable when it returns.
-  std::error_code Flush() { return store_.Flush(); }
+  // Everything written before the call is durable at `level` when it
+  // returns (FlushLevel, block_store.h).
+  std::error_code Flush(FlushLevel level = FlushLevel::kDurable) { return store_.Flush(level); }
 
  private:
   // Calls fn(block, offset_in_block, length, offset_in_range) for each piece.
