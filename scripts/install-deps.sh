@@ -17,6 +17,9 @@ PACKAGES=(
   # tests/mount/rgw_*: a one-mon, one-OSD Ceph cluster with a RADOS Gateway
   # (about 60 MB to download, 240 MB installed)
   ceph-mon ceph-osd radosgw uuid-runtime
+  # tests/mount/luks_test.sh: LUKS without device-mapper (cryptsetup writes
+  # the header, qemu-nbd decrypts, nbdfuse shows the device as a file)
+  cryptsetup-bin qemu-utils libnbd-bin
 )
 # The S3 mount tests run s3rver (npm, tests/s3rver). Debian's nodejs and npm
 # only if no node/npm is installed already (e.g. from another source).
