@@ -3,11 +3,17 @@
 # packages. Idempotent: installs only what is missing. Runs as root or via sudo.
 set -euo pipefail
 
-PACKAGES=(
-  # build
+#
+# S3BD_DEPS=build: only what building s3bd and its Debian package needs
+# (the Dockerfile's build stage).
+BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libfuse3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libargon2-dev
   libcli11-dev libspdlog-dev libfmt-dev libpugixml-dev nlohmann-json3-dev
+  file dpkg-dev  # cpack -G DEB: finding the binary's library dependencies
+)
+PACKAGES=(
+  "${BUILD_PACKAGES[@]}"
   # tests
   googletest libgtest-dev libgmock-dev libcpp-httplib-dev
   fuse3 util-linux e2fsprogs xfsprogs
@@ -26,6 +32,11 @@ PACKAGES=(
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   PACKAGES+=(nodejs npm)
 fi
+case ${S3BD_DEPS:-all} in
+  all) ;;
+  build) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+  *) echo "install-deps: S3BD_DEPS is 'all' or 'build', not '$S3BD_DEPS'" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

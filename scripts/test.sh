@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs dependencies (Debian packages, and s3rver
 # from npm), builds, runs every test (unit, real FUSE mounts with ext4 and XFS
-# on loop devices, S3 volumes on s3rver), then builds and
+# on loop devices, S3 volumes on s3rver), builds the Debian package and
+# tries it installed, then builds and
 # runs the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
 # under ThreadSanitizer for the concurrent layers, and the fuzz targets.
 set -euo pipefail
@@ -13,6 +14,10 @@ scripts/install-deps.sh
 npm ci --prefix tests/s3rver --no-audit --no-fund --loglevel=error
 scripts/build.sh build
 (cd build && ctest --output-on-failure --timeout 900)
+
+# The Debian package, built as the Dockerfile builds it, installed on this
+# machine and tried from its installed files.
+bash tests/package/package_test.sh "$(scripts/package.sh build)"
 
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DS3BD_SANITIZE=ON
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The Debian package, installed on this machine: its files work from where
+# the package put them. Run by scripts/test.sh after the suite:
+#   tests/package/package_test.sh PATH/s3bd_VERSION_ARCH.deb
+# Installs the package (apt-get, so its dependencies come too), then checks
+# the installed binary, the man page, the systemd unit (systemd-analyze
+# verify of an instance, and the order systemd gives a filesystem built on
+# the disk file, from a real fstab line through systemd's own fstab
+# generator) and a mount through mount(8) from an fstab line.
+set -euo pipefail
+deb=$(realpath "${1:?usage: package_test.sh PACKAGE.deb}")
+fail() { echo "FAIL: $*" >&2; exit 1; }
+WORK=$(mktemp -d /tmp/s3bd-package-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall "$deb" >"$WORK/apt.log" 2>&1 ||
+  fail "apt-get install $deb: $(tail -3 "$WORK/apt.log")"
+dpkg -s s3bd | grep -q "^Status: install ok installed" || fail "s3bd is not installed"
+
+# The binary, from the package's path.
+[[ $(dpkg -S /usr/bin/s3bd) == "s3bd: /usr/bin/s3bd" ]] || fail "/usr/bin/s3bd is not the package's"
+version=$(/usr/bin/s3bd --version)
+[[ $version == "s3bd $(dpkg-query -W -f '${Version}' s3bd)"* ]] || fail "s3bd --version says '$version'"
+/usr/bin/s3bd --help | grep -q "mount" || fail "s3bd --help lists no mount command"
+
+# The man page: man finds it and renders it.
+[[ $(man -w s3bd) == /usr/share/man/man8/s3bd.8* ]] || fail "man -w s3bd: $(man -w s3bd 2>&1)"
+MANWIDTH=80 man s3bd 2>/dev/null | grep -q "^NAME" || fail "man s3bd renders nothing"
+
+# The unit: systemd's own checker on an instance of the template.
+unit=/usr/lib/systemd/system/s3bd@.service
+[[ -f $unit ]] || fail "$unit is missing"
+mkdir -p "$WORK/units"
+cp "$unit" "$WORK/units/s3bd@backup.service"
+systemd-analyze verify "$WORK/units/s3bd@backup.service" >"$WORK/verify.log" 2>&1 ||
+  fail "systemd-analyze verify: $(cat "$WORK/verify.log")"
+[[ ! -s $WORK/verify.log ]] || fail "systemd-analyze verify complains: $(cat "$WORK/verify.log")"
+
+# The order: the fstab line the unit's comment documents, through the
+# real fstab generator, gives a mount unit that needs the s3bd unit and
+# starts after it (so it stops before it).
+generator=/usr/lib/systemd/system-generators/systemd-fstab-generator
+[[ -x $generator ]] || generator=/lib/systemd/system-generators/systemd-fstab-generator
+grep '^#   /mnt/s3bd' "$unit" | sed 's/^#   //' >"$WORK/fstab"
+[[ -s $WORK/fstab ]] || fail "the unit documents no fstab line"
+mkdir -p "$WORK/gen"
+SYSTEMD_FSTAB=$WORK/fstab SYSTEMD_PROC_CMDLINE="" "$generator" "$WORK/gen" "$WORK/gen" "$WORK/gen" ||
+  fail "systemd-fstab-generator failed"
+mount_unit=$WORK/gen/srv-backup.mount
+[[ -f $mount_unit ]] || fail "the generator made no srv-backup.mount: $(ls "$WORK/gen")"
+grep -q "^Requires=s3bd@backup.service" "$mount_unit" || fail "srv-backup.mount does not require s3bd@backup.service"
+grep -q "^After=.*s3bd@backup.service" "$mount_unit" || fail "srv-backup.mount is not ordered after s3bd@backup.service"
+cp "$mount_unit" "$WORK/units/"
+systemd-analyze verify "$WORK/units/srv-backup.mount" "$WORK/units/s3bd@backup.service" >"$WORK/verify2.log" 2>&1 ||
+  fail "systemd-analyze verify of the pair: $(cat "$WORK/verify2.log")"
+
+echo "PASS package ($version)"
