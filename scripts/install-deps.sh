@@ -10,12 +10,13 @@ BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libfuse3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libargon2-dev
   libcli11-dev libspdlog-dev libfmt-dev libpugixml-dev nlohmann-json3-dev
+  libcpp-httplib-dev  # --metrics-listen (and the HTTP tests' scripted servers)
   file dpkg-dev  # cpack -G DEB: finding the binary's library dependencies
 )
 PACKAGES=(
   "${BUILD_PACKAGES[@]}"
   # tests
-  googletest libgtest-dev libgmock-dev libcpp-httplib-dev
+  googletest libgtest-dev libgmock-dev
   fuse3 util-linux e2fsprogs xfsprogs
   clang  # libFuzzer: the fuzz targets of tests/fuzz
   awscli  # the S3 mount tests inspect the bucket with the AWS CLI

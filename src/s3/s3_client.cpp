@@ -179,6 +179,27 @@ void S3Stats::Fill(StatsJson& j) const {
   j["retries_by_class"] = std::move(rc);
   j["errors"] = std::move(ec);
   j["reused_connections"] = reused_.load();
+  // The latency of every attempt as a histogram with fixed bounds (powers
+  // of two of microseconds, 1.024 ms to 16.8 s, each a bucket boundary of
+  // latency_): how many took less than each bound, and the total.
+  StatsJson hist;
+  StatsJson upper = StatsJson::array(), below = StatsJson::array();
+  std::array<std::uint64_t, kBuckets> fine;  // one load each: the counts agree with each other
+  std::uint64_t count = 0;
+  for (int b = 0; b < kBuckets; ++b) count += fine[b] = latency_[b].load();
+  std::uint64_t seen = 0;
+  int next = 0;
+  for (int n = 10; n <= 24; ++n) {
+    const int last = (n - 2) * 4 + 3;  // the fine bucket whose upper bound is 2^n us
+    for (; next <= last && next < kBuckets; ++next) seen += fine[next];
+    upper.push_back(std::uint64_t{1} << n);
+    below.push_back(seen);
+  }
+  hist["upper_us"] = std::move(upper);
+  hist["below"] = std::move(below);
+  hist["count"] = count;
+  hist["sum_us"] = latency_us_.load();
+  j["latency_histogram"] = std::move(hist);
 }
 
 void S3Stats::Print(std::ostream& os) const {
