@@ -1,6 +1,8 @@
 // Write-back block cache; the state table and rules are in the header.
 #include "s3bd/cache/block_cache.h"
 
+#include "s3bd/core/io_class.h"
+
 #include <algorithm>
 #include <cstring>
 #include <set>
@@ -598,6 +600,9 @@ void BlockCache::ReadAhead(std::unique_lock<std::mutex>&, BlockNum block) {
 }
 
 void BlockCache::PrefetchWorker() {
+  // Read-ahead is background work: a limit on the store's bandwidth serves
+  // the readers first (core/io_class.h).
+  const ScopedIoClass background(IoClass::kBackground);
   std::unique_lock lock(mu_);
   for (;;) {
     if (stop_) return;
@@ -627,6 +632,7 @@ void BlockCache::UploadWorker() {
   // blocks), a reader waiting for a block comes first. Linux gives each
   // thread its own nice value. Best effort: it may be refused.
   (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kUploadNice);
+  const ScopedIoClass background(IoClass::kBackground);
   std::unique_lock lock(mu_);
   for (;;) {
     if (stop_) return;

@@ -1,6 +1,8 @@
 // HTTP over a pool of libcurl easy handles. See the header for the contract.
 #include "s3bd/s3/http_client.h"
 
+#include "s3bd/s3/rate_limit.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -189,6 +191,11 @@ void HttpClient::Release(void* handle) {
 
 void HttpClient::Perform(const HttpRequest& request, HttpResponse* out) {
   *out = HttpResponse{};
+  // Bandwidth limits (rate_limit.h), before taking a connection, so that
+  // callers waiting their turn hold none: an upload takes its body's bytes
+  // first; a download waits its turn and pays for what it received.
+  if (options_.upload_limit && !request.body.empty()) options_.upload_limit->Take(request.body.size());
+  if (options_.download_limit && request.method != "HEAD") options_.download_limit->Take(0);
   CURL* curl = static_cast<CURL*>(Acquire());
   if (curl == nullptr) {
     out->transport = TransportError::kOther;
@@ -261,6 +268,11 @@ void HttpClient::Perform(const HttpRequest& request, HttpResponse* out) {
 
   const auto start = std::chrono::steady_clock::now();
   const CURLcode rc = curl_easy_perform(curl);
+  if (options_.download_limit) {
+    curl_off_t received = 0;
+    curl_easy_getinfo(curl, CURLINFO_SIZE_DOWNLOAD_T, &received);
+    if (received > 0) options_.download_limit->Charge(static_cast<std::uint64_t>(received));
+  }
   out->elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   curl_slist_free_all(headers);
 

@@ -28,6 +28,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -38,6 +39,8 @@
 #include "s3bd/s3/sigv4.h"  // NameValue
 
 namespace s3bd::s3 {
+
+class RateLimiter;
 
 // curl_global_init, once per process; safe to call again.
 void InitHttpGlobal();
@@ -50,6 +53,9 @@ struct HttpClientOptions {
   bool verify_tls = true;
   std::string ca_file;        // empty: the system CA bundle
   unsigned max_parallel = 16;  // requests in flight at once
+  // Bandwidth limits of request and response bodies (rate_limit.h), shared
+  // by every connection; null: none.
+  std::shared_ptr<RateLimiter> upload_limit, download_limit;
 };
 
 struct HttpRequest {
