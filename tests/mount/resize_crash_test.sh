@@ -4,7 +4,8 @@
 # at the old or the new size, `s3bd info` says the same size as the
 # remounted disk file, a resize whose command returned 0 is kept, and the
 # data written before reads back. Grows and shrinks (of an empty tail)
-# alternate.
+# alternate; every other kill comes right after the command returned (the
+# new size must stay), the others at a random moment while it runs.
 #
 # S3BD_CRASH_ITERATIONS sets the number of kills per store (default 6).
 source "$(dirname "$0")/s3_lib.sh"
@@ -42,14 +43,21 @@ run_store() {
   dd if="$WORK/marker" of="$mnt/file" bs=1M seek=3 conv=notrunc,fsync status=none
   local size=$((16 * M)) i
   for ((i = 0; i < ITERATIONS; i++)); do
-    local target=$((i % 2 == 0 ? 48 * M : 16 * M))
+    # Grow when small, shrink (an empty tail) when grown.
+    local target=$((size == 16 * M ? 48 * M : 16 * M))
     "$S3BD" resize "$mnt" --size "$target" -q 2>"$WORK/resize.err" &
-    local resize_pid=$!
-    # The kill moment (the only use of sleep here): 0 to 40 ms from now.
-    sleep "0.0$((RANDOM % 5))"
-    kill_daemon
-    local resize_status=0
-    wait "$resize_pid" || resize_status=$?
+    local resize_pid=$! resize_status=0
+    if ((i % 2 == 0)); then
+      # Just after: the command returned, the daemon dies at once.
+      wait "$resize_pid" || fail "resize to $target failed: $(cat "$WORK/resize.err")"
+      kill_daemon
+    else
+      # During (or before, or after): a random moment 0 to 90 ms from now
+      # (the only use of sleep here).
+      sleep "0.0$((RANDOM % 10))"
+      kill_daemon
+      wait "$resize_pid" || resize_status=$?
+    fi
     local now
     now=$(info_size) || fail "s3bd info failed after the kill"
     [[ $now == "$size" || $now == "$target" ]] || fail "after a kill the store says $now bytes, neither $size nor $target"
@@ -58,6 +66,10 @@ run_store() {
     start_fg "$store" "$mnt" "${opts[@]}"
     [[ $(stat -c %s "$mnt/file") == "$now" ]] || fail "the remounted disk file is $(stat -c %s "$mnt/file") bytes, info says $now"
     cmp <(dd if="$mnt/file" bs=1M skip=3 count=1 status=none) "$WORK/marker" || fail "the marker changed after kill $i"
+    if ((now > 16 * M)); then
+      cmp <(dd if="$mnt/file" bs=1M skip=16 count=32 status=none) <(head -c $((32 * M)) /dev/zero) ||
+        fail "the grown blocks do not read as zeros after kill $i"
+    fi
     size=$now
   done
   stop_fg "$mnt"
