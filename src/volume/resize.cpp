@@ -15,6 +15,9 @@ namespace s3bd {
 
 namespace {
 
+// Read-modify-writes of the metadata that lose a race with another one.
+constexpr int kMetaAttempts = 3;
+
 std::error_code Refuse(std::string* why, std::error_code ec, std::string text) {
   if (why) *why = std::move(text);
   return ec;
@@ -47,29 +50,35 @@ std::error_code ResizePaused(Stack& stack, std::uint64_t block_size, std::uint64
                                 FormatSize(new_size), BlockName(*first)));
     }
   }
-  // The commit point: the metadata with the new size, all else as it was.
-  std::string text, version;
-  if (auto ec = stack.meta->ReadMeta(kVolumeMetaKey, text, &version)) {
-    return Refuse(why, ec, fmt::format("cannot read the volume metadata: {}", ec.message()));
+  // The commit point: the metadata with the new size, all else as it was,
+  // conditional on the version read, so that a concurrent read-modify-write
+  // of it (`s3bd passwd` adding a key slot) is not lost: the loser of such
+  // a race reads again.
+  std::error_code ec;
+  for (int attempt = 1; attempt <= kMetaAttempts; ++attempt) {
+    std::string text, version;
+    if ((ec = stack.meta->ReadMeta(kVolumeMetaKey, text, &version))) {
+      return Refuse(why, ec, fmt::format("cannot read the volume metadata: {}", ec.message()));
+    }
+    VolumeMeta vm;
+    try {
+      vm = DecodeVolumeMeta(text);
+    } catch (const std::exception& e) {
+      return Refuse(why, make_error_code(Errc::kBadMetadata), e.what());
+    }
+    if (vm.geometry.block_size != block_size || vm.geometry.num_blocks != old) {
+      return Refuse(why, make_error_code(Errc::kBadMetadata),
+                    fmt::format("the volume metadata says {} in blocks of {}, this mount has {} in blocks of {}",
+                                FormatSize(vm.geometry.size()), FormatSize(vm.geometry.block_size),
+                                FormatSize(old * block_size), FormatSize(block_size)));
+    }
+    vm.geometry.num_blocks = num_blocks;
+    const MetaCondition cond = version.empty() ? MetaCondition::None() : MetaCondition::Version(version);
+    ec = stack.meta->WriteMeta(kVolumeMetaKey, EncodeVolumeMeta(vm), cond, nullptr);
+    if (ec != Errc::kConditionFailed) break;
   }
-  VolumeMeta vm;
-  try {
-    vm = DecodeVolumeMeta(text);
-  } catch (const std::exception& e) {
-    return Refuse(why, make_error_code(Errc::kBadMetadata), e.what());
-  }
-  if (vm.geometry.block_size != block_size || vm.geometry.num_blocks != old) {
-    return Refuse(why, make_error_code(Errc::kBadMetadata),
-                  fmt::format("the volume metadata says {} in blocks of {}, this mount has {} in blocks of {}",
-                              FormatSize(vm.geometry.size()), FormatSize(vm.geometry.block_size),
-                              FormatSize(old * block_size), FormatSize(block_size)));
-  }
-  vm.geometry.num_blocks = num_blocks;
-  const MetaCondition cond = version.empty() ? MetaCondition::None() : MetaCondition::Version(version);
-  if (auto ec = stack.meta->WriteMeta(kVolumeMetaKey, EncodeVolumeMeta(vm), cond, nullptr)) {
-    return Refuse(why, ec, fmt::format("cannot record the new size in the volume metadata: {}", ec.message()));
-  }
-  if (auto ec = stack.top->Resize(num_blocks)) {
+  if (ec) return Refuse(why, ec, fmt::format("cannot record the new size in the volume metadata: {}", ec.message()));
+  if ((ec = stack.top->Resize(num_blocks))) {
     return Refuse(why, ec,
                   fmt::format("the volume is now {} in the store, but this mount could not follow ({}): unmount "
                               "and mount it again",

@@ -312,7 +312,12 @@ TEST(Resize, FailedMetadataWriteLeavesEveryLayerAtTheOldSize) {
     }
     std::error_code WriteMeta(const std::string& k, const std::string& v, const MetaCondition& c,
                               std::string* ver) override {
-      if (k == kVolumeMetaKey) {
+      if (k == kVolumeMetaKey && races > 0) {
+        // Another read-modify-write got in first (`s3bd passwd`).
+        --races;
+        return make_error_code(Errc::kConditionFailed);
+      }
+      if (k == kVolumeMetaKey && fail) {
         ++failed;
         return std::make_error_code(std::errc::io_error);
       }
@@ -323,7 +328,9 @@ TEST(Resize, FailedMetadataWriteLeavesEveryLayerAtTheOldSize) {
     }
     std::error_code ProbeConditions(const std::string& k, bool* e) override { return inner->ProbeConditions(k, e); }
     std::shared_ptr<MetaStore> inner;
+    bool fail = true;
     int failed = 0;
+    int races = 0;
   };
   test::TempDir dir;
   Mounted m(dir, 32 * kBs);
@@ -338,10 +345,20 @@ TEST(Resize, FailedMetadataWriteLeavesEveryLayerAtTheOldSize) {
     EXPECT_EQ(m.volume->size(), 32 * kBs);
   }
   EXPECT_EQ(failing->failed, 2);
-  m.stack.meta = real;
   EXPECT_EQ(m.Meta().geometry.num_blocks, 32u);
   ASSERT_FALSE(m.WriteAt(31 * kBs, 1));
   EXPECT_EQ(m.ReadAt(31 * kBs), Data(1));
+  // A lost race with another writer of the metadata is read again.
+  failing->fail = false;
+  failing->races = 2;
+  ASSERT_FALSE(ResizeVolume(m.stack, *m.volume, 48 * kBs, &why)) << why;
+  EXPECT_EQ(failing->races, 0);
+  EXPECT_EQ(m.Meta().geometry.num_blocks, 48u);
+  // Lost every time: refused, nothing moved.
+  failing->races = 100;
+  EXPECT_EQ(ResizeVolume(m.stack, *m.volume, 64 * kBs, &why), Errc::kConditionFailed);
+  for (std::uint64_t n : LayerBlocks(m.stack)) EXPECT_EQ(n, 48u);
+  m.stack.meta = real;
 }
 
 TEST(Resize, BadRequestsAreRefused) {
