@@ -21,6 +21,13 @@
 //      object lies past the end). Shrinking, nothing lies past the new end
 //      (step 3, with writes paused), so the old blocks there are zeros too.
 //
+// Layers with state of their own follow in DoResize(): the codec (refuses
+// the s3backer format), the block map (its page table), the cache (drops
+// copies past the end; read-ahead and the cache file's saved map take the
+// new count). The others (fences, faults, the consistency guard, whose
+// remembered blocks past a new end are zeros; the directory, S3 and memory
+// stores, which read geometry() when they list) only move their range.
+//
 // Errors (std::errc, turned into the ioctl's errno by the front end):
 // read_only_file_system, operation_not_supported (s3backer format),
 // invalid_argument (0 or not a whole number of blocks), file_too_large
