@@ -52,10 +52,12 @@ rm -f "$fs/big"
 
 "$S3BD" resize "$mnt" --size 3G >"$WORK/resize.out" || fail "s3bd resize failed: $(tail -3 "$WORK/daemon.log")"
 grep -q "resized from 1 GiB to 3 GiB" "$WORK/resize.out" || fail "resize printed: $(cat "$WORK/resize.out")"
-[[ $(stat -c %s "$mnt/file") == $((3 << 30)) ]] || fail "disk file is $(stat -c %s "$mnt/file") bytes"
 before=$(wc -l <"$WORK/written")
+# At once, as the README says (the loop driver reads the size the kernel
+# holds for the file, which the command refreshed).
 losetup -c "$dev"
 [[ $(blockdev --getsize64 "$dev") == $((3 << 30)) ]] || fail "loop device is $(blockdev --getsize64 "$dev") bytes"
+[[ $(stat -c %s "$mnt/file") == $((3 << 30)) ]] || fail "disk file is $(stat -c %s "$mnt/file") bytes"
 # The writer kept going across the resize of the disk.
 wait_written $((before + 3))
 # stop_writer: it finishes its file and stops.
