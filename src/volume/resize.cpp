@@ -55,12 +55,13 @@ std::error_code ResizePaused(Stack& stack, std::uint64_t block_size, std::uint64
   // of it (`s3bd passwd` adding a key slot) is not lost: the loser of such
   // a race reads again.
   std::error_code ec;
+  VolumeMeta vm;
+  std::string written;  // the version of the metadata written
   for (int attempt = 1; attempt <= kMetaAttempts; ++attempt) {
     std::string text, version;
     if ((ec = stack.meta->ReadMeta(kVolumeMetaKey, text, &version))) {
       return Refuse(why, ec, fmt::format("cannot read the volume metadata: {}", ec.message()));
     }
-    VolumeMeta vm;
     try {
       vm = DecodeVolumeMeta(text);
     } catch (const std::exception& e) {
@@ -74,15 +75,24 @@ std::error_code ResizePaused(Stack& stack, std::uint64_t block_size, std::uint64
     }
     vm.geometry.num_blocks = num_blocks;
     const MetaCondition cond = version.empty() ? MetaCondition::None() : MetaCondition::Version(version);
-    ec = stack.meta->WriteMeta(kVolumeMetaKey, EncodeVolumeMeta(vm), cond, nullptr);
+    ec = stack.meta->WriteMeta(kVolumeMetaKey, EncodeVolumeMeta(vm), cond, &written);
     if (ec != Errc::kConditionFailed) break;
   }
   if (ec) return Refuse(why, ec, fmt::format("cannot record the new size in the volume metadata: {}", ec.message()));
   if ((ec = stack.top->Resize(num_blocks))) {
-    return Refuse(why, ec,
-                  fmt::format("the volume is now {} in the store, but this mount could not follow ({}): unmount "
-                              "and mount it again",
-                              FormatSize(new_size), ec.message()));
+    // Not expected (every layer's refusals were checked above): the old
+    // size goes back into the metadata, or a smaller one there would let
+    // this mount write past its end.
+    vm.geometry.num_blocks = old;
+    const MetaCondition cond = written.empty() ? MetaCondition::None() : MetaCondition::Version(written);
+    if (stack.meta->WriteMeta(kVolumeMetaKey, EncodeVolumeMeta(vm), cond, nullptr)) {
+      return Refuse(why, ec,
+                    fmt::format("the volume is now {} in the store, but this mount could not follow ({}): unmount "
+                                "it and mount it again",
+                                FormatSize(new_size), ec.message()));
+    }
+    return Refuse(why, ec, fmt::format("this mount could not follow a resize to {} ({}); the volume stays {}",
+                                       FormatSize(new_size), ec.message(), FormatSize(old * block_size)));
   }
   spdlog::info("volume resized from {} to {} ({} blocks of {})", FormatSize(old * block_size), FormatSize(new_size),
                num_blocks, FormatSize(block_size));

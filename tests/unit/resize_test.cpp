@@ -361,6 +361,32 @@ TEST(Resize, FailedMetadataWriteLeavesEveryLayerAtTheOldSize) {
   m.stack.meta = real;
 }
 
+// A layer that cannot follow once the metadata says the new size (not
+// expected of any real layer: ResizeVolume checks their refusals first):
+// the old size goes back into the metadata.
+TEST(Resize, LayerThatCannotFollowPutsTheOldSizeBack) {
+  struct Refusing : ForwardingStore {
+    explicit Refusing(std::unique_ptr<BlockStore> next) : ForwardingStore("refusing", std::move(next)) {}
+    std::error_code DoResize(std::uint64_t) override { return std::make_error_code(std::errc::io_error); }
+  };
+  Stack stack;
+  stack.meta = std::make_shared<MemoryStore>(Geometry{kBs, 1});  // only its metadata objects
+  stack.top = std::make_unique<Refusing>(std::make_unique<MemoryStore>(Geometry{kBs, 16}));
+  VolumeMeta vm;
+  vm.geometry = Geometry{kBs, 16};
+  vm.id = NewVolumeId();
+  ASSERT_FALSE(stack.meta->WriteMeta(kVolumeMetaKey, EncodeVolumeMeta(vm), MetaCondition::None(), nullptr));
+  Volume volume(*stack.top);
+  std::string why;
+  EXPECT_EQ(ResizeVolume(stack, volume, 32 * kBs, &why), std::errc::io_error);
+  EXPECT_NE(why.find("stays 64 KiB"), std::string::npos) << why;
+  std::string text;
+  ASSERT_FALSE(stack.meta->ReadMeta(kVolumeMetaKey, text, nullptr));
+  EXPECT_EQ(DecodeVolumeMeta(text).geometry.num_blocks, 16u);
+  EXPECT_EQ(DecodeVolumeMeta(text).id, vm.id);
+  EXPECT_EQ(volume.size(), 16 * kBs);
+}
+
 TEST(Resize, BadRequestsAreRefused) {
   test::TempDir dir;
   {
