@@ -6,7 +6,8 @@
 // map follows (new blocks known absent once surveyed, counts stay right
 // across shrink and grow); the volume metadata is the commit point: when its
 // write fails every layer keeps the old size, when it succeeds everything
-// else in it (id, checksums) is kept; read-only and s3backer stacks refuse.
+// else in it (id, checksums) is kept, and a layer that cannot follow after
+// it puts the old size back; read-only and s3backer stacks refuse.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -64,6 +65,17 @@ TEST(Resize, MemoryStoreGrowsAndShrinks) {
   EXPECT_EQ(mem.Read(4, buf), std::errc::invalid_argument);
   EXPECT_EQ(mem.Resize(0), std::errc::invalid_argument);
   EXPECT_EQ(mem.geometry().num_blocks, 4u);
+}
+
+// A codec in s3backer's format (block 0 records the size) does not move.
+TEST(Resize, S3backerCodecRefuses) {
+  codec::BlockCodec::Options o;
+  o.block_size = kBs;
+  o.format = codec::BlockCodec::Format::kS3backer;
+  o.volume_size = 16 * kBs;
+  CodecStore c(std::make_unique<MemoryObjectStore>(Geometry{kBs, 16}), o);
+  EXPECT_EQ(c.Resize(32), std::errc::operation_not_supported);
+  EXPECT_EQ(c.geometry().num_blocks, 16u);
 }
 
 // The map over a surveyed store: new blocks are ABSENT (no request), the
