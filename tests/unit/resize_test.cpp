@@ -426,17 +426,25 @@ TEST(Resize, GrowWhileWriting) {
   Mounted m(dir, 64 * kBs);
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
+  std::atomic<int> passes[4] = {0, 0, 0, 0};  // full passes over each writer's 16 blocks
   std::vector<std::thread> writers;
   for (int t = 0; t < 4; ++t) {
     writers.emplace_back([&, t] {
       for (std::uint64_t i = 0; !stop.load(); ++i) {
         const std::uint64_t b = (i * 4 + static_cast<std::uint64_t>(t)) % 64;
         if (m.WriteAt(b * kBs, b + 1)) failures.fetch_add(1);
+        if (i % 16 == 15) passes[t].fetch_add(1);
       }
     });
   }
   std::string why;
   for (std::uint64_t n = 65; n <= 96; ++n) ASSERT_FALSE(ResizeVolume(m.stack, *m.volume, n * kBs, &why)) << why;
+  // Every writer wrote all its blocks at least once more after the last grow.
+  int after[4];
+  for (int t = 0; t < 4; ++t) after[t] = passes[t].load();
+  for (int t = 0; t < 4; ++t) {
+    while (passes[t].load() < after[t] + 1) std::this_thread::yield();
+  }
   stop = true;
   for (auto& w : writers) w.join();
   EXPECT_EQ(failures.load(), 0);
