@@ -247,6 +247,13 @@ std::error_code BlockCache::Acquire(std::unique_lock<std::mutex>& lock, BlockNum
 
 void BlockCache::Release(std::unique_lock<std::mutex>&, Entry* e) {
   --e->pins;
+  // A load that started before a shrink (DoResize) and ended after it:
+  // the block is past the end now, so it leaves at once.
+  if (e->pins == 0 && e->block >= geometry().num_blocks && e->evictable()) {
+    if (e->prefetched) SetPrefetched(e, false);
+    Evict(e);
+    return;
+  }
   MaybeErase(e);
   EvictIfNeeded();
 }
@@ -820,6 +827,39 @@ std::error_code BlockCache::UploadAll() {
     if (!to_mark_.empty()) RunMarker(lock);
   }
   return result;
+}
+
+std::error_code BlockCache::DoResize(std::uint64_t num_blocks) {
+  const bool shrinking = num_blocks < geometry().num_blocks;
+  if (shrinking) {
+    std::lock_guard lock(mu_);
+    for (const Entry* e : dirty_) {
+      if (e->block >= num_blocks) return std::make_error_code(std::errc::directory_not_empty);
+    }
+  }
+  if (auto ec = ForwardingStore::DoResize(num_blocks)) return ec;
+  std::lock_guard lock(mu_);
+  detector_.SetNumBlocks(num_blocks);
+  if (file_) file_->SetNumBlocks(num_blocks);
+  if (!shrinking) return {};
+  std::erase_if(prefetch_queue_, [&](BlockNum b) { return b >= num_blocks; });
+  std::erase_if(wasted_prefetch_, [&](BlockNum b) { return b >= num_blocks; });
+  std::vector<Entry*> past_end;
+  for (const auto& [block, e] : map_) {
+    if (block >= num_blocks) past_end.push_back(e.get());
+  }
+  std::size_t dropped = 0;
+  for (Entry* e : past_end) {
+    // Loading or pinned: its read fails below and it goes by itself. What
+    // is left can only be zeros (the caller checked that no block there
+    // holds data).
+    if (e->pins != 0 || !e->evictable()) continue;
+    if (e->prefetched) SetPrefetched(e, false);
+    Evict(e);
+    ++dropped;
+  }
+  if (dropped) spdlog::info("cache: dropped {} cached blocks past the new end", dropped);
+  return {};
 }
 
 std::error_code BlockCache::DoListNonZero(const std::function<void(BlockNum)>& fn) {

@@ -297,6 +297,7 @@ CacheFile::CacheFile(int fd, std::string path, std::shared_ptr<CacheFileIo> io, 
       path_(std::move(path)),
       io_(std::move(io)),
       geometry_(g),
+      map_blocks_(g.num_blocks),
       slot_count_(slots),
       file_id_(file_id),
       data_offset_(data_offset),
@@ -880,7 +881,7 @@ std::error_code CacheFile::SaveMap(const std::string& stamp, const BlockLister& 
   std::lock_guard lock(map_mu_);
   if (failed()) return std::make_error_code(std::errc::io_error);
   map_stamp_.clear();
-  const std::uint64_t n = geometry_.num_blocks, bytes = (n + 7) / 8;
+  const std::uint64_t n = map_blocks_.load(std::memory_order_acquire), bytes = (n + 7) / 8;
   const off_t base = MapOffset() + static_cast<off_t>(kMapHeaderSize);
   // Whatever header is there goes first (a map saved before must not be
   // read over a half-written bitmap; its CRC would refuse it anyway).

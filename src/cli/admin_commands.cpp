@@ -39,10 +39,6 @@ namespace s3bd {
 
 namespace {
 
-struct MountFiles {
-  std::string disk, stats, json;
-};
-
 MountFiles FindFiles(const std::string& mnt) {
   DIR* d = ::opendir(mnt.c_str());
   if (!d) throw StartupError(fmt::format("{}: {}", mnt, std::strerror(errno)));
@@ -85,6 +81,8 @@ std::string ReadFile(const std::string& path) {
 }
 
 }  // namespace
+
+MountFiles FindMountFiles(const std::string& mountpoint) { return FindFiles(mountpoint); }
 
 nlohmann::ordered_json ReadStatsJson(const std::string& json_path) {
   const std::string text = ReadFile(json_path);

@@ -333,7 +333,7 @@ void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
   // No command was recognised: the first word is an unknown one, or missing.
   const std::vector<std::string> rest = app.remaining();
   if (rest.empty()) {
-    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats, unmount, info, verify, erase, unlock or passwd (see s3bd --help)\n");
+    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats, resize, unmount, info, verify, erase, unlock or passwd (see s3bd --help)\n");
   } else if (rest.front().rfind('-', 0) == 0) {
     std::fprintf(stderr, "s3bd: error: unknown option '%s' (see s3bd --help)\n", rest.front().c_str());
   } else {
@@ -358,6 +358,15 @@ int RunCli(int argc, char** argv) {
   CLI::App* stats = app.add_subcommand("stats", "Print the stats of a mounted volume");
   stats->add_option("MOUNTPOINT", stats_mnt, "Where the volume is mounted")->required();
   stats->add_flag("--json", stats_json, "One JSON object with stable keys (see the README's Stats section)");
+  std::string resize_mnt, resize_size;
+  bool resize_quiet = false;
+  CLI::App* resize = app.add_subcommand(
+      "resize", "Grow (or shrink, if the end is empty) a mounted volume while it stays in use");
+  resize->add_option("MOUNTPOINT", resize_mnt, "Where the volume is mounted")->required();
+  resize->add_option("--size", resize_size,
+                     "The new size: a whole number of blocks, e.g. 3G, 512M (binary units)")
+      ->required();
+  resize->add_flag("-q,--quiet", resize_quiet, "No message on success");
   std::string unmount_mnt;
   bool unmount_quiet = false;
   CLI::App* unmount = app.add_subcommand(
@@ -428,6 +437,7 @@ int RunCli(int argc, char** argv) {
   }
   if (sync->parsed()) return RunSync(sync_mnt, sync_quiet);
   if (stats->parsed()) return RunStats(stats_mnt, stats_json);
+  if (resize->parsed()) return RunResize(resize_mnt, resize_size, resize_quiet);
   if (unmount->parsed()) return RunUnmount(unmount_mnt, unmount_quiet);
   if (info->parsed()) {
     StoreConfig store;

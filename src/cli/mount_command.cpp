@@ -54,6 +54,7 @@
 #include "s3bd/cli/logging.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/stack.h"
+#include "s3bd/volume/resize.h"
 #include "s3bd/fuse/fuse_frontend.h"
 #include "s3bd/volume/fenced_store.h"
 #include "s3bd/volume/lease.h"
@@ -332,6 +333,12 @@ int RunMount(StoreConfig store, MountConfig mount) {
     SurveyBlocksFirst(stack);
     Volume volume(*stack.top);
     FuseFrontend frontend(volume, mount, store.read_only);
+    frontend.resize = [&stack, &volume](std::uint64_t new_size) {
+      std::string why;
+      const std::error_code ec = ResizeVolume(stack, volume, new_size, &why);
+      if (ec) spdlog::error("resize: {}", why.empty() ? ec.message() : why);
+      return ec;
+    };
     StatusFile status(mount.mountpoint);
     frontend.status_file = status.path();
     // Stopping: requests to an unreachable store (also with --hard) give up

@@ -28,6 +28,13 @@ std::span<std::uint8_t> Scratch(std::size_t size) {
 CodecStore::CodecStore(std::unique_ptr<ObjectStore> objects, codec::BlockCodec::Options options)
     : BlockStore("codec", objects->geometry()), objects_(std::move(objects)), codec_(std::move(options)) {}
 
+std::error_code CodecStore::DoResize(std::uint64_t num_blocks) {
+  if (codec_.options().format == codec::BlockCodec::Format::kS3backer) {
+    return std::make_error_code(std::errc::operation_not_supported);
+  }
+  return objects_->Resize(num_blocks);
+}
+
 std::error_code CodecStore::Fetch(BlockNum block, const ObjectVersion* if_changed, std::span<std::uint8_t> out,
                                   ObjectVersion* version, bool* changed) {
   std::error_code ec;

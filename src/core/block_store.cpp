@@ -56,12 +56,12 @@ StatsJson OpCounter::ToJson() const {
 }
 
 BlockStore::BlockStore(std::string name, Geometry geometry)
-    : name_(std::move(name)), geometry_(geometry) {}
+    : name_(std::move(name)), block_size_(geometry.block_size), num_blocks_(geometry.num_blocks) {}
 
 BlockStore::~BlockStore() = default;
 
 std::error_code BlockStore::CheckBlock(BlockNum block, std::size_t len) const {
-  if (block >= geometry_.num_blocks || len != geometry_.block_size) {
+  if (block >= num_blocks_.load(std::memory_order_acquire) || len != block_size_) {
     return std::make_error_code(std::errc::invalid_argument);
   }
   return {};
@@ -87,31 +87,33 @@ std::error_code BlockStore::Write(BlockNum block, std::span<const std::uint8_t> 
 
 std::error_code BlockStore::Zero(BlockNum block) {
   Timed t(zeros_, 0);
-  if (block >= geometry_.num_blocks) return t.Done(std::make_error_code(std::errc::invalid_argument));
+  if (block >= num_blocks_.load(std::memory_order_acquire)) {
+    return t.Done(std::make_error_code(std::errc::invalid_argument));
+  }
   return t.Done(DoZero(block));
 }
 
 // A partial read or write is one read or write of this layer, counted with
 // the bytes it moves; a whole block goes through Read()/Write().
 std::error_code BlockStore::ReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) {
-  if (block >= geometry_.num_blocks || offset > geometry_.block_size ||
-      out.size() > geometry_.block_size - offset) {
+  if (block >= num_blocks_.load(std::memory_order_acquire) || offset > block_size_ ||
+      out.size() > block_size_ - offset) {
     Timed t(reads_, 0);
     return t.Done(std::make_error_code(std::errc::invalid_argument));
   }
-  if (offset == 0 && out.size() == geometry_.block_size) return Read(block, out);
+  if (offset == 0 && out.size() == block_size_) return Read(block, out);
   Timed t(reads_, out.size());
   return t.Done(DoReadPart(block, offset, out));
 }
 
 std::error_code BlockStore::WritePart(BlockNum block, std::size_t offset,
                                       std::span<const std::uint8_t> data) {
-  if (block >= geometry_.num_blocks || offset > geometry_.block_size ||
-      data.size() > geometry_.block_size - offset) {
+  if (block >= num_blocks_.load(std::memory_order_acquire) || offset > block_size_ ||
+      data.size() > block_size_ - offset) {
     Timed t(writes_, 0);
     return t.Done(std::make_error_code(std::errc::invalid_argument));
   }
-  if (offset == 0 && data.size() == geometry_.block_size) return Write(block, data);
+  if (offset == 0 && data.size() == block_size_) return Write(block, data);
   Timed t(writes_, data.size());
   return t.Done(DoWritePart(block, offset, data));
 }
@@ -136,7 +138,7 @@ std::span<std::uint8_t> Scratch(std::size_t block_size) {
 // was counted once already. A patched block that is all zeros becomes a
 // DoZero(), as Write() would make it.
 std::error_code BlockStore::DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) {
-  auto scratch = Scratch(geometry_.block_size);
+  auto scratch = Scratch(block_size_);
   if (auto ec = DoRead(block, scratch, nullptr)) return ec;
   std::memcpy(out.data(), scratch.data() + offset, out.size());
   return {};
@@ -144,7 +146,7 @@ std::error_code BlockStore::DoReadPart(BlockNum block, std::size_t offset, std::
 
 std::error_code BlockStore::DoWritePart(BlockNum block, std::size_t offset,
                                         std::span<const std::uint8_t> data) {
-  auto scratch = Scratch(geometry_.block_size);
+  auto scratch = Scratch(block_size_);
   if (auto ec = DoRead(block, scratch, nullptr)) return ec;
   std::memcpy(scratch.data() + offset, data.data(), data.size());
   if (IsAllZero(scratch)) return DoZero(block);
@@ -165,6 +167,14 @@ std::error_code BlockStore::DoRevalidate(BlockNum block, const ObjectVersion&, s
   // Counted as this layer's revalidation only, not also as a read.
   if (auto ec = DoRead(block, out, now)) return ec;
   *fresh = true;
+  return {};
+}
+
+std::error_code BlockStore::Resize(std::uint64_t num_blocks) {
+  if (num_blocks == 0) return std::make_error_code(std::errc::invalid_argument);
+  if (num_blocks == num_blocks_.load(std::memory_order_acquire)) return {};
+  if (auto ec = DoResize(num_blocks)) return ec;
+  num_blocks_.store(num_blocks, std::memory_order_release);
   return {};
 }
 
@@ -217,6 +227,7 @@ std::error_code ForwardingStore::DoListNonZero(const std::function<void(BlockNum
   return next_->ListNonZero(fn);
 }
 void ForwardingStore::DoSetRetryLimit(const RetryLimit& limit) { next_->SetRetryLimit(limit); }
+std::error_code ForwardingStore::DoResize(std::uint64_t num_blocks) { return next_->Resize(num_blocks); }
 
 bool IsAllZero(std::span<const std::uint8_t> data) {
   // Compare word-sized chunks: a block of real data fails on its first word.

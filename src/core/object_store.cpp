@@ -76,7 +76,15 @@ bool ObjectMeta::Valid() const {
   return true;
 }
 
-ObjectStore::ObjectStore(std::string name, Geometry geometry) : name_(std::move(name)), geometry_(geometry) {}
+ObjectStore::ObjectStore(std::string name, Geometry geometry)
+    : name_(std::move(name)), block_size_(geometry.block_size), num_blocks_(geometry.num_blocks) {}
+
+std::error_code ObjectStore::Resize(std::uint64_t num_blocks) {
+  if (num_blocks == 0) return std::make_error_code(std::errc::invalid_argument);
+  if (auto ec = DoResize(num_blocks)) return ec;
+  num_blocks_.store(num_blocks, std::memory_order_release);
+  return {};
+}
 ObjectStore::~ObjectStore() = default;
 
 std::error_code ObjectStore::Get(BlockNum block, std::span<std::uint8_t> buf, std::size_t* size, bool* found,
@@ -86,7 +94,7 @@ std::error_code ObjectStore::Get(BlockNum block, std::span<std::uint8_t> buf, st
   *found = false;
   if (meta) meta->pairs.clear();
   if (version) *version = {};
-  if (block >= geometry_.num_blocks) return t.Done(std::make_error_code(std::errc::invalid_argument));
+  if (block >= num_blocks_.load(std::memory_order_acquire)) return t.Done(std::make_error_code(std::errc::invalid_argument));
   std::error_code ec = DoGet(block, buf, size, found, meta, version);
   return t.Done(ec, *size);
 }
@@ -100,7 +108,7 @@ std::error_code ObjectStore::GetIfChanged(BlockNum block, const ObjectVersion& v
   *changed = true;
   if (meta) meta->pairs.clear();
   if (now) *now = {};
-  if (block >= geometry_.num_blocks) return t.Done(std::make_error_code(std::errc::invalid_argument));
+  if (block >= num_blocks_.load(std::memory_order_acquire)) return t.Done(std::make_error_code(std::errc::invalid_argument));
   std::error_code ec = version.known ? DoGetIfChanged(block, version, buf, size, found, meta, now, changed)
                                      : DoGet(block, buf, size, found, meta, now);
   return t.Done(ec, *size);
@@ -120,7 +128,7 @@ std::error_code ObjectStore::Put(BlockNum block, std::span<const std::uint8_t> b
                                  ObjectVersion* version) {
   Timed t(puts_);
   if (version) *version = {};
-  if (block >= geometry_.num_blocks || !meta.Valid()) {
+  if (block >= num_blocks_.load(std::memory_order_acquire) || !meta.Valid()) {
     return t.Done(std::make_error_code(std::errc::invalid_argument));
   }
   return t.Done(DoPut(block, body, meta, version), body.size());
@@ -128,7 +136,7 @@ std::error_code ObjectStore::Put(BlockNum block, std::span<const std::uint8_t> b
 
 std::error_code ObjectStore::Delete(BlockNum block) {
   Timed t(deletes_);
-  if (block >= geometry_.num_blocks) return t.Done(std::make_error_code(std::errc::invalid_argument));
+  if (block >= num_blocks_.load(std::memory_order_acquire)) return t.Done(std::make_error_code(std::errc::invalid_argument));
   return t.Done(DoDelete(block));
 }
 

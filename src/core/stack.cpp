@@ -372,6 +372,7 @@ Stack StackAbove(const StoreConfig& config, const Bottom& bottom, std::unique_pt
   Stack stack;
   stack.meta = bottom.meta;
   stack.top = std::move(codec_store);
+  stack.read_only = config.read_only;
   if (config.read_only) {
     if (config.s3.list_blocks) {
       spdlog::warn("--list-blocks has no effect on a read-only mount: a writer elsewhere may add blocks at any "
@@ -442,6 +443,7 @@ Stack BuildS3backerStack(const StoreConfig& config, const Bottom& bottom, const 
                FormatSize(g.size()), FormatSize(g.block_size));
   Stack stack = StackAbove(config, bottom, std::make_unique<CodecStore>(bottom.make(g, false), std::move(codec)), g,
                            false, "store " + StoreIdentity(config));
+  stack.s3backer = true;
   auto token = std::make_shared<S3backerMountToken>(bottom.s3, config.s3.prefix, DefaultLeaseOptions().host);
   if (config.fenced) {
     stack.foreign_flag = token;

@@ -78,7 +78,8 @@ int Guarded(const char* op, Fn&& fn) noexcept {
 }
 
 void* OpInit(struct fuse_conn_info* conn, struct fuse_config* cfg) {
-  // The file's size and attributes never change behind the kernel's back.
+  // The file's size and attributes never change behind the kernel's back
+  // (a resize tells it: ResizeIoctl).
   cfg->attr_timeout = 3600;
   cfg->entry_timeout = 3600;
   cfg->negative_timeout = 3600;
@@ -239,8 +240,25 @@ int OpFsync(const char* path, int, struct fuse_file_info*) {
   return Guarded("fsync", [&] { return Lookup(path) == Node::kDisk ? FlushAll("fsync") : 0; });
 }
 
-int OpIoctl(const char* path, unsigned int cmd, void*, struct fuse_file_info*, unsigned int, void*) {
+// kResizeIoctl: the new size arrives in `data` (a fixed-size _IOW
+// argument, which the kernel copies in for a restricted ioctl).
+int ResizeIoctl(const char* path, const void* data) {
+  FuseFrontend& s = Self();
+  if (s.read_only()) return -EROFS;
+  if (!s.resize || data == nullptr) return -ENOTTY;
+  std::uint64_t size = 0;
+  std::memcpy(&size, data, sizeof size);
+  if (auto ec = s.resize(size)) return Fail(ec);
+  // The kernel caches the file's size (attr_timeout): make it ask again.
+  if (const int rc = fuse_invalidate_path(fuse_get_context()->fuse, path); rc != 0 && rc != -ENOENT) {
+    spdlog::warn("resize: cannot make the kernel forget the old size of {}: {}", path, std::strerror(-rc));
+  }
+  return 0;
+}
+
+int OpIoctl(const char* path, unsigned int cmd, void*, struct fuse_file_info*, unsigned int, void* data) {
   return Guarded("ioctl", [&] {
+    if (Lookup(path) == Node::kDisk && cmd == static_cast<unsigned int>(kResizeIoctl)) return ResizeIoctl(path, data);
     if (Lookup(path) != Node::kDisk || cmd != kSyncToStoreIoctl) return -ENOTTY;
     FuseFrontend& s = Self();
     if (s.read_only()) return 0;

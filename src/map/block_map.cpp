@@ -38,9 +38,9 @@ const char* SourceName(BlockMapStore::Source s) {
 }  // namespace
 
 BlockMapStore::BlockMapStore(std::unique_ptr<BlockStore> next)
-    : ForwardingStore("map", std::move(next)),
-      num_pages_((geometry().num_blocks + kPageBlocks - 1) / kPageBlocks) {
-  pages_ = std::make_unique<Page[]>(num_pages_);
+    : ForwardingStore("map", std::move(next)) {
+  tables_.push_back(std::make_unique<PageTable>((geometry().num_blocks + kPageBlocks - 1) / kPageBlocks));
+  table_.store(tables_.back().get(), std::memory_order_release);
   count_[static_cast<int>(State::kUnknown)] = geometry().num_blocks;
   count_[static_cast<int>(State::kAbsent)] = 0;
   count_[static_cast<int>(State::kPresent)] = 0;
@@ -48,11 +48,14 @@ BlockMapStore::BlockMapStore(std::unique_ptr<BlockStore> next)
 
 BlockMapStore::~BlockMapStore() {
   if (survey_thread_.joinable()) survey_thread_.join();
-  for (std::uint64_t p = 0; p < num_pages_; ++p) delete[] pages_[p].words.load();
+  const PageTable* t = table_.load();
+  for (std::uint64_t p = 0; p < t->count; ++p) delete[] t->pages[p].words.load();
+  for (auto* w : retired_words_) delete[] w;
 }
 
 std::uint64_t BlockMapStore::BlocksIn(std::uint64_t page) const {
-  return std::min(kPageBlocks, geometry().num_blocks - page * kPageBlocks);
+  const std::uint64_t n = geometry().num_blocks;
+  return page * kPageBlocks >= n ? 0 : std::min(kPageBlocks, n - page * kPageBlocks);
 }
 
 void BlockMapStore::Moved(State from, State to, std::uint64_t n) {
@@ -62,7 +65,9 @@ void BlockMapStore::Moved(State from, State to, std::uint64_t n) {
 }
 
 BlockMapStore::State BlockMapStore::state(BlockNum block) const {
-  const Page& p = pages_[block / kPageBlocks];
+  const PageTable* t = table_.load(std::memory_order_acquire);
+  if (block / kPageBlocks >= t->count) return State::kUnknown;  // past a new end (a resize under way)
+  const Page& p = t->pages[block / kPageBlocks];
   const std::atomic<std::uint64_t>* w = p.words.load(std::memory_order_acquire);
   if (w == nullptr) return static_cast<State>(p.fill.load(std::memory_order_acquire));
   const std::uint64_t i = block % kPageBlocks;
@@ -70,9 +75,9 @@ BlockMapStore::State BlockMapStore::state(BlockNum block) const {
 }
 
 std::atomic<std::uint64_t>* BlockMapStore::Words(std::uint64_t page) {
-  Page& p = pages_[page];
-  if (auto* w = p.words.load(std::memory_order_acquire)) return w;
+  if (auto* w = pages()[page].words.load(std::memory_order_acquire)) return w;
   std::lock_guard lock(alloc_mu_);
+  Page& p = pages()[page];  // the table now (a resize may have replaced it)
   if (auto* w = p.words.load(std::memory_order_acquire)) return w;
   auto* w = new std::atomic<std::uint64_t>[kWordsPerPage];
   const std::uint64_t fill = Replicate(p.fill.load(std::memory_order_relaxed));
@@ -108,7 +113,7 @@ void BlockMapStore::ApplyPage(std::uint64_t page, const BlockNum* listed, std::s
   if (count == 0) {
     // Nothing listed: a page this mount never touched just changes its fill.
     std::unique_lock lock(alloc_mu_);
-    Page& p = pages_[page];
+    Page& p = pages()[page];
     if (p.words.load(std::memory_order_acquire) == nullptr) {
       if (p.fill.load(std::memory_order_relaxed) == static_cast<std::uint8_t>(State::kUnknown)) {
         p.fill.store(static_cast<std::uint8_t>(State::kAbsent), std::memory_order_release);
@@ -153,7 +158,7 @@ std::error_code BlockMapStore::SurveyNow() {
     spdlog::warn("block map: the survey of the store failed ({}); blocks not written by this mount are asked for "
                  "as without a map",
                  ec.message());
-    survey_.store(Survey::kFailed, std::memory_order_release);
+    EndSurvey(Survey::kFailed);
   }
   return ec;
 }
@@ -166,7 +171,7 @@ std::error_code BlockMapStore::Load(const Lister& saved) {
   const std::error_code ec = Build(saved, Source::kCacheFile);
   if (ec) {
     source_.store(Source::kNone, std::memory_order_release);
-    survey_.store(Survey::kNotStarted, std::memory_order_release);
+    EndSurvey(Survey::kNotStarted);
   }
   return ec;
 }
@@ -184,7 +189,7 @@ std::error_code BlockMapStore::Build(const Lister& list, Source source) {
   std::sort(listed.begin(), listed.end());
   listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
   std::size_t i = 0;
-  for (std::uint64_t page = 0; page < num_pages_; ++page) {
+  for (std::uint64_t page = 0; page < num_pages(); ++page) {
     const BlockNum end = page * kPageBlocks + BlocksIn(page);
     std::size_t j = i;
     while (j < listed.size() && listed[j] < end) ++j;
@@ -194,13 +199,108 @@ std::error_code BlockMapStore::Build(const Lister& list, Source source) {
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   survey_seconds_.store(seconds, std::memory_order_relaxed);
-  survey_.store(Survey::kDone, std::memory_order_release);
+  EndSurvey(Survey::kDone);
   if (source == Source::kCacheFile) {
     spdlog::info("block map: loaded the map saved in the cache file ({} blocks, {} may hold data): no survey", n,
                  listed.size());
   } else {
     spdlog::info("block map: surveyed {} blocks in {:.1f} s: {} may hold data", n, seconds, listed.size());
   }
+  return {};
+}
+
+void BlockMapStore::EndSurvey(Survey s) {
+  {
+    std::lock_guard lock(survey_mu_);
+    survey_.store(s, std::memory_order_release);
+  }
+  survey_cv_.notify_all();
+}
+
+void BlockMapStore::AwaitSurvey() {
+  std::unique_lock lock(survey_mu_);
+  survey_cv_.wait(lock, [this] { return survey() != Survey::kRunning; });
+}
+
+namespace {
+
+BlockMapStore::State StateAt(const std::atomic<std::uint64_t>* w, std::uint64_t i) {
+  return static_cast<BlockMapStore::State>((w[i / 32].load(std::memory_order_acquire) >> (2 * (i % 32))) & kMask);
+}
+
+void SetAt(std::atomic<std::uint64_t>* w, std::uint64_t i, BlockMapStore::State s) {
+  std::atomic<std::uint64_t>& word = w[i / 32];
+  const unsigned shift = 2 * (i % 32);
+  std::uint64_t old = word.load(std::memory_order_acquire);
+  while (!word.compare_exchange_weak(old, (old & ~(kMask << shift)) | (std::uint64_t{static_cast<std::uint8_t>(s)} << shift),
+                                     std::memory_order_acq_rel)) {
+  }
+}
+
+}  // namespace
+
+std::error_code BlockMapStore::DoResize(std::uint64_t num_blocks) {
+  if (num_blocks > kMaxBlocks) return std::make_error_code(std::errc::file_too_large);
+  if (survey() == Survey::kRunning) return std::make_error_code(std::errc::device_or_resource_busy);
+  if (auto ec = ForwardingStore::DoResize(num_blocks)) return ec;
+  const std::uint64_t old = geometry().num_blocks;
+  // No object lies past the end of a volume: once the map knows every
+  // block, the new ones are known to have none.
+  const State fresh = survey() == Survey::kDone ? State::kAbsent : State::kUnknown;
+  std::lock_guard lock(alloc_mu_);
+  PageTable* cur = table_.load(std::memory_order_acquire);
+  if (num_blocks < old) {
+    for (BlockNum b = num_blocks; b < old;) {
+      const std::uint64_t page = b / kPageBlocks;
+      const BlockNum page_end = std::min((page + 1) * kPageBlocks, old);
+      const Page& p = cur->pages[page];
+      if (const auto* w = p.words.load(std::memory_order_acquire)) {
+        for (BlockNum x = b; x < page_end; ++x) {
+          count_[static_cast<int>(StateAt(w, x % kPageBlocks))].fetch_sub(1, std::memory_order_relaxed);
+        }
+      } else {
+        count_[p.fill.load(std::memory_order_relaxed)].fetch_sub(page_end - b, std::memory_order_relaxed);
+      }
+      b = page_end;
+    }
+  } else {
+    // The old last page's tail may hold the states of blocks an earlier
+    // shrink cut off: they start afresh.
+    const std::uint64_t page = old / kPageBlocks;
+    if (old % kPageBlocks != 0 && page < cur->count) {
+      Page& p = cur->pages[page];
+      auto* w = p.words.load(std::memory_order_acquire);
+      if (w == nullptr && p.fill.load(std::memory_order_relaxed) != static_cast<std::uint8_t>(fresh)) {
+        w = new std::atomic<std::uint64_t>[kWordsPerPage];
+        const std::uint64_t fill = Replicate(p.fill.load(std::memory_order_relaxed));
+        for (std::uint64_t i = 0; i < kWordsPerPage; ++i) w[i].store(fill, std::memory_order_relaxed);
+        p.words.store(w, std::memory_order_release);
+      }
+      if (w != nullptr) {
+        const BlockNum end = std::min((page + 1) * kPageBlocks, num_blocks);
+        for (BlockNum x = old; x < end; ++x) SetAt(w, x % kPageBlocks, fresh);
+      }
+    }
+    count_[static_cast<int>(fresh)].fetch_add(num_blocks - old, std::memory_order_relaxed);
+  }
+  const std::uint64_t new_pages = (num_blocks + kPageBlocks - 1) / kPageBlocks;
+  if (new_pages != cur->count) {
+    auto t = std::make_unique<PageTable>(new_pages);
+    for (std::uint64_t i = 0; i < new_pages; ++i) {
+      if (i < cur->count) {
+        t->pages[i].words.store(cur->pages[i].words.load(std::memory_order_acquire), std::memory_order_relaxed);
+        t->pages[i].fill.store(cur->pages[i].fill.load(std::memory_order_relaxed), std::memory_order_relaxed);
+      } else {
+        t->pages[i].fill.store(static_cast<std::uint8_t>(fresh), std::memory_order_relaxed);
+      }
+    }
+    for (std::uint64_t i = new_pages; i < cur->count; ++i) {
+      if (auto* w = cur->pages[i].words.load(std::memory_order_acquire)) retired_words_.push_back(w);
+    }
+    table_.store(t.get(), std::memory_order_release);
+    tables_.push_back(std::move(t));
+  }
+  if (fresh == State::kAbsent) surveyed_blocks_.store(num_blocks, std::memory_order_relaxed);
   return {};
 }
 
@@ -257,8 +357,9 @@ std::error_code BlockMapStore::DoListNonZero(const std::function<void(BlockNum)>
 
 bool BlockMapStore::ForEachPresent(const std::function<void(BlockNum)>& fn) const {
   if (survey() != Survey::kDone) return false;
-  for (std::uint64_t page = 0; page < num_pages_; ++page) {
-    const std::atomic<std::uint64_t>* w = pages_[page].words.load(std::memory_order_acquire);
+  const PageTable* t = table_.load(std::memory_order_acquire);
+  for (std::uint64_t page = 0; page < t->count; ++page) {
+    const std::atomic<std::uint64_t>* w = t->pages[page].words.load(std::memory_order_acquire);
     if (w == nullptr) continue;  // all ABSENT (a fill is never PRESENT)
     const BlockNum first = page * kPageBlocks, end = first + BlocksIn(page);
     for (BlockNum b = first; b < end; ++b) {

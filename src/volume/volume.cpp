@@ -24,7 +24,41 @@ std::error_code Volume::ForEachPiece(std::uint64_t offset, std::uint64_t len, Fn
   return {};
 }
 
+void Volume::Gate::Enter() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return !closed_; });
+  ++inside_;
+}
+
+void Volume::Gate::Leave() {
+  std::lock_guard lock(mu_);
+  if (--inside_ == 0 && closed_) cv_.notify_all();
+}
+
+std::error_code Volume::Gate::Exclusive(const std::function<std::error_code()>& fn) {
+  std::lock_guard one(exclusive_mu_);
+  {
+    std::unique_lock lock(mu_);
+    closed_ = true;
+    cv_.wait(lock, [this] { return inside_ == 0; });
+  }
+  struct Reopen {  // also if fn throws
+    Gate& g;
+    ~Reopen() {
+      {
+        std::lock_guard lock(g.mu_);
+        g.closed_ = false;
+      }
+      g.cv_.notify_all();
+    }
+  } reopen{*this};
+  return fn();
+}
+
+std::error_code Volume::Exclusive(const std::function<std::error_code()>& fn) { return gate_.Exclusive(fn); }
+
 std::error_code Volume::Read(std::uint64_t offset, std::span<std::uint8_t> out, std::size_t& done) {
+  Pass pass(gate_);
   done = 0;
   if (offset >= size()) return {};
   const std::uint64_t len = std::min<std::uint64_t>(out.size(), size() - offset);
@@ -38,6 +72,7 @@ std::error_code Volume::Read(std::uint64_t offset, std::span<std::uint8_t> out, 
 
 std::error_code Volume::Write(std::uint64_t offset, std::span<const std::uint8_t> in,
                               std::size_t& done) {
+  Pass pass(gate_);
   done = 0;
   if (in.empty()) return {};
   if (offset >= size()) return std::make_error_code(std::errc::file_too_large);
@@ -52,6 +87,7 @@ std::error_code Volume::Write(std::uint64_t offset, std::span<const std::uint8_t
 }
 
 std::error_code Volume::ZeroRange(std::uint64_t offset, std::uint64_t len) {
+  Pass pass(gate_);
   if (offset >= size()) return {};
   len = std::min(len, size() - offset);
   const std::size_t bs = store_.geometry().block_size;

@@ -183,6 +183,9 @@ class BlockCache : public ForwardingStore {
   // Flush(kStore): waits for the uploads and flushes the store below.
   std::error_code UploadAll();
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
+  // Shrinking: refused (directory_not_empty) while a block past the new end
+  // is dirty; cached copies past the end are dropped, read-ahead stops there.
+  std::error_code DoResize(std::uint64_t num_blocks) override;
   std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) override;
   std::error_code DoWritePart(BlockNum block, std::size_t offset,
                               std::span<const std::uint8_t> data) override;

@@ -273,6 +273,10 @@ class CacheFile {
   // Forgets the saved map: its header is overwritten with zeros and the
   // file synced. Nothing to do (success) if the file holds none.
   std::error_code ForgetSavedMap();
+  // The volume was resized while mounted: a map saved from now on
+  // (SaveMap()) is for `num_blocks` blocks. Entries of blocks past a new end
+  // stay where they are until evicted; a later Open() ignores clean ones.
+  void SetNumBlocks(std::uint64_t num_blocks) { map_blocks_.store(num_blocks, std::memory_order_release); }
   // Saves a map, stamped with `stamp` (1 to kMaxMapStamp printable ASCII
   // characters): `list` calls its argument for every block that may hold an
   // object, in ascending order. Synced when it returns success; EIO if the
@@ -331,7 +335,8 @@ class CacheFile {
   const int fd_;
   const std::string path_;
   const std::shared_ptr<CacheFileIo> io_;
-  const Geometry geometry_;
+  const Geometry geometry_;              // as opened (the number of blocks then)
+  std::atomic<std::uint64_t> map_blocks_;  // the number of blocks now (SetNumBlocks())
   const std::uint64_t slot_count_;
   const std::uint64_t file_id_;
   const std::uint64_t data_offset_;

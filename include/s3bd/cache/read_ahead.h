@@ -22,6 +22,8 @@ class ReadAheadDetector {
  public:
   ReadAheadDetector(unsigned max_window, unsigned trigger, BlockNum num_blocks);
   unsigned max_window() const { return max_window_; }
+  // The volume was resized: windows end at the new end.
+  void SetNumBlocks(BlockNum num_blocks) { num_blocks_ = num_blocks; }
 
   // Records a read of `block`; returns the half-open range of blocks to
   // prefetch (empty when first == second). Ranges never repeat blocks
@@ -48,7 +50,7 @@ class ReadAheadDetector {
   static constexpr std::size_t kStreams = 4;
   std::array<Stream, kStreams> streams_;
   const unsigned max_window_, trigger_;
-  const BlockNum num_blocks_;
+  BlockNum num_blocks_;
   std::uint64_t clock_ = 0;
   std::uint64_t moves_ = 0;  // reads of a block other than the stream's last
 };

@@ -21,6 +21,16 @@ int RunMount(StoreConfig store, MountConfig mount);
 // `s3bd sync` / `s3bd stats` on a running mount; see admin_commands.cpp.
 int RunSync(const std::string& mountpoint, bool quiet);
 int RunStats(const std::string& mountpoint, bool json);
+// `s3bd resize MOUNTPOINT --size SIZE`; see resize_command.cpp.
+int RunResize(const std::string& mountpoint, const std::string& size, bool quiet);
+
+// The files a mount serves (admin_commands.cpp): the disk file (the
+// largest), the stats file and its JSON twin. Throws StartupError ("... does
+// not look like an s3bd mount").
+struct MountFiles {
+  std::string disk, stats, json;
+};
+MountFiles FindMountFiles(const std::string& mountpoint);
 // `s3bd unmount`: unmounts, waits for the daemon's final flush, returns 0
 // only if everything is stored.
 int RunUnmount(const std::string& mountpoint, bool quiet);

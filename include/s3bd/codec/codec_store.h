@@ -56,6 +56,9 @@ class CodecStore : public BlockStore {
   std::error_code DoRevalidate(BlockNum block, const ObjectVersion& version, std::span<std::uint8_t> out,
                                bool* fresh, ObjectVersion* now) override;
   void DoSetRetryLimit(const RetryLimit& limit) override { objects_->SetRetryLimit(limit); }
+  // The object store follows; an s3backer-format volume, whose block 0
+  // records its size, is not resized (operation_not_supported).
+  std::error_code DoResize(std::uint64_t num_blocks) override;
 
   // Get (or, with `if_changed`, GetIfChanged) and Decode into `out`, with
   // the retries above. *changed is false only for an unchanged object.

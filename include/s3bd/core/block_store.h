@@ -106,7 +106,11 @@ class BlockStore {
   BlockStore(const BlockStore&) = delete;
   BlockStore& operator=(const BlockStore&) = delete;
 
-  const Geometry& geometry() const { return geometry_; }
+  // The geometry now: the block size never changes, the number of blocks
+  // may (Resize()). A copy, safe to take concurrently with a resize.
+  Geometry geometry() const {
+    return Geometry{block_size_, num_blocks_.load(std::memory_order_acquire)};
+  }
   const std::string& name() const { return name_; }
 
   // REQUIRES: out.size() == block_size. Fills `out` with the block's
@@ -148,6 +152,21 @@ class BlockStore {
   // unspecified). A block not reported is guaranteed to read as zeros.
   std::error_code ListNonZero(const std::function<void(BlockNum)>& fn);
 
+  // Changes the number of blocks to `num_blocks` (> 0) at run time: this
+  // layer and every layer below it (ForwardingStore forwards first, so the
+  // layers adjust bottom up). Growing: the new blocks read as zeros.
+  // Shrinking: REQUIRES that no block at or past the new end holds data (the
+  // caller checks, src/volume/resize.cpp); a layer that still holds data
+  // there (a dirty cached block) refuses with std::errc::directory_not_empty
+  // and cached copies of such blocks are dropped. This layer's own range
+  // check follows once DoResize() succeeded; on error it keeps the old
+  // number (layers below may have moved: the caller decides). It does not
+  // touch the store's volume metadata (the caller writes that first).
+  // REQUIRES: no Read/Write/Zero of this stack in progress (the Volume
+  // pauses them, Volume::Exclusive()); background work of the layers
+  // (uploads, read-ahead) may run.
+  std::error_code Resize(std::uint64_t num_blocks);
+
   // Sets how long the stores below retry failing requests (RetryLimit).
   // Forwarded down the stack by every layer; a store that retries (S3)
   // applies it, also to requests already retrying. Thread-safe.
@@ -185,11 +204,15 @@ class BlockStore {
                                        bool* fresh, ObjectVersion* now);
   // Default: nothing to limit (local stores do not retry).
   virtual void DoSetRetryLimit(const RetryLimit&) {}
+  // Adjusts the layer's own state to `num_blocks` (geometry() still says the
+  // old number). Default: nothing to adjust.
+  virtual std::error_code DoResize(std::uint64_t /*num_blocks*/) { return {}; }
 
   std::error_code CheckBlock(BlockNum block, std::size_t len) const;
 
   const std::string name_;
-  const Geometry geometry_;
+  const std::uint64_t block_size_;
+  std::atomic<std::uint64_t> num_blocks_;
   OpCounter reads_, writes_, zeros_, flushes_, lists_, revalidations_;
 };
 
@@ -212,6 +235,9 @@ class ForwardingStore : public BlockStore {
   std::error_code DoFlush(FlushLevel level) override;
   std::error_code DoListNonZero(const std::function<void(BlockNum)>& fn) override;
   void DoSetRetryLimit(const RetryLimit& limit) override;
+  // Resizes the layers below; a layer with state of its own overrides it
+  // and calls it first.
+  std::error_code DoResize(std::uint64_t num_blocks) override;
 
  private:
   std::unique_ptr<BlockStore> next_;

@@ -35,6 +35,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -79,8 +80,13 @@ class ObjectStore {
 
   // The volume's geometry (block numbers run 0 .. num_blocks-1; objects may
   // be shorter or longer than block_size).
-  const Geometry& geometry() const { return geometry_; }
+  // A copy: the number of blocks may change (Resize()) while others read it.
+  Geometry geometry() const { return Geometry{block_size_, num_blocks_.load(std::memory_order_acquire)}; }
   const std::string& name() const { return name_; }
+  // Changes the number of blocks (> 0; the codec layer's Resize() calls it).
+  // Objects are not touched: shrinking REQUIRES that no object lies at or
+  // past the new end. Thread-safe.
+  std::error_code Resize(std::uint64_t num_blocks);
 
   // Reads the object of `block` into the start of `buf`: *size is its
   // length, *found false (and *size 0) when there is none. An object longer
@@ -128,9 +134,13 @@ class ObjectStore {
   virtual std::error_code DoFlush() = 0;
   virtual std::error_code DoList(const std::function<void(BlockNum)>& fn) = 0;
   virtual void DoSetRetryLimit(const RetryLimit&) {}
+  // The store's own state for `num_blocks` (geometry() still says the old
+  // number). Default: nothing (every store reads geometry() when it lists).
+  virtual std::error_code DoResize(std::uint64_t /*num_blocks*/) { return {}; }
 
   const std::string name_;
-  const Geometry geometry_;
+  const std::uint64_t block_size_;
+  std::atomic<std::uint64_t> num_blocks_;
   OpCounter gets_, puts_, deletes_, flushes_, lists_;
 };
 

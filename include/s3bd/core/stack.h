@@ -44,6 +44,8 @@ struct Stack {
   // failure refuses the mount).
   BlockMapStore* map = nullptr;
   enum class Survey { kBackground, kFirst, kFirstRequired } survey = Survey::kBackground;
+  bool read_only = false;  // config.read_only
+  bool s3backer = false;   // an s3backer-format volume (no s3bd-volume object; never resized)
 };
 
 // Opens the store, decides the geometry (geometry.h) and builds the layers.

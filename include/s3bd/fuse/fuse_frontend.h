@@ -4,11 +4,11 @@
 // This is the only place where std::error_code becomes an errno (through
 // ToErrno()), and every callback catches exceptions so none crosses into C.
 //
-// Behaviour of the disk file: size fixed at the volume size; reads and
+// Behaviour of the disk file: size that of the volume (live: getattr reads it); reads and
 // writes of any offset and length; fsync makes everything durable (in the
 // store; with --durable-cache in the cache file), close does not wait for
 // it; the ioctl kSyncToStoreIoctl waits until everything is in the store
-// (`s3bd sync`); fallocate PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE
+// (`s3bd sync`); kResizeIoctl changes the size (`s3bd resize`); fallocate PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE
 // zero the range (whole blocks are freed); truncate to another size, rename,
 // unlink and creating files fail with EPERM; writes past the end, EFBIG.
 #pragma once
@@ -34,6 +34,13 @@ namespace s3bd {
 // ioctl(2) on the disk file: returns once everything written before it is
 // in the store (not only in a --durable-cache file); fails with the error.
 inline constexpr unsigned long kSyncToStoreIoctl = _IO('S', 0x59);
+// ioctl(2) on the disk file with a pointer to the new size in bytes
+// (`s3bd resize`): resizes the mounted volume (FuseFrontend::resize) and
+// makes the kernel forget the file's attributes, so that stat(2) and
+// `losetup -c` see the new size when it returns. Fails with EROFS on a
+// read-only mount, ENOTTY on a daemon without it, else the resize's errno
+// (volume/resize.h).
+inline constexpr unsigned long kResizeIoctl = _IOW('S', 0x5A, std::uint64_t);
 
 // The name of the stats file's JSON twin beside it: ".stats.json" for
 // "stats" (a dot file, so that `ls` shows the two files it always showed).
@@ -65,6 +72,9 @@ class FuseFrontend {
   uid_t uid() const { return uid_; }
   gid_t gid() const { return gid_; }
   FrontendCounters counters;
+  // What kResizeIoctl runs with the new size; set before Mount(). Unset:
+  // the ioctl fails with ENOTTY.
+  std::function<std::error_code(std::uint64_t new_size)> resize;
   // Called once, on a thread of its own, as soon as SIGINT, SIGTERM or
   // SIGHUP asks the daemon to stop: before the requests still being served
   // have ended (so it can make them give up). Set before Run().

@@ -106,6 +106,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -162,6 +163,9 @@ class BlockMapStore : public ForwardingStore {
 
   State state(BlockNum block) const;
 
+  // Waits until no survey (or Load()) is running. Any thread.
+  void AwaitSurvey();
+
  protected:
   void FillOwnStats(StatsJson& j) const override;
 
@@ -181,6 +185,14 @@ class BlockMapStore : public ForwardingStore {
   // part that leaves the block all zeros becomes a Zero() here (M2).
   std::error_code DoRevalidate(BlockNum block, const ObjectVersion& v, std::span<std::uint8_t> out, bool* fresh,
                                ObjectVersion* now) override;
+  // Resize (M5): new blocks are ABSENT once the survey is done (no object
+  // lies past the end of a volume), else UNKNOWN; blocks cut off leave the
+  // counts. Refused while a survey runs (device_or_resource_busy) and past
+  // kMaxBlocks (file_too_large). The page table is replaced, never changed
+  // in place: a reader holding the old one still reads valid pages.
+  std::error_code DoResize(std::uint64_t num_blocks) override;
+  // survey_ leaves kRunning (to `s`), waking AwaitSurvey().
+  void EndSurvey(Survey s);
 
   // The survey itself; survey_ is already kRunning.
   std::error_code SurveyNow();
@@ -197,11 +209,24 @@ class BlockMapStore : public ForwardingStore {
   // The survey's result for page `page`: `listed` (sorted) are PRESENT.
   void ApplyPage(std::uint64_t page, const BlockNum* listed, std::size_t count);
   std::uint64_t BlocksIn(std::uint64_t page) const;
+  // The page table now.
+  struct PageTable {
+    explicit PageTable(std::uint64_t n) : count(n), pages(std::make_unique<Page[]>(n)) {}
+    const std::uint64_t count;
+    std::unique_ptr<Page[]> pages;
+  };
+  Page* pages() const { return table_.load(std::memory_order_acquire)->pages.get(); }
+  std::uint64_t num_pages() const { return table_.load(std::memory_order_acquire)->count; }
   void Moved(State from, State to, std::uint64_t n);
 
-  std::unique_ptr<Page[]> pages_;
-  std::uint64_t num_pages_;
-  std::mutex alloc_mu_;  // page allocation and fill changes only
+  std::atomic<PageTable*> table_{nullptr};
+  std::mutex alloc_mu_;  // page allocation, fill changes and resizes only
+  // Every table made (the current one last) and the words of pages a shrink
+  // cut off: freed only by the destructor. Guarded by alloc_mu_.
+  std::vector<std::unique_ptr<PageTable>> tables_;
+  std::vector<std::atomic<std::uint64_t>*> retired_words_;
+  std::mutex survey_mu_;
+  std::condition_variable survey_cv_;  // survey_ left kRunning
   std::atomic<std::uint64_t> count_[3];  // blocks in each state
   std::atomic<Survey> survey_{Survey::kNotStarted};
   std::atomic<Source> source_{Source::kNone};

@@ -11,11 +11,18 @@
 //  - Writes beyond the end: the part inside the volume is written and its
 //    length returned; a write starting at or after the end fails with EFBIG.
 //
+//  - Exclusive() runs a function while no Read/Write/ZeroRange is in
+//    progress (they wait for it): a resize (volume/resize.h) changes the
+//    number of blocks under it. size() and geometry() are read live.
+//
 // This is the only code that turns byte ranges into block operations; the
 // FUSE front end and the model test both go through it. Thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <condition_variable>
+#include <mutex>
 #include <span>
 #include <system_error>
 
@@ -29,7 +36,7 @@ class Volume {
   explicit Volume(BlockStore& store);
 
   std::uint64_t size() const { return store_.geometry().size(); }
-  const Geometry& geometry() const { return store_.geometry(); }
+  Geometry geometry() const { return store_.geometry(); }
   BlockStore& store() { return store_; }
 
   // Reads min(out.size(), size() - offset) bytes; `done` is how many.
@@ -42,6 +49,9 @@ class Volume {
   // Everything written before the call is durable at `level` when it
   // returns (FlushLevel, block_store.h).
   std::error_code Flush(FlushLevel level = FlushLevel::kDurable) { return store_.Flush(level); }
+  // Runs `fn` with every Read/Write/ZeroRange paused (those in progress
+  // finish first); returns its result. Not reentrant.
+  std::error_code Exclusive(const std::function<std::error_code()>& fn);
 
  private:
   // Calls fn(block, offset_in_block, length, offset_in_range) for each piece.
@@ -50,6 +60,28 @@ class Volume {
 
   BlockStore& store_;
   BlockLocks locks_;
+  // Read/Write/ZeroRange pass the gate; Exclusive() closes it and waits
+  // until none is inside. Writer-preferring: a steady stream of requests
+  // cannot starve a resize (std::shared_mutex on glibc prefers readers).
+  class Gate {
+   public:
+    void Enter();
+    void Leave();
+    std::error_code Exclusive(const std::function<std::error_code()>& fn);
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::uint64_t inside_ = 0;
+    bool closed_ = false;
+    std::mutex exclusive_mu_;  // one Exclusive() at a time
+  };
+  struct Pass {
+    explicit Pass(Gate& g) : gate(g) { gate.Enter(); }
+    ~Pass() { gate.Leave(); }
+    Gate& gate;
+  };
+  Gate gate_;
 };
 
 }  // namespace s3bd
