@@ -141,8 +141,6 @@ void RecordMax(std::atomic<std::uint64_t>& max, std::uint64_t size) {
   }
 }
 
-bool g_splice_experiment = std::getenv("S3BD_EXPERIMENT_SPLICE") != nullptr;
-
 void OpInit(void*, struct fuse_conn_info* conn) {
   // Allow 1 MiB requests (the kernel caps this at its own maximum).
   conn->max_write = 1u << 20;
@@ -153,14 +151,14 @@ void OpInit(void*, struct fuse_conn_info* conn) {
   conn->max_background = 128;
   conn->congestion_threshold = 96;
   // No splice: a read reply is written from the cached blocks with one
-  // writev (the one copy, into the reader's pages); vmsplice + splice moved
-  // the same bytes slower (README, Performance). Writes arrive in libfuse's
-  // buffer (no write_buf callback, so libfuse does not splice them either).
+  // writev (the one copy, the kernel's, into the reader's pages). With
+  // splice, libfuse vmsplices the pieces into a pipe and splices that to
+  // /dev/fuse: more daemon CPU per byte in our measurement, and a 1 MiB
+  // reply does not fit in a pipe without CAP_SYS_RESOURCE, so libfuse falls
+  // back to writev, copying first a reply of several pieces (README, The
+  // FUSE path). Writes arrive in libfuse's
+  // buffer (no write_buf callback: libfuse does not splice them either).
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
-  if (g_splice_experiment) {  // EXPERIMENT (to be removed): splice replies
-    conn->want |= conn->capable & (FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
-    spdlog::info("EXPERIMENT splice: capable {:x} want {:x}", conn->capable, conn->want);
-  }
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -324,19 +322,6 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fu
     for (std::size_t i = 0; i < t_pieces.size(); ++i) {
       t_iov[i].iov_base = const_cast<std::uint8_t*>(t_pieces[i].data);
       t_iov[i].iov_len = t_pieces[i].size;
-    }
-    if (g_splice_experiment) {
-      std::vector<char> mem(sizeof(fuse_bufvec) + t_pieces.size() * sizeof(fuse_buf));
-      auto* bv = reinterpret_cast<fuse_bufvec*>(mem.data());
-      *bv = FUSE_BUFVEC_INIT(0);
-      bv->count = t_pieces.size();
-      for (std::size_t i = 0; i < t_pieces.size(); ++i) {
-        bv->buf[i] = fuse_buf{};
-        bv->buf[i].mem = const_cast<std::uint8_t*>(t_pieces[i].data);
-        bv->buf[i].size = t_pieces[i].size;
-      }
-      fuse_reply_data(req, bv, FUSE_BUF_SPLICE_MOVE);
-      return 0;
     }
     // writev(2) to /dev/fuse: the kernel copies straight from the blocks.
     // (1 MiB requests of blocks of at least 4 KiB: at most 256 iovecs.)
