@@ -26,7 +26,7 @@
 // the reply is written; the cache copies a block on write while it is lent.
 // A write takes the bytes from libfuse's request buffer straight into
 // Volume::Write (one copy, into the cached block). Splice is not used: it
-// measured slower on warm reads (README, Performance).
+// cost more CPU per byte of warm reads (README, The FUSE path).
 #pragma once
 
 #include <sys/ioctl.h>
