@@ -158,8 +158,9 @@ TEST(BlockCacheLend, ConcurrentReadsSeeOneVersionThatStaysPut) {
   ASSERT_FALSE(r.cache->WritePart(1, 0, Bytes(kLen, 0)));
   std::atomic<bool> done{false};
   std::atomic<int> writes{0};
-  std::atomic<bool> write_failed{false};
+  std::atomic<bool> write_failed{false}, started{false};
   std::thread writer([&] {
+    while (!started) std::this_thread::yield();  // until the reader holds its first piece
     for (int i = 1; i <= 3000; ++i) {
       if (r.cache->WritePart(1, 0, Bytes(kLen, static_cast<std::uint8_t>(i)))) {
         write_failed = true;
@@ -176,16 +177,23 @@ TEST(BlockCacheLend, ConcurrentReadsSeeOneVersionThatStaysPut) {
     return true;
   };
   int checked = 0;
-  while (!done) {
+  do {
     const BlockRef p = r.Lend(1, 0, kLen);
-    ASSERT_TRUE(uniform(p)) << "a piece mixes two writes";
+    started = true;
+    if (!uniform(p)) {
+      ADD_FAILURE() << "a piece mixes two writes";
+      break;
+    }
     const std::uint8_t value = p.data[0];
     // Let the writer move on by a few writes, then look again.
     const int seen = writes;
     while (!done && writes < seen + 3) std::this_thread::yield();
-    ASSERT_TRUE(uniform(p) && p.data[0] == value) << "a lent piece changed";
+    if (!uniform(p) || p.data[0] != value) {
+      ADD_FAILURE() << "a lent piece changed";
+      break;
+    }
     ++checked;
-  }
+  } while (!done);
   writer.join();
   ASSERT_FALSE(write_failed);
   EXPECT_GT(checked, 0);
