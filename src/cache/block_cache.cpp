@@ -4,6 +4,7 @@
 #include "s3bd/core/io_class.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <set>
 
@@ -505,10 +506,15 @@ std::error_code BlockCache::Store(BlockNum block, std::size_t offset,
   lock.unlock();
   {
     std::lock_guard data_lock(e->data_mu);
-    // Copy on write: an upload in flight (or the shared zero block) keeps
-    // the old buffer.
-    if (e->data.get() == e->in_flight || e->data == zero_block_) {
+    // Copy on write: an upload in flight, the shared zero block or a reply
+    // that was lent the buffer (ReadShared) keeps the old one. References
+    // are only taken under data_mu, so a count of one stays one; the fence
+    // orders the last lender's reads (its release of the reference) before
+    // the writes below.
+    if (e->data.get() == e->in_flight || e->data == zero_block_ || e->data.use_count() != 1) {
       e->data = buffers_.Copy(*e->data);
+    } else {
+      std::atomic_thread_fence(std::memory_order_acquire);
     }
     std::memcpy(e->data->data() + offset, data.data(), data.size());
   }
@@ -583,6 +589,27 @@ std::error_code BlockCache::DoReadPart(BlockNum block, std::size_t offset, std::
   }
   lock.lock();
   Release(lock, e);
+  return {};
+}
+
+// Lends the entry's buffer: no copy, the reference keeps it alive (and,
+// by copy-on-write in Store(), unchanged) after the entry moves on.
+std::error_code BlockCache::DoReadShared(BlockNum block, std::size_t offset, std::size_t len, BlockRef& out) {
+  std::unique_lock lock(mu_);
+  Entry* e = nullptr;
+  if (auto ec = Acquire(lock, block, /*need_data=*/true, /*counted=*/true, e)) return ec;
+  ReadAhead(lock, block);
+  std::shared_ptr<const Buffer> buf;
+  {
+    std::lock_guard data_lock(e->data_mu);
+    buf = e->data;
+  }
+  Release(lock, e);
+  lock.unlock();
+  if (!buf) return std::make_error_code(std::errc::io_error);  // (a pinned entry with data is in memory)
+  out.data = buf->data() + offset;
+  out.size = len;
+  out.holder = std::move(buf);
   return {};
 }
 

@@ -106,6 +106,18 @@ std::error_code BlockStore::ReadPart(BlockNum block, std::size_t offset, std::sp
   return t.Done(DoReadPart(block, offset, out));
 }
 
+std::error_code BlockStore::ReadShared(BlockNum block, std::size_t offset, std::size_t len, BlockRef& out) {
+  out = {};
+  if (block >= num_blocks_.load(std::memory_order_acquire) || offset > block_size_ || len > block_size_ - offset) {
+    Timed t(reads_, 0);
+    return t.Done(std::make_error_code(std::errc::invalid_argument));
+  }
+  Timed t(reads_, len);
+  const std::error_code ec = DoReadShared(block, offset, len, out);
+  if (ec) out = {};
+  return t.Done(ec);
+}
+
 std::error_code BlockStore::WritePart(BlockNum block, std::size_t offset,
                                       std::span<const std::uint8_t> data) {
   if (block >= num_blocks_.load(std::memory_order_acquire) || offset > block_size_ ||
@@ -141,6 +153,17 @@ std::error_code BlockStore::DoReadPart(BlockNum block, std::size_t offset, std::
   auto scratch = Scratch(block_size_);
   if (auto ec = DoRead(block, scratch, nullptr)) return ec;
   std::memcpy(out.data(), scratch.data() + offset, out.size());
+  return {};
+}
+
+std::error_code BlockStore::DoReadShared(BlockNum block, std::size_t offset, std::size_t len, BlockRef& out) {
+  auto buf = std::make_shared<std::vector<std::uint8_t>>(len);
+  const std::error_code ec = len == block_size_ ? DoRead(block, *buf, nullptr)
+                                                          : DoReadPart(block, offset, *buf);
+  if (ec) return ec;
+  out.data = buf->data();
+  out.size = len;
+  out.holder = std::move(buf);
   return {};
 }
 

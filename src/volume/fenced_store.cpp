@@ -34,6 +34,10 @@ std::error_code FencedStore::DoReadPart(BlockNum block, std::size_t offset, std:
   return next().ReadPart(block, offset, out);
 }
 
+std::error_code FencedStore::DoReadShared(BlockNum block, std::size_t offset, std::size_t len, BlockRef& out) {
+  return next().ReadShared(block, offset, len, out);
+}
+
 std::error_code FencedStore::DoWritePart(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data) {
   if (auto ec = Check()) return ec;
   return next().WritePart(block, offset, data);

@@ -70,6 +70,18 @@ std::error_code Volume::Read(std::uint64_t offset, std::span<std::uint8_t> out, 
   });
 }
 
+std::error_code Volume::ReadShared(std::uint64_t offset, std::size_t len, std::vector<BlockRef>& pieces) {
+  if (offset >= size()) return {};
+  const std::uint64_t n_total = std::min<std::uint64_t>(len, size() - offset);
+  return ForEachPiece(offset, n_total, [&](BlockNum b, std::uint64_t in_block, std::uint64_t n,
+                                           std::uint64_t) -> std::error_code {
+    BlockRef piece;
+    if (auto ec = store_.ReadShared(b, in_block, n, piece)) return ec;
+    pieces.push_back(std::move(piece));
+    return {};
+  });
+}
+
 std::error_code Volume::Write(std::uint64_t offset, std::span<const std::uint8_t> in,
                               std::size_t& done) {
   Pass pass(gate_);

@@ -1,7 +1,8 @@
 // s3bd_bench_memfuse: the FUSE ceiling of the benchmark (scripts/bench.sh).
 //
-// A trivial FUSE filesystem, built like s3bd's front end (libfuse3 high-level
-// API, multithreaded loop with the same thread limits, 1 MiB max_write), that
+// A trivial FUSE filesystem, built like s3bd's front end (libfuse3 low-level
+// API, read replies written straight from memory, multithreaded loop with
+// the same thread limits, 1 MiB max_write), that
 // shows one file whose bytes live in RAM. Whatever s3bd or s3backer reach, the
 // same I/O against this file bounds what any FUSE daemon can reach on this
 // machine: it does no work beyond copying bytes.
@@ -12,7 +13,7 @@
 // SIGTERM. The memory is an anonymous mapping: pages cost RAM only once
 // written, and reads of untouched pages return zeros.
 #define FUSE_USE_VERSION 312
-#include <fuse3/fuse.h>
+#include <fuse3/fuse_lowlevel.h>
 #include <linux/falloc.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -70,52 +71,95 @@ class RangeLock {
   std::vector<std::size_t> idx_;
 };
 
-bool IsFile(const char* path) { return path[0] == '/' && g_file.name == path + 1; }
+constexpr fuse_ino_t kFileInode = 2;
+constexpr double kTimeout = 3600;
 
-void* OpInit(struct fuse_conn_info* conn, struct fuse_config* cfg) {
-  cfg->attr_timeout = 3600;
-  cfg->entry_timeout = 3600;
-  cfg->negative_timeout = 3600;
-  conn->max_write = 1u << 20;
-  conn->max_readahead = 1u << 20;
-  return nullptr;
-}
-
-int OpGetattr(const char* path, struct stat* st, struct fuse_file_info*) {
+void FileAttr(fuse_ino_t ino, struct stat* st) {
   std::memset(st, 0, sizeof *st);
+  st->st_ino = ino;
   st->st_uid = g_file.uid;
   st->st_gid = g_file.gid;
   st->st_atime = st->st_mtime = st->st_ctime = g_file.mtime;
-  if (std::strcmp(path, "/") == 0) {
+  if (ino == FUSE_ROOT_ID) {
     st->st_mode = S_IFDIR | 0755;
     st->st_nlink = 2;
-    return 0;
+    return;
   }
-  if (IsFile(path)) {
-    st->st_mode = S_IFREG | 0600;
-    st->st_nlink = 1;
-    st->st_size = static_cast<off_t>(g_file.size);
-    st->st_blocks = static_cast<blkcnt_t>(g_file.size / 512);
-    st->st_blksize = 1 << 20;
-    return 0;
-  }
-  return -ENOENT;
+  st->st_mode = S_IFREG | 0600;
+  st->st_nlink = 1;
+  st->st_size = static_cast<off_t>(g_file.size);
+  st->st_blocks = static_cast<blkcnt_t>(g_file.size / 512);
+  st->st_blksize = 1 << 20;
 }
 
-int OpReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, struct fuse_file_info*,
-              enum fuse_readdir_flags) {
-  if (std::strcmp(path, "/") != 0) return -ENOTDIR;
-  const auto none = static_cast<fuse_fill_dir_flags>(0);
-  filler(buf, ".", nullptr, 0, none);
-  filler(buf, "..", nullptr, 0, none);
-  filler(buf, g_file.name.c_str(), nullptr, 0, none);
-  return 0;
+void OpInit(void*, struct fuse_conn_info* conn) {
+  conn->max_write = 1u << 20;
+  conn->max_readahead = 1u << 20;
 }
 
-int OpOpen(const char* path, struct fuse_file_info* fi) {
-  if (!IsFile(path)) return std::strcmp(path, "/") == 0 ? -EISDIR : -ENOENT;
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  struct fuse_entry_param e {};
+  e.entry_timeout = kTimeout;
+  e.attr_timeout = kTimeout;
+  if (parent == FUSE_ROOT_ID && g_file.name == name) {
+    e.ino = kFileInode;
+    e.generation = 1;
+    FileAttr(kFileInode, &e.attr);
+  }
+  fuse_reply_entry(req, &e);
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
+  if (ino != FUSE_ROOT_ID && ino != kFileInode) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  struct stat st;
+  FileAttr(ino, &st);
+  fuse_reply_attr(req, &st, kTimeout);
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, struct fuse_file_info*) {
+  if (ino != kFileInode || (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ||
+      ((to_set & FUSE_SET_ATTR_SIZE) && static_cast<std::uint64_t>(attr->st_size) != g_file.size)) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  struct stat st;
+  FileAttr(ino, &st);
+  fuse_reply_attr(req, &st, kTimeout);
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
+  if (ino != FUSE_ROOT_ID) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  const std::pair<const char*, fuse_ino_t> entries[] = {{".", FUSE_ROOT_ID}, {"..", FUSE_ROOT_ID},
+                                                        {g_file.name.c_str(), kFileInode}};
+  std::vector<char> buf(size);
+  std::size_t used = 0;
+  for (std::size_t i = off < 0 ? 0 : static_cast<std::size_t>(off); i < 3; ++i) {
+    struct stat st {};
+    st.st_ino = entries[i].second;
+    st.st_mode = entries[i].second == FUSE_ROOT_ID ? S_IFDIR : S_IFREG;
+    const std::size_t need =
+        fuse_add_direntry(req, buf.data() + used, size - used, entries[i].first, &st, static_cast<off_t>(i + 1));
+    if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+  if (ino != kFileInode) {
+    fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
+    return;
+  }
   fi->keep_cache = 1;
-  return 0;
+  fuse_reply_open(req, fi);
 }
 
 // The byte range [offset, offset+size) clipped to the file; 0 past the end.
@@ -125,47 +169,68 @@ std::size_t Clip(std::size_t size, off_t offset) {
       std::min<std::uint64_t>(size, g_file.size - static_cast<std::uint64_t>(offset)));
 }
 
-int OpRead(const char* path, char* buf, size_t size, off_t offset, struct fuse_file_info*) {
-  if (!IsFile(path)) return -ENOENT;
-  if (offset < 0) return -EINVAL;
+// The reply is written straight from the file's memory (the one copy is the
+// kernel's, into the reader's pages), as s3bd's front end replies from its
+// cached blocks.
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, struct fuse_file_info*) {
+  if (ino != kFileInode || offset < 0) {
+    fuse_reply_err(req, ino != kFileInode ? ENOENT : EINVAL);
+    return;
+  }
   const std::size_t n = Clip(size, offset);
-  if (n == 0) return 0;
+  if (n == 0) {
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
   RangeLock lock(static_cast<std::uint64_t>(offset), n);
-  std::memcpy(buf, g_file.data + offset, n);
-  return static_cast<int>(n);
+  fuse_reply_buf(req, reinterpret_cast<const char*>(g_file.data + offset), n);
 }
 
-int OpWrite(const char* path, const char* buf, size_t size, off_t offset, struct fuse_file_info*) {
-  if (!IsFile(path)) return -ENOENT;
-  if (offset < 0) return -EINVAL;
-  if (size == 0) return 0;
+void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t offset, struct fuse_file_info*) {
+  if (ino != kFileInode || offset < 0) {
+    fuse_reply_err(req, ino != kFileInode ? ENOENT : EINVAL);
+    return;
+  }
+  if (size == 0) {
+    fuse_reply_write(req, 0);
+    return;
+  }
   const std::size_t n = Clip(size, offset);
-  if (n == 0) return -EFBIG;
-  RangeLock lock(static_cast<std::uint64_t>(offset), n);
-  std::memcpy(g_file.data + offset, buf, n);
-  return static_cast<int>(n);
+  if (n == 0) {
+    fuse_reply_err(req, EFBIG);
+    return;
+  }
+  {
+    RangeLock lock(static_cast<std::uint64_t>(offset), n);
+    std::memcpy(g_file.data + offset, buf, n);
+  }
+  fuse_reply_write(req, n);
 }
 
-int OpTruncate(const char* path, off_t size, struct fuse_file_info*) {
-  if (!IsFile(path)) return -ENOENT;
-  return static_cast<std::uint64_t>(size) == g_file.size ? 0 : -EPERM;
-}
-
-int OpFallocate(const char* path, int mode, off_t offset, off_t length, struct fuse_file_info*) {
-  if (!IsFile(path)) return -ENOENT;
-  if (offset < 0 || length <= 0) return -EINVAL;
+void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info*) {
+  if (ino != kFileInode) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  if (offset < 0 || length <= 0) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
   const bool punch = (mode & FALLOC_FL_PUNCH_HOLE) != 0 || (mode & FALLOC_FL_ZERO_RANGE) != 0;
-  if (!punch) return mode == 0 ? 0 : -EOPNOTSUPP;
+  if (!punch) {
+    fuse_reply_err(req, mode == 0 ? 0 : EOPNOTSUPP);
+    return;
+  }
   const std::size_t n = Clip(static_cast<std::size_t>(length), offset);
-  if (n == 0) return 0;
-  RangeLock lock(static_cast<std::uint64_t>(offset), n);
-  std::memset(g_file.data + offset, 0, n);
-  return 0;
+  if (n != 0) {
+    RangeLock lock(static_cast<std::uint64_t>(offset), n);
+    std::memset(g_file.data + offset, 0, n);
+  }
+  fuse_reply_err(req, 0);
 }
 
-int OpFsync(const char*, int, struct fuse_file_info*) { return 0; }
-int OpFlush(const char*, struct fuse_file_info*) { return 0; }
-int OpRelease(const char*, struct fuse_file_info*) { return 0; }
+void OpOk(fuse_req_t req, fuse_ino_t, struct fuse_file_info*) { fuse_reply_err(req, 0); }
+void OpFsync(fuse_req_t req, fuse_ino_t, int, struct fuse_file_info*) { fuse_reply_err(req, 0); }
 
 std::uint64_t ParseSize(const std::string& s) {
   char* end = nullptr;
@@ -227,49 +292,50 @@ int main(int argc, char** argv) {
   g_file.gid = getgid();
   g_file.mtime = std::time(nullptr);
 
-  struct fuse_operations ops {};
+  struct fuse_lowlevel_ops ops {};
   ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
   ops.getattr = OpGetattr;
+  ops.setattr = OpSetattr;
   ops.readdir = OpReaddir;
   ops.open = OpOpen;
   ops.read = OpRead;
   ops.write = OpWrite;
-  ops.truncate = OpTruncate;
   ops.fallocate = OpFallocate;
   ops.fsync = OpFsync;
-  ops.flush = OpFlush;
-  ops.release = OpRelease;
+  ops.flush = OpOk;
+  ops.release = OpOk;
 
   std::vector<std::string> args = {"s3bd_bench_memfuse"};
   for (const auto& o : fuse_opts) args.insert(args.end(), {"-o", o});
   std::vector<char*> cargv;
   for (auto& a : args) cargv.push_back(a.data());
   struct fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(cargv.size()), cargv.data());
-  struct fuse* fuse = fuse_new(&fargs, &ops, sizeof ops, nullptr);
+  struct fuse_session* se = fuse_session_new(&fargs, &ops, sizeof ops, nullptr);
   fuse_opt_free_args(&fargs);
-  if (fuse == nullptr) return 1;
-  if (fuse_mount(fuse, mountpoint.c_str()) != 0) {
-    fuse_destroy(fuse);
+  if (se == nullptr) return 1;
+  if (fuse_session_mount(se, mountpoint.c_str()) != 0) {
+    fuse_session_destroy(se);
     return 1;
   }
-  struct fuse_session* se = fuse_get_session(fuse);
   // Background jobs of a shell start with SIGINT ignored; libfuse only takes
   // over signals left at their default.
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   if (fuse_set_signal_handlers(se) != 0) {
-    fuse_unmount(fuse);
-    fuse_destroy(fuse);
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
     return 1;
   }
   struct fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, 64);
   fuse_loop_cfg_set_idle_threads(cfg, 8);
-  const int rc = fuse_loop_mt(fuse, cfg);
+  const int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
   fuse_remove_signal_handlers(se);
-  fuse_unmount(fuse);
-  fuse_destroy(fuse);
+  fuse_session_unmount(se);
+  fuse_session_destroy(se);
   munmap(mem, g_file.size);
   return rc == 0 ? 0 : 1;
 }

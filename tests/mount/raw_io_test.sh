@@ -28,6 +28,17 @@ for f in "$mnt/file" "$ref"; do
   dd if=/dev/zero of="$f" bs=100000 count=3 seek=5000000 oflag=seek_bytes conv=notrunc status=none
 done
 cmp "$mnt/file" "$ref" || fail "content differs before remount"
+# Direct reads that start and end inside 64 KiB blocks and span several: the
+# reply is made of one piece of each block (the cache's own buffers).
+for spec in "61440 200704" "4096 1048576" "131072 65536" "12288 4096"; do
+  read -r off len <<<"$spec"
+  cmp <(dd if="$mnt/file" bs="$len" count=1 skip="$off" iflag=direct,skip_bytes status=none) \
+      <(dd if="$ref" bs="$len" count=1 skip="$off" iflag=skip_bytes status=none) ||
+    fail "direct read of $len bytes at $off differs"
+done
+# Fixed inode numbers: the root 1, the disk file 2, the stats files 3 and 4.
+[[ $(stat -c %i "$mnt" "$mnt/file" "$mnt/stats" "$mnt/.stats.json" | tr '\n' ' ') == "1 2 3 4 " ]] ||
+  fail "inode numbers: $(stat -c '%n %i' "$mnt" "$mnt/file" "$mnt/stats" "$mnt/.stats.json")"
 
 # The cache counts the partial-block operations it serves: 64 direct 4 KiB
 # reads inside 64 KiB blocks are 64 reads of 4 KiB each and 64 lookups.

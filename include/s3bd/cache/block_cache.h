@@ -69,6 +69,14 @@
 //    marks it in flight; a writer that finds its buffer in flight (or the
 //    shared zero block) copies it first. (With a cache file every write makes
 //    a new buffer: buffers are never changed once installed.)
+//  - Lent buffers (ReadShared, for the FUSE front end's zero-copy replies)
+//    are copy-on-write too: a reader takes a reference to the entry's
+//    buffer under data_mu and keeps it until its reply is sent; a writer
+//    patching a buffer in place first checks, under data_mu, that the entry
+//    holds the only reference (use_count() == 1) and copies it otherwise. So
+//    a lent buffer never changes: eviction, zeroing, rewriting and paging
+//    out only drop the entry's reference, and the buffer goes back to the
+//    pool when the last reply that holds it is sent.
 //
 // With a cache file (the file's own rules R1-R6 are in cache_file.h):
 //  - Every cached block has a slot (the capacity is the slot count), except
@@ -189,6 +197,7 @@ class BlockCache : public ForwardingStore {
   std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) override;
   std::error_code DoWritePart(BlockNum block, std::size_t offset,
                               std::span<const std::uint8_t> data) override;
+  std::error_code DoReadShared(BlockNum block, std::size_t offset, std::size_t len, BlockRef& out) override;
 
   // Finds or creates the entry and pins it; with `need_data`, makes sure its
   // data is loaded (fetching it on this thread if nobody else is). With

@@ -99,6 +99,16 @@ struct OpCounter {
   StatsJson ToJson() const;
 };
 
+// Part of a block lent by a layer instead of copied (ReadShared): `data`
+// holds `size` bytes that stay valid and unchanged for as long as `holder`
+// (or a copy of it) lives; nobody writes them meanwhile (the cache copies a
+// block on write while a piece of it is lent). Cheap to copy and move.
+struct BlockRef {
+  std::shared_ptr<const void> holder;
+  const std::uint8_t* data = nullptr;
+  std::size_t size = 0;
+};
+
 class BlockStore {
  public:
   BlockStore(std::string name, Geometry geometry);
@@ -134,6 +144,13 @@ class BlockStore {
   // one read or write of `out.size()`/`data.size()` bytes.
   std::error_code ReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out);
   std::error_code WritePart(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data);
+  // ReadPart() without the copy where a layer has the bytes already: `out`
+  // receives `len` bytes of the block from `offset`, as of the call, lent
+  // (see BlockRef). A layer with a copy of the block (the cache) lends its
+  // buffer; by default the bytes are read (DoReadPart) into a buffer of
+  // their own. Counted as ReadPart() counts. REQUIRES: the range lies within
+  // the block. On error `out` is left empty.
+  std::error_code ReadShared(BlockNum block, std::size_t offset, std::size_t len, BlockRef& out);
   // Whether a copy of the block cached earlier (e.g. in a cache file, across
   // restarts), read or written when the stored object was at `version`, is
   // still the stored content. REQUIRES: out.size() == block_size. On
@@ -199,6 +216,10 @@ class BlockStore {
   virtual std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out);
   virtual std::error_code DoWritePart(BlockNum block, std::size_t offset,
                                       std::span<const std::uint8_t> data);
+  // Default: DoReadPart() of this layer into a new buffer (uncounted). Not
+  // forwarded by ForwardingStore either: a layer that only passes reads on
+  // (FencedStore) forwards it itself.
+  virtual std::error_code DoReadShared(BlockNum block, std::size_t offset, std::size_t len, BlockRef& out);
   // Default: DoRead() of this layer (counted as the revalidation only).
   virtual std::error_code DoRevalidate(BlockNum block, const ObjectVersion& version, std::span<std::uint8_t> out,
                                        bool* fresh, ObjectVersion* now);

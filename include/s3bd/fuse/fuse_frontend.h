@@ -1,16 +1,33 @@
 // The FUSE front end: a directory holding the disk file and a read-only
-// stats file, served with libfuse3's high-level API on several threads.
+// stats file (and its JSON twin), served with libfuse3's low-level API
+// (fuse_lowlevel.h) on several threads.
 //
 // This is the only place where std::error_code becomes an errno (through
-// ToErrno()), and every callback catches exceptions so none crosses into C.
+// ToErrno()), and every callback catches exceptions so none crosses into C;
+// every callback ends in exactly one fuse_reply_*.
 //
-// Behaviour of the disk file: size that of the volume (live: getattr reads it); reads and
-// writes of any offset and length; fsync makes everything durable (in the
-// store; with --durable-cache in the cache file), close does not wait for
-// it; the ioctl kSyncToStoreIoctl waits until everything is in the store
-// (`s3bd sync`); kResizeIoctl changes the size (`s3bd resize`); fallocate PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE
-// zero the range (whole blocks are freed); truncate to another size, rename,
-// unlink and creating files fail with EPERM; writes past the end, EFBIG.
+// Inodes are fixed: the root directory 1, the disk file 2, the stats file
+// 3, its JSON twin 4 (these two only with a stats file name).
+//
+// Behaviour of the disk file: size that of the volume (read from the Volume
+// at every getattr); reads and writes of any offset and length; fsync makes
+// everything durable (in the store; with --durable-cache in the cache
+// file), close does not wait for it; the ioctl kSyncToStoreIoctl waits
+// until everything is in the store (`s3bd sync`); kResizeIoctl changes the
+// size (`s3bd resize`); fallocate
+// PUNCH_HOLE|KEEP_SIZE and ZERO_RANGE zero the range (whole blocks are
+// freed); truncate to another size, rename, unlink, chmod, chown and
+// creating files or directories fail with EPERM; writes past the end,
+// EFBIG; writes on a read-only mount, EROFS.
+//
+// Data path: a read is answered from the blocks' own buffers
+// (Volume::ReadShared, one iovec per block, fuse_reply_iov): a cache hit is
+// sent to the kernel without any copy in user space, a miss after the one
+// copy that fetched it into the cache. The buffers stay referenced until
+// the reply is written; the cache copies a block on write while it is lent.
+// A write takes the bytes from libfuse's request buffer straight into
+// Volume::Write (one copy, into the cached block). Splice is not used: it
+// cost more CPU per byte of warm reads (README, The FUSE path).
 #pragma once
 
 #include <sys/ioctl.h>
@@ -27,7 +44,7 @@
 #include "s3bd/core/stats.h"
 #include "s3bd/volume/volume.h"
 
-struct fuse;
+struct fuse_session;
 
 namespace s3bd {
 
@@ -48,6 +65,9 @@ std::string StatsJsonName(const std::string& stats_name);
 
 class FuseFrontend {
  public:
+  // Inode numbers (FUSE_ROOT_ID is 1).
+  static constexpr std::uint64_t kRootInode = 1, kDiskInode = 2, kStatsInode = 3, kStatsJsonInode = 4;
+
   FuseFrontend(Volume& volume, const MountConfig& config, bool read_only);
   ~FuseFrontend();
   FuseFrontend(const FuseFrontend&) = delete;
@@ -57,6 +77,11 @@ class FuseFrontend {
   void Mount();
   // Serves requests until unmounted or SIGINT/SIGTERM/SIGHUP; then unmounts.
   void Run();
+
+  // Tells the kernel to forget the disk file's cached attributes (its size),
+  // so that the next stat asks again: for an online resize. Thread-safe;
+  // a no-op before Mount() or once the kernel has no such inode cached.
+  std::error_code InvalidateDiskAttributes();
 
   // The stats tree (s3bd/core/stats.h) and the stats file's text, rendered
   // from it; StatsFile(true) is the JSON file's content.
@@ -89,8 +114,8 @@ class FuseFrontend {
   time_t mount_time_;
   uid_t uid_;
   gid_t gid_;
-  struct fuse* fuse_ = nullptr;
-  bool mounted_ = false;
+  struct fuse_session* session_ = nullptr;
+  std::atomic<bool> mounted_{false};
 };
 
 }  // namespace s3bd

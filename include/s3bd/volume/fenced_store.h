@@ -67,6 +67,7 @@ class FencedStore : public ForwardingStore {
   // Forwarded whole, so the cache below still patches blocks in place.
   std::error_code DoReadPart(BlockNum block, std::size_t offset, std::span<std::uint8_t> out) override;
   std::error_code DoWritePart(BlockNum block, std::size_t offset, std::span<const std::uint8_t> data) override;
+  std::error_code DoReadShared(BlockNum block, std::size_t offset, std::size_t len, BlockRef& out) override;
   std::error_code DoRevalidate(BlockNum block, const ObjectVersion& v, std::span<std::uint8_t> out, bool* fresh, ObjectVersion* now) override;
 
   const std::shared_ptr<const Fence> fence_;

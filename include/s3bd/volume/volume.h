@@ -1,7 +1,9 @@
 // The disk file as a byte array over a BlockStore: splits any byte range
 // into an unaligned head, whole blocks and an unaligned tail.
 //
-//  - Whole blocks are read into / written from the caller's buffer directly.
+//  - Whole blocks are read into / written from the caller's buffer directly;
+//    ReadShared() borrows the blocks' bytes instead (no copy at all from
+//    the cache).
 //  - A partial block is read-modify-written under its block lock, so two
 //    writers of different bytes of one block never lose each other's update;
 //    whole-block writes and zeroing take the same lock to stay ordered with
@@ -25,6 +27,7 @@
 #include <mutex>
 #include <span>
 #include <system_error>
+#include <vector>
 
 #include "s3bd/core/block_store.h"
 #include "s3bd/volume/block_locks.h"
@@ -41,6 +44,12 @@ class Volume {
 
   // Reads min(out.size(), size() - offset) bytes; `done` is how many.
   std::error_code Read(std::uint64_t offset, std::span<std::uint8_t> out, std::size_t& done);
+  // Read() without copying: appends to `pieces` one lent piece per block
+  // (BlockStore::ReadShared: the cache's own buffers where it has them) for
+  // min(len, size() - offset) bytes, in order. The bytes are those of the
+  // time of the call and stay unchanged while the pieces live. On error
+  // `pieces` holds the pieces read before it.
+  std::error_code ReadShared(std::uint64_t offset, std::size_t len, std::vector<BlockRef>& pieces);
   // Writes the bytes; `done` is how many were written (short only at the end
   // of the volume or when an error stopped it part way).
   std::error_code Write(std::uint64_t offset, std::span<const std::uint8_t> in, std::size_t& done);
