@@ -24,7 +24,6 @@
 #include <cstring>
 #include <deque>
 #include <memory>
-#include <optional>
 #include <span>
 #include <thread>
 #include <vector>
@@ -625,36 +624,37 @@ class Connection {
       Send(iov);
       return;
     }
-    SendErrorChunk(r, error, message, std::nullopt);
+    SendErrorChunk(r, error, message, /*has_offset=*/false, 0);
   }
 
-  // An error; a READ's names the offset it failed at (if inside the request).
-  void ReplyError(const Request& r, std::uint32_t error, const std::string& message,
-                  std::optional<std::uint64_t> at) {
+  // An error; a READ's names the offset it failed at.
+  void ReplyError(const Request& r, std::uint32_t error, const std::string& message, std::uint64_t at) {
     if (!structured_) {
       Reply(r, error, message);
       return;
     }
     server_.counters().errors_returned.fetch_add(1, std::memory_order_relaxed);
-    SendErrorChunk(r, error, message, at);
+    SendErrorChunk(r, error, message, /*has_offset=*/true, at);
   }
 
-  void SendErrorChunk(const Request& r, std::uint32_t error, const std::string& message,
-                      std::optional<std::uint64_t> at) {
-    if (at && (*at < r.offset || *at >= r.offset + r.length)) at.reset();
+  // An error chunk; NBD_REPLY_TYPE_ERROR_OFFSET if `has_offset` and `at` is
+  // inside the request.
+  void SendErrorChunk(const Request& r, std::uint32_t error, const std::string& message, bool has_offset,
+                      std::uint64_t at) {
+    has_offset = has_offset && at >= r.offset && at - r.offset < r.length;
     const std::string text = message.substr(0, 1024);
     std::uint8_t h[kStructuredReplyHeaderSize + 6];
     Put32(h, kStructuredReplyMagic);
     Put16(h + 4, kReplyFlagDone);
-    Put16(h + 6, at ? kReplyTypeErrorOffset : kReplyTypeError);
+    Put16(h + 6, has_offset ? kReplyTypeErrorOffset : kReplyTypeError);
     Put64(h + 8, r.cookie);
-    Put32(h + 16, static_cast<std::uint32_t>(6 + text.size() + (at ? 8 : 0)));
+    Put32(h + 16, static_cast<std::uint32_t>(6 + text.size() + (has_offset ? 8 : 0)));
     Put32(h + 20, error);
     Put16(h + 24, static_cast<std::uint16_t>(text.size()));
     std::uint8_t off[8];
-    if (at) Put64(off, *at);
+    Put64(off, at);
     struct iovec iov[3] = {Iov(h, sizeof h), Iov(text.data(), text.size()), Iov(off, 8)};
-    Send({iov, at ? 3u : 2u});
+    Send({iov, has_offset ? 3u : 2u});
   }
 
   Server& server_;
