@@ -118,7 +118,7 @@ void AddS3Options(CLI::App* mount, StoreArgs& a, bool mount_only = true) {
       ->group(g);
 }
 
-const char* kStoreHelp = "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]";
+constexpr const char* kStoreHelp = "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]";
 
 // The options of `mount` and `nbd` that are not about the front end;
 // `mountpoint` (mount only) comes right after STORE.
@@ -135,7 +135,6 @@ void AddServeOptions(CLI::App* cmd, ServeArgs& a, std::string* mountpoint, std::
   front_end_options();
   cmd->add_flag("--read-only", a.read_only, mountpoint ? "Mount read-only" : "Serve the volume read-only");
   cmd->add_flag("-f,--foreground", a.foreground, "Stay in the foreground and log to stderr");
-  return;
 }
 
 void AddServeLogAndCodecOptions(CLI::App* cmd, ServeArgs& a) {
