@@ -3,7 +3,8 @@
 # and flushed with nbdsh survives a SIGKILL of the server right after the
 # flush returned. A directory store, the test S3 server, and a
 # --durable-cache cache file (with the S3 server out of reach during the
-# writes, so only the cache file's journal can hold them).
+# writes, so only the cache file's journal can hold them). And the exit
+# status: 1 when the final flush fails.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/nbd_lib.sh"
 source "$(dirname "$0")/test_s3server_lib.sh"
@@ -95,4 +96,19 @@ start_nbd s3://bucket/d "$sock" "${s3[@]}"
 check "$(nbd_uri "$sock")" 3
 stop_nbd
 echo "ok: durable cache"
+
+# ---- the exit status contract: a final flush that fails is exit 1 ----------
+start_nbd s3://bucket/f "$sock" --size 16M --block-size 64K --endpoint "$S3_ENDPOINT" --path-style \
+  --max-retry-time 1 --stats-json "$WORK/f.json"
+s3ctl "outage?seconds=600"
+nbdsh -u "$(nbd_uri "$sock")" -c 'h.pwrite(b"x" * 65536, 0)' || fail "a write into the cache failed"
+stop_nbd
+((NBD_STATUS == 1)) || fail "s3bd nbd exited $NBD_STATUS after a failed final flush, expected 1"
+grep -q "NBD server on unix:$sock stopped, but data could not be flushed to the store" "$WORK/nbd.log" ||
+  fail "no message about the failed flush: $(tail -5 "$WORK/nbd.log")"
+status_file=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["daemon"]["status_file"])' "$WORK/f.json")
+check_json "$status_file" 's["state"] == "done"' 's["status"] == 1' 's["not_stored"] >= 1'
+rm -f "$status_file"
+s3ctl "outage?seconds=0"
+echo "ok: a failed final flush"
 echo "PASS nbd_flush"
