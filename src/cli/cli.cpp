@@ -384,10 +384,14 @@ void Convert(const NbdArgs& a, StoreConfig& store, NbdConfig& nbd) {
     if (!nbd::ParseHostPort(a.listen, &nbd.address, &why)) {
       throw UsageError(fmt::format("invalid --listen '{}': {}", a.listen, why));
     }
-    if (!a.allow_remote && !nbd::IsLoopbackHost(nbd.address.host, &why)) {
-      throw UsageError(fmt::format("--listen {}: {}; add --allow-remote to serve the volume to the network "
-                                   "(no authentication, no TLS)",
-                                   a.listen, why));
+    bool resolved = false;
+    if (!nbd::IsLoopbackHost(nbd.address.host, &why, &resolved)) {
+      if (!resolved) throw UsageError(fmt::format("--listen {}: {}", a.listen, why));
+      if (!a.allow_remote) {
+        throw UsageError(fmt::format("--listen {}: {}; add --allow-remote to serve the volume to the network "
+                                     "(no authentication, no TLS)",
+                                     a.listen, why));
+      }
     }
   }
   if (a.export_name.size() > 4096 || a.export_name.find('\0') != std::string::npos) {

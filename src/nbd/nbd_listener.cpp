@@ -117,7 +117,8 @@ bool ParseHostPort(const std::string& text, ListenAddress* out, std::string* why
   return true;
 }
 
-bool IsLoopbackHost(const std::string& host, std::string* why) {
+bool IsLoopbackHost(const std::string& host, std::string* why, bool* resolved) {
+  *resolved = false;
   struct addrinfo hints {};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -126,6 +127,7 @@ bool IsLoopbackHost(const std::string& host, std::string* why) {
     *why = fmt::format("cannot resolve {}: {}", host, ::gai_strerror(rc));
     return false;
   }
+  *resolved = true;
   for (const struct addrinfo* a = res.ai; a; a = a->ai_next) {
     if (!IsLoopback(a->ai_addr)) {
       *why = fmt::format("{} is not a loopback address", AddrText(a->ai_addr));

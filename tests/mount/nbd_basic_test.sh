@@ -16,6 +16,10 @@ nbd_refused 2 "needs --socket PATH or --listen HOST:PORT" "$store" --size 16M
 nbd_refused 2 "--socket and --listen exclude each other" "$store" --size 16M --socket "$sock" --listen 127.0.0.1:10809
 nbd_refused 2 "--listen 0.0.0.0:10809: 0.0.0.0 is not a loopback address; add --allow-remote" "$store" --size 16M \
   --listen 0.0.0.0:10809
+nbd_refused 2 "--listen 10.1.2.3:10809: 10.1.2.3 is not a loopback address; add --allow-remote" "$store" --size 16M \
+  --listen 10.1.2.3:10809
+nbd_refused 2 "^s3bd: error: --listen nosuch.invalid:10809: cannot resolve nosuch.invalid: [^;]*$" "$store" --size 16M \
+  --listen nosuch.invalid:10809 --allow-remote
 nbd_refused 2 "invalid --listen '127.0.0.1': expected HOST:PORT" "$store" --size 16M --listen 127.0.0.1
 nbd_refused 2 "invalid --listen '127.0.0.1:0': the port" "$store" --size 16M --listen 127.0.0.1:0
 nbd_refused 2 "--allow-remote applies only to --listen" "$store" --size 16M --socket "$sock" --allow-remote
@@ -78,12 +82,14 @@ echo "ok: requests past the end"
 if nbdinfo "$(nbd_uri "$sock" nosuch)" >"$WORK/wrong.out" 2>&1; then fail "nbdinfo of a wrong export name succeeded"; fi
 grep -q "export: nosuch" "$WORK/wrong.out" || fail "wrong export name: $(cat "$WORK/wrong.out")"
 
-# The stats: written while serving (poll: rewritten every second).
+# The stats: written while serving (poll until they show all of the above:
+# rewritten every second).
 deadline=$((SECONDS + 30))
 until python3 -c "
 import json, sys
 s = json.load(open('$WORK/stats.json'))
-sys.exit(0 if s['nbd']['requests']['write']['bytes'] >= 256 << 20 else 1)" 2>/dev/null; do
+n = s['nbd']
+sys.exit(0 if n['requests']['write']['bytes'] >= 256 << 20 and n['errors_returned'] >= 4 else 1)" 2>/dev/null; do
   ((SECONDS < deadline)) || fail "stats: $(cat "$WORK/stats.json")"
   sleep 0.1
 done

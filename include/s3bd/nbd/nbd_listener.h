@@ -25,10 +25,10 @@ struct ListenAddress {
 // with a one-line *why if malformed.
 bool ParseHostPort(const std::string& text, ListenAddress* out, std::string* why);
 
-// Resolves `host`; true if it resolves and every address is a loopback one
-// (127.0.0.0/8, ::1, ::ffff:127.x.x.x). *why says what it resolved to or why
-// it did not resolve.
-bool IsLoopbackHost(const std::string& host, std::string* why);
+// Resolves `host`; true if every address it resolves to is a loopback one
+// (127.0.0.0/8, ::1, ::ffff:127.x.x.x). Otherwise *why says which address is
+// not, or why it did not resolve (then *resolved is false).
+bool IsLoopbackHost(const std::string& host, std::string* why, bool* resolved);
 
 class Listener {
  public:
