@@ -54,6 +54,17 @@
 #       reads, and the writer's MiB/s until fsync returned). Lower is better;
 #       the target, shown as its ceiling, is 3 x the server latency. A second
 #       fresh mount reads the first half back and compares it.
+#   N1, N2, N6  W1, W2 and W6 through `s3bd nbd` (s3bd only) instead of
+#       FUSE, with nbdcopy (its default: 4 connections, 16 requests in
+#       flight each, 256 KiB requests) on a Unix socket: N1 copies the test
+#       data in (--flush) and is timed until the server exited after its
+#       final flush; N2 copies it out of a fresh server (verified); N6 fills
+#       a volume of the W6 region's size, then copies it out of a fresh
+#       server once cold and three times warm (median warm pass). The timed
+#       reads go to nbdcopy's null: (a file destination is truncated and
+#       regrown by nbdcopy, and first-touched memory is slow on some VMs);
+#       an untimed copy into a file is then compared with the data. Compare
+#       with the FUSE rows above them (dd, one 1 MiB request at a time).
 #   W7  mkfs.ext4 with its default discard on a fresh W7_SIZE volume (1 TiB;
 #       1 GiB with --quick): seconds and requests until the daemon exited
 #   W8  disk tier: s3bd --cache-size 128M --cache-file F --cache-file-size 3G,
@@ -116,7 +127,7 @@ done
 case $ONLY in "" | s3bd | s3backer) ;; *) echo "bench: --only takes s3bd or s3backer" >&2; exit 2 ;; esac
 [[ $LATENCY =~ ^[0-9]+$ ]] || { echo "bench: --latency takes whole milliseconds" >&2; exit 2; }
 # The workloads to run: " W1 W2 ... " (spaces around each, for matching).
-ALL_WORKLOADS="W1 W2 W3 W4 W5 W6 W1r W7 W8"
+ALL_WORKLOADS="W1 W2 W3 W4 W5 W6 W1r W7 W8 N1 N2 N6"
 CODEC_WORKLOADS="W1-enc W2-enc W1-comp W2-comp W5-comp W5-comp-enc"
 if [[ -z $WORKLOADS_ARG ]]; then
   if ((CODEC)); then WORKLOADS_ARG=W1,W2,W5; else WORKLOADS_ARG=all; fi
@@ -138,6 +149,7 @@ done
 for w in $CODEC_WORKLOADS; do   # a codec workload is compared with its plain one
   if selected "$w" && ! selected "${w%%-*}"; then WORKLOADS=" ${w%%-*}$WORKLOADS"; fi
 done
+if selected N2 && ! selected N1; then WORKLOADS=" N1$WORKLOADS"; fi   # N2 reads what N1 wrote
 for w in W2 W3 W6 W1r; do   # these read W1's data
   if selected "$w" && ! selected W1; then WORKLOADS=" W1$WORKLOADS"; fi
 done
@@ -198,7 +210,7 @@ log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 
 # ---------------------------------------------------------------- tools
 # Debian packages the benchmark needs; installed only if missing.
-BENCH_PACKAGES=(s3backer fio time e2fsprogs util-linux jq openssl curl fuse3 tar)
+BENCH_PACKAGES=(s3backer fio time e2fsprogs util-linux jq openssl curl fuse3 tar libnbd-bin)
 missing=()
 for p in "${BENCH_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -664,6 +676,107 @@ w6() {  # warm read: the first WARM_MIB once cold, then three times warm
   rm -f "$SHM/w6.bin"
 }
 
+# ---- the NBD front end (s3bd only): N1, N2, N6 -------------------------
+NBD_SOCK=$WORK/nbd.sock
+NBD_URI="nbd+unix:///?socket=$NBD_SOCK"
+
+# start_nbd VOL [MIB]: `s3bd nbd` on volume VOL of its bucket, in the
+# foreground under /usr/bin/time (as start_daemon), until nbdinfo connects.
+start_nbd() {
+  local vol=$1 mib=${2:-$SIZE_MIB} dlog=$WORK/logs/s3bd.log
+  DTIME=$(mktemp "$WORK/time.XXXXXX")
+  echo "=== $(date +%T) nbd $vol" >>"$dlog"
+  AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret \
+    setsid /usr/bin/time -f '%e %U %S %M %x' -o "$DTIME" \
+    "$S3BD" nbd "s3://$(bucket s3bd)/$vol" --socket "$NBD_SOCK" -f \
+    --endpoint "$ENDPOINT" --path-style \
+    --size "${mib}M" --block-size "${BLOCK_MIB}M" "${S3BD_CACHE_ARGS[@]}" >>"$dlog" 2>&1 &
+  DPID=$!
+  echo "$DPID" >>"$PIDS"
+  nbd_up() { nbdinfo --size "$NBD_URI" >/dev/null 2>&1 || { kill -0 "$DPID" 2>/dev/null || fail "s3bd nbd exited (see $dlog)"; false; }; }
+  wait_until 30 "s3bd nbd on $NBD_SOCK" nbd_up
+}
+
+# stop_nbd W: SIGTERM, waits for the final flush and the exit, records as
+# stop_daemon does.
+stop_nbd() {
+  local w=$1 c st=0 elapsed user sys rss code
+  for c in $(children "$DPID"); do ours "$c" && kill -TERM "$c"; done
+  wait_until 900 "s3bd nbd to flush and exit" not_running "$DPID"
+  wait "$DPID" || st=$?
+  read -r elapsed user sys rss code < <(tail -n 1 "$DTIME") || true
+  record s3bd "$w.exit" "$st"
+  record s3bd "$w.cpu_s" "$(calc "${user:-0} + ${sys:-0}")"
+  record s3bd "$w.rss_kib" "${rss:-0}"
+  ((st == 0)) || fail "s3bd nbd exited with status $st after $w (see logs/s3bd.log)"
+}
+
+wN1() {  # W1 through NBD: nbdcopy in, until the server's final flush is done
+  local d=$1 t0 tf t
+  [[ $d == s3bd ]] || return 0
+  start_nbd disk-nbd
+  counters_reset
+  t0=$EPOCHREALTIME
+  nbdcopy --flush "$SRC" "$NBD_URI"
+  tf=$(since "$t0")
+  stop_nbd N1
+  t=$(since "$t0")
+  counters_record s3bd N1
+  record s3bd N1.fsync_s "$tf"
+  record s3bd N1.seconds "$t"
+  record s3bd N1.bytes $((SIZE_MIB * 1048576))
+  record s3bd N1.value "$(mibps $((SIZE_MIB * 1048576)) "$t")"
+}
+
+wN2() {  # W2 through NBD: nbdcopy out of a fresh server; verified
+  local d=$1 t0 t
+  [[ $d == s3bd ]] || return 0
+  start_nbd disk-nbd
+  counters_reset
+  t0=$EPOCHREALTIME
+  nbdcopy "$NBD_URI" null:
+  t=$(since "$t0")
+  counters_record s3bd N2
+  nbdcopy "$NBD_URI" "$SHM/read.bin"  # untimed, to verify
+  stop_nbd N2
+  record s3bd N2.seconds "$t"
+  record s3bd N2.bytes $((SIZE_MIB * 1048576))
+  record s3bd N2.value "$(mibps $((SIZE_MIB * 1048576)) "$t")"
+  cmp -s "$SRC" "$SHM/read.bin" || fail "N2: data read back differs from what N1 wrote"
+  rm -f "$SHM/read.bin"
+}
+
+wN6() {  # W6 through NBD: a WARM_MIB volume, copied out once cold, three times warm
+  local d=$1 t0 t i bytes=$((WARM_MIB * 1048576)) warm=()
+  [[ $d == s3bd ]] || return 0
+  head -c "$bytes" "$SRC" >"$SHM/warm-src.bin"
+  start_nbd warm-nbd "$WARM_MIB"
+  nbdcopy --flush "$SHM/warm-src.bin" "$NBD_URI"
+  stop_nbd N6.fill
+  start_nbd warm-nbd "$WARM_MIB"
+  counters_reset
+  t0=$EPOCHREALTIME
+  nbdcopy "$NBD_URI" null:
+  t=$(since "$t0")
+  counters_record s3bd N6.pass1
+  record s3bd N6.pass1_mib_s "$(mibps "$bytes" "$t")"
+  counters_reset
+  for i in 2 3 4; do
+    t0=$EPOCHREALTIME
+    nbdcopy "$NBD_URI" null:
+    t=$(since "$t0")
+    warm+=("$(mibps "$bytes" "$t")")
+    record s3bd "N6.pass${i}_mib_s" "${warm[-1]}"
+  done
+  counters_record s3bd N6.warm
+  nbdcopy "$NBD_URI" "$SHM/w6.bin"  # untimed, to verify
+  cmp -s "$SHM/warm-src.bin" "$SHM/w6.bin" || fail "N6: the data read back differs from what was written"
+  stop_nbd N6
+  record s3bd N6.bytes $((4 * bytes))
+  record s3bd N6.value "$(printf '%s\n' "${warm[@]}" | sort -g | sed -n 2p)"
+  rm -f "$SHM/w6.bin" "$SHM/warm-src.bin"
+}
+
 # W1r writes the first W1R_MIB of the volume and reads the rest.
 W1R_MIB=$((SIZE_MIB / 2))
 W1R_TARGET_MS=$((3 * LATENCY))
@@ -994,9 +1107,12 @@ wait "$MEMFUSE_PID" || true
 # machine's load hit both alike. W1r comes after W6: it changes the first
 # half of W1's data, which W6 checks.
 # A codec workload runs right after its plain one.
-for w in W1 W1-enc W1-comp W2 W2-enc W2-comp W3 W6 W1r W4 W5 W5-comp W5-comp-enc W7 W8; do
+for w in W1 W1-enc W1-comp N1 W2 W2-enc W2-comp N2 W3 W6 N6 W1r W4 W5 W5-comp W5-comp-enc W7 W8; do
   selected "$w" || continue
-  for d in "${DAEMONS[@]}"; do run "$w" "$d"; done
+  for d in "${DAEMONS[@]}"; do
+    [[ $w == N* && $d != s3bd ]] && continue   # s3backer has no NBD front end
+    run "$w" "$d"
+  done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 WALL_S=$(since "$T_START")
@@ -1019,6 +1135,9 @@ ROWS=(
   "W5a|W5a ext4 unpack -> durable|MiB/s|W5a|put_mib_s"
   "W5b|W5b ext4 remount + read all|MiB/s|W5b|get_mib_s"
   "W6|W6 warm read ${WARM_MIB} MiB (median)|MiB/s|W6|"
+  "N1|N1 = W1 over NBD (nbdcopy)|MiB/s||put_mib_s"
+  "N2|N2 = W2 over NBD (nbdcopy)|MiB/s||get_mib_s"
+  "N6|N6 = W6 over NBD (nbdcopy, median)|MiB/s||"
   "W1r|W1r cold 4K read p99 during write-back|ms|||$W1R_TARGET_MS"
   "W7|W7 mkfs.ext4 fresh $((W7_MIB / 1024)) GiB -> durable|s|||-"
   "W8|W8 disk tier: 2nd read of ${W8_MIB} MiB|MiB/s|||"

@@ -20,6 +20,7 @@ PACKAGES=(
   fuse3 util-linux e2fsprogs xfsprogs
   clang  # libFuzzer: the fuzz targets of tests/fuzz
   awscli  # the S3 mount tests inspect the bucket with the AWS CLI
+  libnbd-bin python3-libnbd  # tests/mount/nbd_*: nbdinfo, nbdcopy, nbdfuse and nbdsh drive s3bd nbd
   s3backer  # tests/mount/s3backer_*: s3bd mounts s3backer's volumes and s3backer mounts them back (1.5.4)
   # tests/mount/rgw_*: a one-mon, one-OSD Ceph cluster with a RADOS Gateway
   # (about 60 MB to download, 240 MB installed)

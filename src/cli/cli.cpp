@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,11 @@
 #include <fmt/format.h>
 
 #include "s3bd/cli/cache_options.h"
+#include "s3bd/cli/nbd_command.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
+#include "s3bd/nbd/nbd_listener.h"
 
 namespace s3bd {
 
@@ -33,14 +36,26 @@ struct StoreArgs {
   bool hash_prefix = false, list_blocks = false, hard = false;
 };
 
-struct MountArgs : StoreArgs {
-  std::string mountpoint, size, block_size, file_mode = "0600", log_level = "info";
+// What every command that serves a volume takes (`mount`, `nbd`): the
+// store, the volume's geometry, the daemon's, the codec's, the cache's.
+struct ServeArgs : StoreArgs {
+  std::string size, block_size, log_level = "info";
   std::string compress, passphrase_file;  // --compress[=ALG[:LEVEL]], --passphrase-file
   bool compress_given = false, encrypt = false;
-  std::string file_name = "file", stats_name = "stats", log_file;
-  std::vector<std::string> fuse_options;
+  std::string log_file;
   bool force = false, read_only = false, foreground = false;
   CacheArgs cache;  // block cache and consistency guard
+};
+
+struct MountArgs : ServeArgs {
+  std::string mountpoint, file_mode = "0600";
+  std::string file_name = "file", stats_name = "stats";
+  std::vector<std::string> fuse_options;
+};
+
+struct NbdArgs : ServeArgs {
+  std::string socket, listen, export_name, stats_json;
+  bool allow_remote = false;
 };
 
 // `mount_only`: also the options that matter only to a mount (how objects
@@ -103,45 +118,79 @@ void AddS3Options(CLI::App* mount, StoreArgs& a, bool mount_only = true) {
       ->group(g);
 }
 
+constexpr const char* kStoreHelp = "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]";
+
+// The options of `mount` and `nbd` that are not about the front end;
+// `mountpoint` (mount only) comes right after STORE.
+void AddServeOptions(CLI::App* cmd, ServeArgs& a, std::string* mountpoint, std::function<void()> front_end_options) {
+  AddCacheOptions(*cmd, a.cache);
+  cmd->add_option("STORE", a.store, kStoreHelp)->required();
+  if (mountpoint) cmd->add_option("MOUNTPOINT", *mountpoint, "An existing directory to mount on")->required();
+  cmd->add_option("--size", a.size,
+                  "Volume size, with optional K/M/G/T/P suffix (binary); needed to create a volume");
+  cmd->add_option("--block-size", a.block_size,
+                  "Block size, a power of two from 4K to 64M (default 1M); fixed at creation");
+  cmd->add_flag("--force", a.force,
+                "Allow --size to resize an existing volume (shrinking only if no data is lost)");
+  front_end_options();
+  cmd->add_flag("--read-only", a.read_only, mountpoint ? "Mount read-only" : "Serve the volume read-only");
+  cmd->add_flag("-f,--foreground", a.foreground, "Stay in the foreground and log to stderr");
+}
+
+void AddServeLogAndCodecOptions(CLI::App* cmd, ServeArgs& a) {
+  cmd->add_option("--log-level", a.log_level,
+                  "trace, debug, info, warn, error, critical or off (default: info)");
+  cmd->add_option("--log-file", a.log_file,
+                  "Once detached, append the log to this file (created with mode 0600) instead of syslog");
+  const char* g = "Compression and encryption";
+  cmd->add_option("--compress", a.compress,
+                  "Store new blocks compressed when that makes them smaller: zstd (default, level 3), "
+                  "zstd:LEVEL (1-19), deflate (level 6) or deflate:LEVEL (1-9); any mount may turn it on or off")
+      ->expected(0, 1)
+      ->group(g);
+  cmd->add_flag("--encrypt", a.encrypt,
+                "Create the volume encrypted (AES-256-GCM, key from a passphrase); later mounts know it")
+      ->group(g);
+  cmd->add_option("--passphrase-file", a.passphrase_file,
+                  "Read the passphrase of an encrypted volume from this file (mode 0600 or stricter); "
+                  "default: the file named by S3BD_PASSPHRASE_FILE, else a prompt")
+      ->group(g);
+  AddS3Options(cmd, a);
+}
+
 void AddMountCommand(CLI::App& app, MountArgs& a) {
   CLI::App* mount = app.add_subcommand("mount", "Mount a volume: expose its disk file in MOUNTPOINT");
-  AddCacheOptions(*mount, a.cache);
-  mount->add_option("STORE", a.store,
-                    "The store: a directory path, file:///absolute/path or s3://BUCKET[/PREFIX]")
-      ->required();
-  mount->add_option("MOUNTPOINT", a.mountpoint, "An existing directory to mount on")->required();
-  mount->add_option("--size", a.size,
-                    "Volume size, with optional K/M/G/T/P suffix (binary); needed to create a volume");
-  mount->add_option("--block-size", a.block_size,
-                    "Block size, a power of two from 4K to 64M (default 1M); fixed at creation");
-  mount->add_flag("--force", a.force,
-                  "Allow --size to resize an existing volume (shrinking only if no data is lost)");
-  mount->add_option("--file-name", a.file_name, "Name of the disk file (default: file)");
-  mount->add_option("--stats-file", a.stats_name, "Name of the stats file (default: stats)");
-  mount->add_option("--file-mode", a.file_mode, "Permission bits of the disk file, octal (default: 0600)");
-  mount->add_flag("--read-only", a.read_only, "Mount read-only");
-  mount->add_flag("-f,--foreground", a.foreground, "Stay in the foreground and log to stderr");
+  AddServeOptions(mount, a, &a.mountpoint, [&] {
+    mount->add_option("--file-name", a.file_name, "Name of the disk file (default: file)");
+    mount->add_option("--stats-file", a.stats_name, "Name of the stats file (default: stats)");
+    mount->add_option("--file-mode", a.file_mode, "Permission bits of the disk file, octal (default: 0600)");
+  });
   mount->add_option("-o", a.fuse_options, "FUSE mount options, e.g. -o allow_other (repeatable)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  mount->add_option("--log-level", a.log_level,
-                    "trace, debug, info, warn, error, critical or off (default: info)");
-  mount->add_option("--log-file", a.log_file,
-                    "Once detached, append the log to this file (created with mode 0600) instead of syslog");
-  const char* g = "Compression and encryption";
-  mount->add_option("--compress", a.compress,
-                    "Store new blocks compressed when that makes them smaller: zstd (default, level 3), "
-                    "zstd:LEVEL (1-19), deflate (level 6) or deflate:LEVEL (1-9); any mount may turn it on or off")
-      ->expected(0, 1)
-      ->group(g);
-  mount->add_flag("--encrypt", a.encrypt,
-                  "Create the volume encrypted (AES-256-GCM, key from a passphrase); later mounts know it")
-      ->group(g);
-  mount->add_option("--passphrase-file", a.passphrase_file,
-                    "Read the passphrase of an encrypted volume from this file (mode 0600 or stricter); "
-                    "default: the file named by S3BD_PASSPHRASE_FILE, else a prompt")
-      ->group(g);
-  AddS3Options(mount, a);
+  AddServeLogAndCodecOptions(mount, a);
+}
+
+void AddNbdCommand(CLI::App& app, NbdArgs& a) {
+  CLI::App* nbd = app.add_subcommand("nbd", "Serve a volume over NBD (Network Block Device) on a Unix socket or TCP");
+  AddServeOptions(nbd, a, nullptr, [&] {
+    const char* g = "NBD options";
+    nbd->add_option("--socket", a.socket, "Listen on this Unix socket (created mode 0600, removed at exit)")
+        ->group(g);
+    nbd->add_option("--listen", a.listen,
+                    "Listen on TCP HOST:PORT ([IPV6]:PORT); a loopback address unless --allow-remote")
+        ->group(g);
+    nbd->add_flag("--allow-remote", a.allow_remote,
+                  "Allow --listen on an address other machines reach (NBD has no authentication here, and no TLS)")
+        ->group(g);
+    nbd->add_option("--export-name", a.export_name,
+                    "The name clients ask for (default: \"\"; the name \"\" is always accepted too)")
+        ->group(g);
+    nbd->add_option("--stats-json", a.stats_json,
+                    "Keep the stats as JSON in this file: rewritten every second while serving and at exit")
+        ->group(g);
+  });
+  AddServeLogAndCodecOptions(nbd, a);
 }
 
 bool ValidName(const std::string& n) {
@@ -263,9 +312,16 @@ void ConvertS3(const StoreArgs& a, bool read_only, StoreConfig& store) {
   s3.hard = a.hard;
 }
 
-// Turns the raw strings into configs; throws UsageError. A malformed
+// An absolute path for one the daemon uses after it changed to /.
+std::string Absolute(const std::string& path) {
+  char cwd[PATH_MAX];
+  if (path.empty() || path[0] == '/' || !::getcwd(cwd, sizeof cwd)) return path;
+  return std::string(cwd) + "/" + path;
+}
+
+// The ServeArgs into the store's config; throws UsageError. A malformed
 // STORE is bad usage like any malformed value, so it is resolved here.
-void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
+void ConvertServe(const ServeArgs& a, StoreConfig& store) {
   store.url = a.store;
   ResolveStoreUrl(store);
   if (!a.size.empty()) store.size = ParseSize(a.size, "--size");
@@ -284,6 +340,14 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   store.codec.passphrase_file = a.passphrase_file;
   if (a.read_only && a.encrypt) throw UsageError("--encrypt creates a volume; a read-only mount cannot");
   if (a.read_only && a.compress_given) throw UsageError("--compress applies to writes; a read-only mount makes none");
+  if (!a.log_file.empty() && a.foreground) {
+    throw UsageError("--log-file applies only without --foreground (which logs to stderr)");
+  }
+}
+
+// Turns the raw strings into configs; throws UsageError.
+void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
+  ConvertServe(a, store);
   mount.mountpoint = a.mountpoint;
   if (!ValidName(a.file_name)) throw UsageError("invalid --file-name '" + a.file_name + "'");
   if (!ValidName(a.stats_name)) throw UsageError("invalid --stats-file '" + a.stats_name + "'");
@@ -304,13 +368,40 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
   mount.foreground = a.foreground;
   mount.fuse_options = a.fuse_options;
   mount.log_level = a.log_level;
-  if (!a.log_file.empty()) {
-    if (a.foreground) throw UsageError("--log-file applies only without --foreground (which logs to stderr)");
-    // The daemon changes to / when it detaches.
-    char cwd[PATH_MAX];
-    mount.log_file = a.log_file;
-    if (a.log_file[0] != '/' && ::getcwd(cwd, sizeof cwd)) mount.log_file = std::string(cwd) + "/" + a.log_file;
+  mount.log_file = Absolute(a.log_file);  // the daemon changes to / when it detaches
+}
+
+void Convert(const NbdArgs& a, StoreConfig& store, NbdConfig& nbd) {
+  ConvertServe(a, store);
+  if (!a.socket.empty() && !a.listen.empty()) throw UsageError("--socket and --listen exclude each other");
+  if (a.socket.empty() && a.listen.empty()) throw UsageError("s3bd nbd needs --socket PATH or --listen HOST:PORT");
+  if (!a.socket.empty()) {
+    if (a.allow_remote) throw UsageError("--allow-remote applies only to --listen");
+    nbd.address.unix_socket = true;
+    nbd.address.path = Absolute(a.socket);
+  } else {
+    std::string why;
+    if (!nbd::ParseHostPort(a.listen, &nbd.address, &why)) {
+      throw UsageError(fmt::format("invalid --listen '{}': {}", a.listen, why));
+    }
+    bool resolved = false;
+    if (!nbd::IsLoopbackHost(nbd.address.host, &why, &resolved)) {
+      if (!resolved) throw UsageError(fmt::format("--listen {}: {}", a.listen, why));
+      if (!a.allow_remote) {
+        throw UsageError(fmt::format("--listen {}: {}; add --allow-remote to serve the volume to the network "
+                                     "(no authentication, no TLS)",
+                                     a.listen, why));
+      }
+    }
   }
+  if (a.export_name.size() > 4096 || a.export_name.find('\0') != std::string::npos) {
+    throw UsageError("invalid --export-name: at most 4096 bytes");
+  }
+  nbd.export_name = a.export_name;
+  nbd.stats_json = Absolute(a.stats_json);
+  nbd.foreground = a.foreground;
+  nbd.log_level = a.log_level;
+  nbd.log_file = Absolute(a.log_file);
 }
 
 // STORE and its S3 options for a command that only reads the store.
@@ -333,7 +424,7 @@ void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
   // No command was recognised: the first word is an unknown one, or missing.
   const std::vector<std::string> rest = app.remaining();
   if (rest.empty()) {
-    std::fprintf(stderr, "s3bd: error: a command is required: mount, sync, stats, resize, unmount, info, verify, erase, unlock or passwd (see s3bd --help)\n");
+    std::fprintf(stderr, "s3bd: error: a command is required: mount, nbd, sync, stats, resize, unmount, info, verify, erase, unlock or passwd (see s3bd --help)\n");
   } else if (rest.front().rfind('-', 0) == 0) {
     std::fprintf(stderr, "s3bd: error: unknown option '%s' (see s3bd --help)\n", rest.front().c_str());
   } else {
@@ -349,6 +440,8 @@ int RunCli(int argc, char** argv) {
   app.require_subcommand(1);
   MountArgs margs;
   AddMountCommand(app, margs);
+  NbdArgs nargs;
+  AddNbdCommand(app, nargs);
   std::string sync_mnt, stats_mnt;
   bool sync_quiet = false, stats_json = false;
   CLI::App* sync = app.add_subcommand(
@@ -427,13 +520,26 @@ int RunCli(int argc, char** argv) {
   AddS3Options(passwd, pargs, /*mount_only=*/false);
   // --compress with no value means zstd; CLI11 leaves the string empty.
   CLI::App* mount_app = app.get_subcommand("mount");
+  CLI::App* nbd_app = app.get_subcommand("nbd");
   try {
     app.parse(argc, argv);
     margs.compress_given = mount_app->count("--compress") > 0;
+    nargs.compress_given = nbd_app->count("--compress") > 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     PrintParseError(app, e);
     return kExitUsage;
+  }
+  if (nbd_app->parsed()) {
+    StoreConfig store;
+    NbdConfig nbd;
+    try {
+      Convert(nargs, store, nbd);
+    } catch (const StartupError& e) {
+      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+      return ExitStatus(e);
+    }
+    return RunNbd(std::move(store), std::move(nbd));
   }
   if (sync->parsed()) return RunSync(sync_mnt, sync_quiet);
   if (stats->parsed()) return RunStats(stats_mnt, stats_json);

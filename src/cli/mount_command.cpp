@@ -1,103 +1,31 @@
-// `s3bd mount`: the daemon's life cycle.
-//
-//   1. check the arguments that need no store (mount point);
-//   2. unless --foreground, fork: the parent waits on a pipe and exits with
-//      0 once the child reports the mount live, or with the child's exit
-//      status if it fails first (its error went to the shared stderr);
-//   3. the child opens the store, builds the stack, takes the volume's
-//      lease if read-write (lease.h: refused if another mount holds it; a
-//      read-only mount says so if a writer holds it), loads the block map
-//      saved in the cache file if the lease vouches for it and forgets it
-//      there (map/block_map.h, S2 and S4), opens the stack's fence, starts
-//      the block map's survey unless it was loaded, mounts, records the geometry of a new volume, reports
-//      success, detaches (stdio to /dev/null, logs to --log-file or syslog)
-//      and serves requests while a thread renews the lease (a lost lease
-//      fences the mount: no more uploads, EIO for writes and fsync);
-//   4. on unmount (fusermount3 -u, umount) or SIGINT/SIGTERM/SIGHUP it
-//      marks the lease `flushing`, uploads everything (also with
-//      --durable-cache), and then, with a cache file, saves the block map
-//      in it and leaves the lease as a `released` record (S1), else deletes
-//      the lease; or, if the upload failed, marks the lease `unclean` with
-//      the reason; the exit status is 1 if the
-//      upload failed. From the moment it is asked to stop, failing
-//      requests give up within one --max-retry-time (even with --hard), so
-//      a stop ends; what was not stored stays in the cache file, if any.
-//
-// Throughout, the daemon keeps its status file (cli/daemon_status.h) up to
-// date: "mounted", "flushing" with the blocks left, then "done" with the
-// exit status, which is how `s3bd unmount` waits for the final flush.
-#include <fcntl.h>
+// `s3bd mount`: the FUSE front end in the daemon's life cycle (serve.h,
+// serve.cpp: fork, stack, lease, fence, survey, status file, final flush,
+// exit status). What is the mount's own: the mount point is checked before
+// anything else (an existing directory, not already a FUSE mount point),
+// the disk file and the stats files are served by FuseFrontend, and the
+// daemon stops when the file system is unmounted (fusermount3 -u, umount)
+// or on SIGINT/SIGTERM/SIGHUP (FuseFrontend then unmounts it).
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <memory>
+#include <climits>
 #include <cstdlib>
-#include <chrono>
-#include <csignal>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-#include <optional>
-#include <sstream>
+#include <memory>
 #include <string>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "s3bd/cli/cli.h"
-#include "s3bd/cli/daemon_status.h"
-#include "s3bd/cli/logging.h"
+#include "s3bd/cli/serve.h"
 #include "s3bd/core/errors.h"
-#include "s3bd/core/stack.h"
-#include "s3bd/volume/resize.h"
 #include "s3bd/fuse/fuse_frontend.h"
-#include "s3bd/volume/fenced_store.h"
-#include "s3bd/volume/lease.h"
-#include "s3bd/volume/volume.h"
+#include "s3bd/volume/resize.h"
 
 namespace s3bd {
 
 namespace {
-
-// A path of /proc/self/mountinfo: space, tab, newline and backslash are
-// written as octal escapes (\040, \011, \012, \134).
-std::string UnescapeMountinfo(const std::string& s) {
-  std::string out;
-  const auto octal = [](char c) { return c >= '0' && c <= '7'; };
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && octal(s[i + 1]) && octal(s[i + 2]) && octal(s[i + 3])) {
-      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-// What is mounted on `dir` itself, the topmost mount ("fuse.s3bd s3bd":
-// type and source), if anything.
-std::optional<std::string> MountedOn(const std::string& dir) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::optional<std::string> found;
-  std::string line;
-  // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER-OPTIONS
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, dev, root, point, field, type, source;
-    if (!(fields >> id >> parent >> dev >> root >> point)) continue;
-    while (fields >> field && field != "-") {
-    }
-    if (!(fields >> type >> source)) continue;
-    if (UnescapeMountinfo(point) == dir) found = type + " " + UnescapeMountinfo(source);
-  }
-  return found;
-}
 
 void CheckMountpoint(MountConfig& mount) {
   struct stat st;
@@ -115,303 +43,47 @@ void CheckMountpoint(MountConfig& mount) {
   }
 }
 
-// Forks. In the parent, waits for the child's report and returns the exit
-// status to use; in the child returns -1 and sets `notify_fd`.
-int ForkAndWait(int& notify_fd) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw StartupError("pipe: " + std::string(std::strerror(errno)));
-  const pid_t pid = ::fork();
-  if (pid < 0) throw StartupError("fork: " + std::string(std::strerror(errno)));
-  if (pid == 0) {
-    // The child keeps the terminal until it detaches (Detach calls
-    // setsid): start-up may ask for a passphrase on it, and Ctrl-C there
-    // still stops a mount that is starting.
-    ::close(fds[0]);
-    notify_fd = fds[1];
-    return -1;
-  }
-  ::close(fds[1]);
-  char c = 0;
-  ssize_t n;
-  do {
-    n = ::read(fds[0], &c, 1);
-  } while (n < 0 && errno == EINTR);
-  ::close(fds[0]);
-  if (n == 1) return 0;  // mounted; the child goes on alone
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
-  std::fprintf(stderr, "s3bd: error: the daemon died during start-up\n");
-  return 1;
-}
-
-void Detach(int notify_fd, const MountConfig& mount) {
-  // Said while the caller still waits for us, so it is on the terminal.
-  if (mount.log_file.empty() && !SyslogAvailable()) {
-    std::fprintf(stderr,
-                 "s3bd: warning: syslog is unavailable (no /dev/log): the daemon's messages, including a "
-                 "failed final flush, will be lost; use --log-file PATH or s3bd unmount\n");
-  }
-  const char ok = 1;
-  (void)!::write(notify_fd, &ok, 1);
-  ::close(notify_fd);
-  ::setsid();  // no longer in the terminal's session: its hangup or Ctrl-C is not ours
-  const int null = ::open("/dev/null", O_RDWR);
-  if (null >= 0) {
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    if (null > 2) ::close(null);
-  }
-  if (::chdir("/") != 0) {
-    // Every path in use is absolute; nothing depends on the directory.
-  }
-  if (mount.log_file.empty()) {
-    SetupLogging(mount.log_level, LogTo::kSyslog);
-  } else {
-    SetupLogging(mount.log_level, LogTo::kFile, mount.log_file);
-  }
-}
-
-// S3BD_TEST_LEASE="TTL,RENEW" (seconds): short lease times for the tests.
-void ApplyTestLeaseTimes(LeaseOptions& o) {
-  const char* v = std::getenv("S3BD_TEST_LEASE");
-  if (!v || !*v) return;
-  unsigned ttl = 0, renew = 0;
-  if (std::sscanf(v, "%u,%u", &ttl, &renew) == 2 && ttl > 0 && renew > 0) {
-    o.ttl = std::chrono::seconds(ttl);
-    o.renew_every = std::chrono::seconds(renew);
-    o.wait_poll = std::chrono::milliseconds(200);
-  }
-}
-
-LeaseOptions MountLeaseOptions(const StoreConfig& store, const Stack& stack, const std::string& mountpoint) {
-  LeaseOptions o = DefaultLeaseOptions();
-  o.url = store.url;
-  o.mountpoint = mountpoint;
-  o.still_mounted = [](const std::string& path) {
-    const auto what = MountedOn(path);
-    return what && what->rfind("fuse", 0) == 0;
-  };
-  o.cache_file_id = stack.cache_file_id;
-  o.cache_file = stack.cache_file;
-  o.exclusive_already = !store.is_s3;  // the directory's flock
-  o.foreign_flag = stack.foreign_flag;
-  ApplyTestLeaseTimes(o);
-  return o;
-}
-
-// A read-only mount beside a writer: one line.
-void SayIfWriterHoldsLease(const StoreConfig& store, Stack& stack, const std::string& mountpoint) {
-  std::string text, version, why;
-  LeaseRecord r;
-  if (stack.meta->ReadMeta(kLeaseKey, text, &version) || DecodeLease(text, &r, &why)) return;
-  const LeaseOptions o = MountLeaseOptions(store, stack, mountpoint);
-  if (o.now() >= r.expires || r.state == LeaseRecord::State::kUnclean || r.state == LeaseRecord::State::kReleased) {
-    return;
-  }
-  spdlog::warn("{} is mounted read-write by {} (pid {}) since {}: this read-only mount serves what it reads and "
-               "keeps it cached, so it may not see that mount's later writes",
-               store.url, r.host, r.pid, FormatUnixTime(r.started));
-}
-
-// Blocks not yet in the store: the cache layer's "dirty_blocks", 0 without a
-// cache.
-std::uint64_t DirtyBlocksOfStack(const Stack& stack) {
-  for (const StatsJson& layer : stack.top->Stats()) {
-    if (layer.value("layer", "") == "cache") return layer.value("dirty_blocks", std::uint64_t{0});
-  }
-  return 0;
-}
-
-// The status file of this daemon (see daemon_status.h).
-class StatusFile {
+class FuseServed : public ServedFrontend {
  public:
-  explicit StatusFile(const std::string& mountpoint) : path_(StatusFilePath(mountpoint)) {
-    base_["pid"] = static_cast<long>(::getpid());
-    base_["mountpoint"] = mountpoint;
-  }
-  const std::string& path() const { return path_; }
-
-  void Set(const std::string& state, nlohmann::json extra = nlohmann::json::object()) {
-    nlohmann::json j = base_;
-    j["state"] = state;
-    for (auto& [k, v] : extra.items()) j[k] = v;
-    if (!WriteStatusFile(path_, j) && !warned_) {
-      warned_ = true;
-      spdlog::warn("cannot write the status file {}: {} (s3bd unmount cannot report the final flush)", path_,
-                   std::strerror(errno));
-    }
-  }
-
- private:
-  std::string path_;
-  nlohmann::json base_;
-  bool warned_ = false;
-};
-
-// While the final flush runs, rewrites the status file with the blocks left
-// every 200 ms (for `s3bd unmount`'s progress bar).
-class FlushProgress {
- public:
-  FlushProgress(StatusFile& status, const Stack& stack)
-      : thread_([this, &status, &stack] {
-          std::unique_lock lock(mu_);
-          do {
-            lock.unlock();
-            status.Set("flushing", {{"dirty_blocks", DirtyBlocksOfStack(stack)}});
-            lock.lock();
-          } while (!cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return done_; }));
-        }) {}
-  ~FlushProgress() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
-}  // namespace
-
-int RunMount(StoreConfig store, MountConfig mount) {
-  std::signal(SIGPIPE, SIG_IGN);
-  int notify_fd = -1;
-  try {
-    SetupLogging(mount.log_level, LogTo::kStderr);
-    CheckMountpoint(mount);
-    if (!mount.log_file.empty()) CheckLogFile(mount.log_file);
-
-    if (!mount.foreground) {
-      const int parent_status = ForkAndWait(notify_fd);
-      if (parent_status >= 0) return parent_status;
-    }
-    store.fenced = !store.read_only;
-    Stack stack = BuildStack(store);
-    std::unique_ptr<Lease> lease;
-    // Until the lease is held the stack's uploads wait at the fence; a mount
-    // that fails before then closes it, so nothing is uploaded.
-    struct CloseFenceOnError {
-      Stack& stack;
-      bool armed = true;
-      ~CloseFenceOnError() {
-        if (armed && stack.fence) stack.fence->Close();
-      }
-    } close_fence{stack};
-    if (store.read_only) {
-      SayIfWriterHoldsLease(store, stack, mount.mountpoint);
-    } else {
-      lease = std::make_unique<Lease>(stack.meta, MountLeaseOptions(store, stack, mount.mountpoint));
-      lease->Acquire();
-      UseSavedMap(stack, *lease);  // before the fence opens: nothing is changed yet
-      stack.fence->Open();
-    }
-    // A start-up failure after this point leaves the lease as an unmount would.
-    struct EndLeaseOnError {
-      Stack& stack;
-      Lease* lease;
-      bool armed = true;
-      ~EndLeaseOnError() {
-        if (!armed || !lease) return;
-        if (auto ec = stack.top->Flush(FlushLevel::kStore)) {
-          lease->MarkUnclean("the mount failed at start-up, and its data could not be flushed: " + ec.message());
-        } else {
-          lease->Release();
-        }
-      }
-    } end_lease{stack, lease.get()};
-    // Only now, with the lease held, may the store be surveyed: no other
-    // mount can still be uploading what the listing would miss.
-    SurveyBlocksFirst(stack);
-    Volume volume(*stack.top);
-    FuseFrontend frontend(volume, mount, store.read_only);
-    frontend.resize = [&stack, &volume](std::uint64_t new_size) {
+  FuseServed(ServeContext& context, const MountConfig& mount)
+      : frontend_(context.volume, mount, context.read_only) {
+    Stack& stack = context.stack;
+    Volume& volume = context.volume;
+    frontend_.resize = [&stack, &volume](std::uint64_t new_size) {
       std::string why;
       const std::error_code ec = ResizeVolume(stack, volume, new_size, &why);
       if (ec) spdlog::error("resize: {}", why.empty() ? ec.message() : why);
       return ec;
     };
-    StatusFile status(mount.mountpoint);
-    frontend.status_file = status.path();
-    // Stopping: requests to an unreachable store (also with --hard) give up
-    // within one retry budget from now, however many blocks are waiting.
-    std::once_flag stopping;
-    const auto give_up = [&] {
-      std::call_once(stopping, [&] {
-        RetryLimit limit;
-        limit.give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(store.s3.max_retry_time_s);
-        stack.top->SetRetryLimit(limit);
-      });
-    };
-    frontend.on_stop_signal = give_up;
-    frontend.Mount();
-    CommitGeometry(stack);
-    if (store.s3.hard) stack.top->SetRetryLimit(RetryLimit{.until_answered = true, .give_up_at = {}});
-    status.Set("mounted");
-    if (!mount.foreground) Detach(notify_fd, mount);
-    spdlog::info("{} mounted on {}", store.url, mount.mountpoint);
-    StartSurvey(stack);  // after Detach: its thread logs, and Detach replaces the logger
-    if (lease) {
-      lease->StartRenewing([&stack](const std::string& message) {
-        stack.fence->Close();
-        spdlog::error("{}", message);
-      });
-    }
-    end_lease.armed = false;
-    close_fence.armed = false;
-    frontend.Run();
-    give_up();
-    if (store.read_only) {
-      spdlog::info("{} unmounted", mount.mountpoint);
-      status.Set("done", {{"status", 0}, {"not_stored", 0}, {"reason", ""}});
-      return 0;
-    }
-    if (auto lec = lease->MarkFlushing()) {
-      spdlog::warn("{}: could not mark the lease as flushing: {}", store.url, lec.message());
-    }
-    std::error_code ec;
-    {
-      FlushProgress progress(status, stack);
-      ec = stack.top->Flush(FlushLevel::kStore);
-    }
-    if (ec) {
-      const std::uint64_t left = DirtyBlocksOfStack(stack);
-      const std::string reason =
-          lease->state() == Lease::State::kFenced ? lease->fenced_message() : ec.message();
-      spdlog::error("{} unmounted, but data could not be flushed to the store: {} ({} blocks not stored)",
-                    mount.mountpoint, reason, left);
-      if (auto lec = lease->MarkUnclean(fmt::format("the final flush failed: {} ({} blocks not stored)",
-                                                    ec.message(), left))) {
-        spdlog::error("{}: could not mark the lease unclean: {}", store.url, lec.message());
-      }
-      status.Set("done", {{"status", 1}, {"not_stored", left}, {"reason", reason}});
-      return 1;
-    }
-    const bool map_saved = SaveMap(stack, *lease);
-    if (auto lec = lease->Release(/*keep_record=*/map_saved)) {
-      spdlog::error("{}: all data flushed, but the lease could not be released: {}", store.url, lec.message());
-      status.Set("done", {{"status", 1}, {"not_stored", 0}, {"reason", "the lease could not be released: " + lec.message()}});
-      return 1;
-    }
-    spdlog::info("{} unmounted; all data flushed to the store", mount.mountpoint);
-    status.Set("done", {{"status", 0}, {"not_stored", 0}, {"reason", ""}});
-    return 0;
-  } catch (const StartupError& e) {
-    // Still attached to the caller's stderr: start-up errors happen before Detach().
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
-  } catch (const std::exception& e) {
-    spdlog::critical("unexpected error: {}", e.what());
-    return 1;
+    frontend_.status_file = context.status_file;
   }
+  void Start() override { frontend_.Mount(); }
+  void Run(std::function<void()> on_stop) override {
+    frontend_.on_stop_signal = std::move(on_stop);
+    frontend_.Run();
+  }
+
+ private:
+  FuseFrontend frontend_;
+};
+
+}  // namespace
+
+int RunMount(StoreConfig store, MountConfig mount) {
+  DaemonConfig daemon;
+  daemon.foreground = mount.foreground;
+  daemon.log_level = mount.log_level;
+  daemon.log_file = mount.log_file;
+  // The mount point is resolved by the precheck; the texts follow it.
+  const auto precheck = [&] {
+    CheckMountpoint(mount);
+    daemon.where = mount.mountpoint;
+    daemon.live_text = "mounted on " + mount.mountpoint;
+    daemon.stopped_text = mount.mountpoint + " unmounted";
+  };
+  return ServeVolume(std::move(store), daemon, precheck, [&mount](ServeContext& context) {
+    return std::make_unique<FuseServed>(context, mount);
+  });
 }
 
 }  // namespace s3bd

@@ -20,6 +20,18 @@ for o in $help_opts; do
   grep -qF -- "\`$o" "$SRC/README.md" || fail "README does not document $o"
 done
 
+# `s3bd nbd`: the options it has beyond mount's are exactly those of the man
+# page's "NBD options", and the README documents each.
+nbd_opts=$("$S3BD" nbd --help | grep -oE '(^|[ ,])--?[a-z][a-z0-9-]*' | tr -d ' ,' | grep -vE '^-(h|-help)$' | sort -u)
+nbd_only=$(comm -23 <(echo "$nbd_opts") <(echo "$help_opts"))
+[[ -n $nbd_only ]] || fail "no options of s3bd nbd found beyond mount's"
+man_nbd=$(awk '/^\.SS NBD options/{on=1;next} /^\.S[SH]/{on=0} on && prev==".TP"{print} {prev=$0}' "$SRC/man/s3bd.8" |
+  sed 's/\\-/-/g' | grep -oE '(^|[ "])--?[a-z][a-z0-9-]*' | tr -d ' "' | sort -u)
+[[ $nbd_only == "$man_nbd" ]] || fail "s3bd nbd's own options ($(echo $nbd_only)) differ from the man page's NBD options ($(echo $man_nbd))"
+for o in $nbd_only; do
+  grep -qF -- "\`$o" "$SRC/README.md" || fail "README does not document $o"
+done
+
 # Every command of `s3bd --help` has a row in the README's Commands table,
 # an entry in the man page's SYNOPSIS and COMMANDS, and its own --help.
 commands=$("$S3BD" --help | awk '/^(SUBCOMMANDS|Subcommands):/{on=1;next} on && NF{print $1}')

@@ -75,7 +75,7 @@ expect_error 2 "MOUNTPOINT is required \(see s3bd sync --help\)$" "$empty" -- sy
 expect_error 2 "invalid --file-mode" "$empty" -- mount "$empty" "$mnt" --size 1G --file-mode 999
 expect_error 2 "must differ" "$empty" -- mount "$empty" "$mnt" --size 1G --file-name x --stats-file x
 expect_error 2 "unknown log level" "$empty" -- mount "$empty" "$mnt" --size 1G --log-level loud
-expect_error 2 "^s3bd: error: a command is required: mount, sync, stats, resize, unmount, info, verify, erase, unlock or passwd \(see s3bd --help\)$" "$empty" --
+expect_error 2 "^s3bd: error: a command is required: mount, nbd, sync, stats, resize, unmount, info, verify, erase, unlock or passwd \(see s3bd --help\)$" "$empty" --
 expect_error 2 "^s3bd: error: unknown command 'foo' \(see s3bd --help\)$" "$empty" -- foo
 expect_error 2 "^s3bd: error: unknown option '--bogus' \(see s3bd --help\)$" "$empty" -- --bogus
 # Cache options.

@@ -4,7 +4,7 @@
 # read back what W1 wrote, W1r what it rewrote, W5's files match their
 # checksums) and writes its JSON. Fails if any workload fails. Of the codec
 # workloads it runs W2-enc (and so W1-enc): an encrypted volume written,
-# listed and read back.
+# listed and read back. N1, N2 and N6 go through s3bd nbd (nbdcopy).
 source "$(dirname "$0")/lib.sh"
 require_fuse
 
@@ -48,6 +48,13 @@ jq -e '[.codec_table[] | select(.workload == "W1-enc")][0] | .s3bd_option == "--
   "$json" >/dev/null || fail "W1-enc row missing from the codec table"
 jq -e '[.table[] | select(.workload == "W1r")][0] | .lower_is_better and .ceiling == 60' "$json" >/dev/null ||
   fail "W1r row or its target missing from the table"
+if [[ " ${daemons[*]} " == *" s3bd "* ]]; then
+  # The NBD front end (s3bd only): N1 wrote, N2 and N6 read back and verified.
+  for w in N1 N2 N6; do
+    jq -e --arg w "$w" '.results.s3bd[$w].value > 0 and .results.s3bd[$w].exit == 0' "$json" >/dev/null ||
+      fail "s3bd $w (over NBD) has no result"
+  done
+fi
 jq -e '.results.server.put_mib_s > 0 and .results.server.get_mib_s > 0' "$json" >/dev/null ||
   fail "server ceiling missing"
 echo "PASS: $(jq -r '[.table[] | select(.workload == "W1")][0] | "W1 s3bd \(.s3bd) s3backer \(.s3backer) \(.unit)"' "$json")"

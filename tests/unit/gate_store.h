@@ -24,6 +24,7 @@ class GateStore : public ForwardingStore {
   void OpenReads() { reads_.Open(); }
   // Waits until `n` reads are held at the closed read gate.
   void WaitForReading(int n) { reads_.WaitFor(n); }
+  int reading() { return reads_.Held(); }
   // Counts the reads of blocks below `limit` that pass (CountReadsBelow resets).
   void CountReadsBelow(BlockNum limit) {
     std::lock_guard lock(count_mu_);
