@@ -28,6 +28,7 @@ PACKAGES=(
   # tests/mount/luks_test.sh: LUKS without device-mapper (cryptsetup writes
   # the header, qemu-nbd decrypts, nbdfuse shows the device as a file)
   cryptsetup-bin qemu-utils libnbd-bin
+  python3-prometheus-client  # tests/mount/metrics_notify_test.sh parses /metrics with Prometheus' own parser
 )
 # The S3 mount tests run s3rver (npm, tests/s3rver). Debian's nodejs and npm
 # only if no node/npm is installed already (e.g. from another source).

@@ -32,6 +32,7 @@ struct StoreArgs {
   // S3 (s3:// stores only)
   std::string endpoint, region, auth_version, credentials_file, access_key_id, profile, ca_file;
   std::string timeout, max_retry_time, connections, storage_class, sse, sse_kms_key_id, acl;
+  std::string max_upload_speed, max_download_speed;
   bool path_style = false, virtual_host = false, anonymous = false, insecure = false;
   bool hash_prefix = false, list_blocks = false, hard = false;
 };
@@ -42,7 +43,7 @@ struct ServeArgs : StoreArgs {
   std::string size, block_size, log_level = "info";
   std::string compress, passphrase_file;  // --compress[=ALG[:LEVEL]], --passphrase-file
   bool compress_given = false, encrypt = false;
-  std::string log_file;
+  std::string log_file, metrics_listen;
   bool force = false, read_only = false, foreground = false;
   CacheArgs cache;  // block cache and consistency guard
 };
@@ -98,6 +99,14 @@ void AddS3Options(CLI::App* mount, StoreArgs& a, bool mount_only = true) {
                   "failing with EIO after --max-retry-time (as NFS hard mounts)")
       ->group(g);
   mount->add_option("--connections", a.connections, "Parallel HTTP requests, 1 to 256 (default: 64)")->group(g);
+  mount->add_option("--max-upload-speed", a.max_upload_speed,
+                    "Upload at most this many bytes per second (K/M/G suffixes, binary), over all connections "
+                    "(default: no limit)")
+      ->group(g);
+  mount->add_option("--max-download-speed", a.max_download_speed,
+                    "Download at most this many bytes per second (K/M/G suffixes), over all connections; reads "
+                    "you wait for go before read-ahead (default: no limit)")
+      ->group(g);
   if (mount_only) {
     mount->add_option("--storage-class", a.storage_class,
                       "Storage class of new objects, e.g. STANDARD_IA (default: the bucket's)")
@@ -142,6 +151,9 @@ void AddServeLogAndCodecOptions(CLI::App* cmd, ServeArgs& a) {
                   "trace, debug, info, warn, error, critical or off (default: info)");
   cmd->add_option("--log-file", a.log_file,
                   "Once detached, append the log to this file (created with mode 0600) instead of syslog");
+  cmd->add_option("--metrics-listen", a.metrics_listen,
+                  "Serve the stats as Prometheus metrics at http://[HOST:]PORT/metrics (HOST default "
+                  "127.0.0.1: other addresses only when named)");
   const char* g = "Compression and encryption";
   cmd->add_option("--compress", a.compress,
                   "Store new blocks compressed when that makes them smaller: zstd (default, level 3), "
@@ -226,7 +238,8 @@ void ConvertS3(const StoreArgs& a, bool read_only, StoreConfig& store) {
                    !a.credentials_file.empty() || !a.access_key_id.empty() || !a.profile.empty() ||
                    !a.ca_file.empty() || !a.timeout.empty() || !a.max_retry_time.empty() ||
                    !a.connections.empty() || !a.storage_class.empty() || !a.sse.empty() ||
-                   !a.sse_kms_key_id.empty() || !a.acl.empty() || a.path_style || a.virtual_host ||
+                   !a.sse_kms_key_id.empty() || !a.acl.empty() || !a.max_upload_speed.empty() ||
+                   !a.max_download_speed.empty() || a.path_style || a.virtual_host ||
                    a.anonymous || a.insecure || a.hash_prefix || a.list_blocks || a.hard;
   store.is_s3 = a.store.rfind("s3://", 0) == 0;
   if (!store.is_s3) {
@@ -259,6 +272,13 @@ void ConvertS3(const StoreArgs& a, bool read_only, StoreConfig& store) {
       throw UsageError(fmt::format("invalid --auth-version '{}': expected 2 or 4", a.auth_version));
     }
     s3.auth_version = a.auth_version == "2" ? 2 : 4;
+  }
+  if (!a.max_upload_speed.empty()) s3.max_upload_speed = ParseSize(a.max_upload_speed, "--max-upload-speed");
+  if (!a.max_download_speed.empty()) {
+    s3.max_download_speed = ParseSize(a.max_download_speed, "--max-download-speed");
+  }
+  if (read_only && !a.max_upload_speed.empty()) {
+    throw UsageError("--max-upload-speed applies to uploads; a read-only mount makes none");
   }
   s3.anonymous = a.anonymous;
   if (a.anonymous) {
@@ -365,10 +385,7 @@ void Convert(const MountArgs& a, StoreConfig& store, MountConfig& mount) {
     throw UsageError("invalid --file-mode '" + a.file_mode + "': expected octal like 0600");
   }
   mount.file_mode = static_cast<mode_t>(mode);
-  mount.foreground = a.foreground;
   mount.fuse_options = a.fuse_options;
-  mount.log_level = a.log_level;
-  mount.log_file = Absolute(a.log_file);  // the daemon changes to / when it detaches
 }
 
 void Convert(const NbdArgs& a, StoreConfig& store, NbdConfig& nbd) {
@@ -399,9 +416,16 @@ void Convert(const NbdArgs& a, StoreConfig& store, NbdConfig& nbd) {
   }
   nbd.export_name = a.export_name;
   nbd.stats_json = Absolute(a.stats_json);
-  nbd.foreground = a.foreground;
-  nbd.log_level = a.log_level;
-  nbd.log_file = Absolute(a.log_file);
+}
+
+// The daemon's own settings, common to `mount` and `nbd`.
+DaemonConfig ConvertDaemon(const ServeArgs& a) {
+  DaemonConfig d;
+  d.foreground = a.foreground;
+  d.log_level = a.log_level;
+  d.log_file = Absolute(a.log_file);  // the daemon changes to / when it detaches
+  if (!a.metrics_listen.empty()) d.metrics = ParseMetricsAddress(a.metrics_listen);
+  return d;
 }
 
 // STORE and its S3 options for a command that only reads the store.
@@ -533,13 +557,15 @@ int RunCli(int argc, char** argv) {
   if (nbd_app->parsed()) {
     StoreConfig store;
     NbdConfig nbd;
+    DaemonConfig daemon;
     try {
       Convert(nargs, store, nbd);
+      daemon = ConvertDaemon(nargs);
     } catch (const StartupError& e) {
       std::fprintf(stderr, "s3bd: error: %s\n", e.what());
       return ExitStatus(e);
     }
-    return RunNbd(std::move(store), std::move(nbd));
+    return RunNbd(std::move(store), std::move(nbd), std::move(daemon));
   }
   if (sync->parsed()) return RunSync(sync_mnt, sync_quiet);
   if (stats->parsed()) return RunStats(stats_mnt, stats_json);
@@ -601,13 +627,15 @@ int RunCli(int argc, char** argv) {
   }
   StoreConfig store;
   MountConfig mount;
+  DaemonConfig daemon;
   try {
     Convert(margs, store, mount);
+    daemon = ConvertDaemon(margs);
   } catch (const StartupError& e) {
     std::fprintf(stderr, "s3bd: error: %s\n", e.what());
     return ExitStatus(e);
   }
-  return RunMount(std::move(store), std::move(mount));
+  return RunMount(std::move(store), std::move(mount), std::move(daemon));
 }
 
 }  // namespace s3bd

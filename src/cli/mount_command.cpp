@@ -58,6 +58,7 @@ class FuseServed : public ServedFrontend {
     frontend_.status_file = context.status_file;
   }
   void Start() override { frontend_.Mount(); }
+  StatsJson Stats() const override { return frontend_.Stats(); }
   void Run(std::function<void()> on_stop) override {
     frontend_.on_stop_signal = std::move(on_stop);
     frontend_.Run();
@@ -69,11 +70,7 @@ class FuseServed : public ServedFrontend {
 
 }  // namespace
 
-int RunMount(StoreConfig store, MountConfig mount) {
-  DaemonConfig daemon;
-  daemon.foreground = mount.foreground;
-  daemon.log_level = mount.log_level;
-  daemon.log_file = mount.log_file;
+int RunMount(StoreConfig store, MountConfig mount, DaemonConfig daemon) {
   // The mount point is resolved by the precheck; the texts follow it.
   const auto precheck = [&] {
     CheckMountpoint(mount);

@@ -178,7 +178,7 @@ class NbdServed : public ServedFrontend {
     return o;
   }
 
-  StatsJson Stats() const {
+  StatsJson Stats() const override {
     StatsJson n = server_.Stats();
     n["address"] = config_.address.ToString();
     n["uri"] = config_.address.Uri(config_.export_name);
@@ -226,11 +226,7 @@ void CheckAddress(const NbdConfig& config) {
 
 }  // namespace
 
-int RunNbd(StoreConfig store, NbdConfig nbd) {
-  DaemonConfig daemon;
-  daemon.foreground = nbd.foreground;
-  daemon.log_level = nbd.log_level;
-  daemon.log_file = nbd.log_file;
+int RunNbd(StoreConfig store, NbdConfig nbd, DaemonConfig daemon) {
   daemon.where = Where(nbd.address);
   daemon.live_state = "serving";
   daemon.live_text = "served over NBD at " + nbd.address.Uri(nbd.export_name);

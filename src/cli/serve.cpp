@@ -31,6 +31,8 @@
 // unmount` waits for the final flush.
 #include "s3bd/cli/serve.h"
 
+#include "s3bd/cli/sd_notify.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -339,11 +341,25 @@ int ServeVolume(StoreConfig store, const DaemonConfig& daemon, const std::functi
       });
     };
     frontend->Start();
+    // Before the daemon detaches, so that an address in use is an error
+    // on the caller's terminal. Stopped before the front end goes away.
+    std::unique_ptr<MetricsServer> metrics;
+    if (daemon.metrics) {
+      metrics = std::make_unique<MetricsServer>([&frontend] { return frontend->Stats(); });
+      metrics->Start(*daemon.metrics);
+    }
+    struct StopMetrics {
+      std::unique_ptr<MetricsServer>& m;
+      ~StopMetrics() {
+        if (m) m->Stop();
+      }
+    } stop_metrics{metrics};
     CommitGeometry(stack);
     if (store.s3.hard) stack.top->SetRetryLimit(RetryLimit{.until_answered = true, .give_up_at = {}});
     status.Set(daemon.live_state);
     if (!daemon.foreground) Detach(notify_fd, daemon);
     spdlog::info("{} {}", store.url, daemon.live_text);
+    NotifySystemd(fmt::format("READY=1\nSTATUS={} {}", store.url, daemon.live_text));
     StartSurvey(stack);  // after Detach: its thread logs, and Detach replaces the logger
     if (lease) {
       lease->StartRenewing([&stack](const std::string& message) {
@@ -355,6 +371,7 @@ int ServeVolume(StoreConfig store, const DaemonConfig& daemon, const std::functi
     close_fence.armed = false;
     frontend->Run(give_up);
     give_up();
+    NotifySystemd(store.read_only ? "STOPPING=1" : "STOPPING=1\nSTATUS=flushing everything to the store");
     if (store.read_only) {
       spdlog::info("{}", daemon.stopped_text);
       status.Set("done", {{"status", 0}, {"not_stored", 0}, {"reason", ""}});

@@ -164,6 +164,14 @@ void RenderLayerText(std::ostream& os, const StatsJson& layer) {
     RenderGuard(os, layer);
   } else if (name == "s3") {
     RenderS3(os, layer);
+    for (const char* key : {"upload_limit", "download_limit"}) {
+      if (!layer.contains(key)) continue;
+      const StatsJson& l = layer[key];
+      os << fmt::format("  {:<17} {}/s: {} bytes, {} waits ({:.1f} s), {} waiting\n",
+                        key == std::string_view("upload_limit") ? "upload limit" : "download limit",
+                        FormatSize(U(l, "limit_bytes_per_s")), U(l, "bytes"), U(l, "waits"), D(l, "waited_s"),
+                        U(l, "waiting"));
+    }
   } else if (name == "codec") {
     RenderCodec(os, layer);
   } else if (name == "map") {

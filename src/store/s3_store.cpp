@@ -1,6 +1,8 @@
 // S3 store: one object per block. See the header for the design.
 #include "s3bd/store/s3_store.h"
 
+#include "s3bd/s3/rate_limit.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -269,6 +271,8 @@ std::shared_ptr<s3::S3Client> OpenS3Client(const StoreConfig& config) {
   cc.http.verify_tls = !c.insecure;
   cc.http.ca_file = c.ca_file;
   cc.http.max_parallel = c.connections;
+  if (c.max_upload_speed) cc.http.upload_limit = std::make_shared<s3::RateLimiter>(c.max_upload_speed);
+  if (c.max_download_speed) cc.http.download_limit = std::make_shared<s3::RateLimiter>(c.max_download_speed);
   cc.checksum_attempts = c.checksum_attempts;
   if (!c.ca_file.empty() && ::access(c.ca_file.c_str(), R_OK) != 0) {
     throw StartupError(fmt::format("--ca-file {}: {}", c.ca_file, std::strerror(errno)));
@@ -319,6 +323,9 @@ void S3Store::FillOwnStats(StatsJson& j) const {
   j["location"] = client_->Location();
   client_->stats().Fill(j);
   client_->outage().Fill(j["outage"]);
+  // The bandwidth limits, if any (rate_limit.h).
+  if (const auto& l = client_->config().http.upload_limit) j["upload_limit"] = l->ToJson();
+  if (const auto& l = client_->config().http.download_limit) j["download_limit"] = l->ToJson();
 }
 
 }  // namespace s3bd

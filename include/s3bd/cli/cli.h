@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "s3bd/cli/serve.h"
 #include "s3bd/core/config.h"
 #include "s3bd/fuse/fuse_config.h"
 
@@ -16,7 +17,7 @@ int RunCli(int argc, char** argv);
 
 // Mounts and serves until unmounted; see mount_command.cpp. `store` has been
 // through ResolveStoreUrl() (RunCli's conversion of the arguments does it).
-int RunMount(StoreConfig store, MountConfig mount);
+int RunMount(StoreConfig store, MountConfig mount, DaemonConfig daemon);
 
 // `s3bd sync` / `s3bd stats` on a running mount; see admin_commands.cpp.
 int RunSync(const std::string& mountpoint, bool quiet);

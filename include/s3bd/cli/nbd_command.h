@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "s3bd/cli/serve.h"
 #include "s3bd/core/config.h"
 #include "s3bd/nbd/nbd_listener.h"
 
@@ -14,13 +15,10 @@ struct NbdConfig {
   nbd::ListenAddress address;  // --socket (absolute) or --listen (checked: loopback unless --allow-remote)
   std::string export_name;     // --export-name
   std::string stats_json;      // --stats-json, absolute; "" for none
-  bool foreground = false;     // -f
-  std::string log_level = "info";
-  std::string log_file;        // --log-file, absolute
 };
 
 // Serves until SIGINT/SIGTERM/SIGHUP; returns the exit status as RunMount
 // does (0 only if everything was stored at the end).
-int RunNbd(StoreConfig store, NbdConfig nbd);
+int RunNbd(StoreConfig store, NbdConfig nbd, DaemonConfig daemon);
 
 }  // namespace s3bd

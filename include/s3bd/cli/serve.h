@@ -16,6 +16,7 @@
 
 #include "s3bd/core/config.h"
 #include "s3bd/core/stack.h"
+#include "s3bd/metrics/metrics_server.h"
 #include "s3bd/volume/volume.h"
 
 namespace s3bd {
@@ -25,6 +26,8 @@ class ServedFrontend {
   virtual ~ServedFrontend() = default;
   // Goes live: mounts, or listens. Throws StartupError.
   virtual void Start() = 0;
+  // The stats tree (core/stats.h) with the front end's section; any thread.
+  virtual StatsJson Stats() const = 0;
   // Serves until stopped (unmounted; SIGINT/SIGTERM/SIGHUP). Calls
   // `on_stop` once, on a thread of its own, as soon as a stop signal comes:
   // before the requests still being served have ended (so that it can make
@@ -41,11 +44,16 @@ struct ServeContext {
   std::string status_file;  // the daemon's status file (daemon_status.h)
 };
 
-// The front end's part of the daemon's configuration, and its words.
+// The daemon's configuration: what the command line says (the first
+// block, filled by the CLI), and the front end's words (the second, filled
+// by the command that runs the front end).
 struct DaemonConfig {
   bool foreground = false;        // -f
   std::string log_level = "info";
   std::string log_file;           // --log-file (absolute), once detached
+  std::optional<MetricsAddress> metrics;  // --metrics-listen
+
+
   // Where the volume is served: the mount point, or "nbd:unix:PATH" /
   // "nbd:tcp:HOST:PORT". The lease records it; the status file is named for it.
   std::string where;

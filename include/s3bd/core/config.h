@@ -35,6 +35,8 @@ struct S3Config {
   unsigned timeout_s = 30;           // --timeout, per request attempt
   unsigned max_retry_time_s = 60;    // --max-retry-time
   unsigned connections = 64;         // --connections (more than the cache's upload threads, so reads get a connection)
+  std::uint64_t max_upload_speed = 0;    // --max-upload-speed, bytes/s; 0 = no limit
+  std::uint64_t max_download_speed = 0;  // --max-download-speed, bytes/s; 0 = no limit
   std::string storage_class;         // --storage-class
   std::string sse;                   // --sse: "", AES256 or aws:kms
   std::string sse_kms_key_id;        // --sse-kms-key-id

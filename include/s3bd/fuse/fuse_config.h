@@ -1,6 +1,6 @@
-// What the command line decides about a FUSE mount (`s3bd mount`), as plain
-// data: the CLI fills it in; the FUSE front end and the mount command's
-// daemon life cycle read it.
+// What the command line decides about a FUSE mount (`s3bd mount`) that is
+// the FUSE front end's, as plain data (the daemon's own settings are
+// cli/serve.h's DaemonConfig).
 #pragma once
 
 #include <sys/types.h>
@@ -15,10 +15,7 @@ struct MountConfig {
   std::string file_name = "file";   // --file-name
   std::string stats_name = "stats"; // --stats-file
   mode_t file_mode = 0600;          // --file-mode
-  bool foreground = false;          // -f
   std::vector<std::string> fuse_options;  // -o, each possibly comma-separated
-  std::string log_level = "info";
-  std::string log_file;             // --log-file: the detached daemon's log (appended)
 };
 
 }  // namespace s3bd
