@@ -37,13 +37,10 @@ std::string StatusFilePath(const std::string& mountpoint) {
   return StatusDir() + "/" + name + ".status";
 }
 
-bool WriteStatusFile(const std::string& path, const nlohmann::json& status) {
-  const std::string dir = path.substr(0, path.rfind('/'));
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return false;
+bool WriteFileAtomically(const std::string& path, const std::string& text) {
   const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return false;
-  const std::string text = status.dump() + "\n";
   std::size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -64,6 +61,12 @@ bool WriteStatusFile(const std::string& path, const nlohmann::json& status) {
     return false;
   }
   return true;
+}
+
+bool WriteStatusFile(const std::string& path, const nlohmann::json& status) {
+  const std::string dir = path.substr(0, path.rfind('/'));
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return false;
+  return WriteFileAtomically(path, status.dump() + "\n");
 }
 
 }  // namespace s3bd

@@ -32,6 +32,8 @@
 #include <spdlog/spdlog.h>
 
 #include "s3bd/cli/nbd_command.h"
+
+#include "s3bd/cli/daemon_status.h"
 #include "s3bd/cli/serve.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/core/stats.h"
@@ -52,33 +54,6 @@ void OnStopSignal(int) {
   errno = saved;
 }
 
-// Writes `text` to `path` atomically (a temporary file beside it, renamed),
-// mode 0600. False with errno if it could not.
-bool WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = fmt::format("{}.{}.tmp", path, ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return false;
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int saved = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      errno = saved;
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    ::unlink(tmp.c_str());
-    errno = saved;
-    return false;
-  }
-  return true;
-}
 
 std::string Where(const nbd::ListenAddress& a) {
   return a.unix_socket ? "nbd:unix:" + a.path : "nbd:tcp:" + a.ToString();

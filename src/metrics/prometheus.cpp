@@ -69,16 +69,11 @@ class Families {
  public:
   void Add(const std::string& name, const char* type, const std::string& help, const std::string& labels,
            const std::string& value) {
-    Family& f = families_[name];
-    if (f.type.empty()) {
-      f.type = type;
-      f.help = help;
-      order_.push_back(name);
-    }
-    f.samples.push_back(labels.empty() ? fmt::format("{} {}", name, value)
-                                       : fmt::format("{}{{{}}} {}", name, labels, value));
+    AddRaw(name, type, help,
+           labels.empty() ? fmt::format("{} {}", name, value) : fmt::format("{}{{{}}} {}", name, labels, value));
   }
-  // A histogram's samples (name_bucket, name_sum, name_count) under `name`.
+  // A sample line as given (a histogram's name_bucket, name_sum, name_count
+  // lines) under the family `name`.
   void AddRaw(const std::string& name, const char* type, const std::string& help, std::string sample) {
     Family& f = families_[name];
     if (f.type.empty()) {

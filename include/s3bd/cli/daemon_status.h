@@ -25,6 +25,9 @@ std::string StatusDir();
 // outside [A-Za-z0-9._] as \xNN (as systemd escapes paths) + ".status".
 std::string StatusFilePath(const std::string& mountpoint);
 
+// Writes `text` to `path` atomically (a temporary file beside it, renamed),
+// mode 0600. False with errno if it could not.
+bool WriteFileAtomically(const std::string& path, const std::string& text);
 // Writes `status` to `path` atomically, mode 0600, creating StatusDir()
 // (mode 0700) if needed. Returns false (with errno) if it could not.
 bool WriteStatusFile(const std::string& path, const nlohmann::json& status);
