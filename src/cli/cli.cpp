@@ -17,6 +17,7 @@
 #include "s3bd/cli/cache_options.h"
 #include "s3bd/cli/nbd_command.h"
 #include "s3bd/core/errors.h"
+#include "s3bd/cli/s3backer_options.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
 #include "s3bd/nbd/nbd_listener.h"
@@ -459,6 +460,15 @@ void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
 }  // namespace
 
 int RunCli(int argc, char** argv) {
+  // s3backer's spellings: a hint instead of CLI11's "unknown option". Only
+  // before a "--" (after it, arguments are not options).
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") break;
+    if (const auto hint = S3backerOptionHint(argv[i])) {
+      std::fprintf(stderr, "s3bd: error: %s\n", hint->c_str());
+      return 2;
+    }
+  }
   CLI::App app("s3bd: a virtual disk whose blocks live in a bucket or a directory", "s3bd");
   app.set_version_flag("--version", std::string("s3bd ") + S3BD_VERSION);
   app.require_subcommand(1);
