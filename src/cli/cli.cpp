@@ -17,6 +17,7 @@
 #include "s3bd/cli/cache_options.h"
 #include "s3bd/cli/nbd_command.h"
 #include "s3bd/core/errors.h"
+#include "s3bd/cli/mount_helper_args.h"
 #include "s3bd/cli/s3backer_options.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
@@ -555,6 +556,27 @@ int RunCli(int argc, char** argv) {
   // --compress with no value means zstd; CLI11 leaves the string empty.
   CLI::App* mount_app = app.get_subcommand("mount");
   CLI::App* nbd_app = app.get_subcommand("nbd");
+  // mount(8)'s form (fstab, mount -t fuse.s3bd): s3bd STORE MOUNTPOINT -o OPTS.
+  std::vector<std::string> helper_args;
+  std::vector<char*> helper_argv;
+  try {
+    const std::vector<std::string> given(argv + 1, argv + argc);
+    const auto rewritten = MountHelperArgs(
+        given, [&](const std::string& o) { return mount_app->get_option_no_throw(o) != nullptr; },
+        [&](const std::string& c) {
+          return !app.get_subcommands([&](CLI::App* s) { return s->get_name() == c; }).empty();
+        });
+    if (rewritten) {
+      helper_args = *rewritten;
+      helper_argv.push_back(argv[0]);
+      for (std::string& a : helper_args) helper_argv.push_back(a.data());
+      argc = static_cast<int>(helper_argv.size());
+      argv = helper_argv.data();
+    }
+  } catch (const StartupError& e) {
+    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+    return ExitStatus(e);
+  }
   try {
     app.parse(argc, argv);
     margs.compress_given = mount_app->count("--compress") > 0;

@@ -54,4 +54,40 @@ cp "$mount_unit" "$WORK/units/"
 systemd-analyze verify "$WORK/units/srv-backup.mount" "$WORK/units/s3bd@backup.service" >"$WORK/verify2.log" 2>&1 ||
   fail "systemd-analyze verify of the pair: $(cat "$WORK/verify2.log")"
 
+# A mount from an fstab line and with mount -t, through mount(8) and
+# libfuse's mount.fuse3, which run the installed /usr/bin/s3bd (mount(8)
+# resets PATH, so only the installed binary can be tested this way).
+if [[ -c /dev/fuse ]]; then
+  store=$WORK/store mnt=$WORK/mnt
+  mkdir -p "$store" "$mnt"
+  gone() {  # until no s3bd daemon serves $mnt (it flushed and exited)
+    local deadline=$((SECONDS + 60))
+    while pgrep -f -- "s3bd mount $store $mnt" >/dev/null; do
+      ((SECONDS < deadline)) || fail "the daemon of $mnt did not exit after umount"
+      sleep 0.05
+    done
+  }
+  echo "$store $mnt fuse.s3bd size=64M,cache_size=16M,block_size=256K,stats_file=st,_netdev,nofail,x-systemd.requires=network-online.target 0 0" >"$WORK/fstab.s3bd"
+  mount -T "$WORK/fstab.s3bd" "$mnt" || fail "mount from the fstab line failed"
+  findmnt -rn -t fuse.s3bd "$mnt" >/dev/null || fail "$mnt is not a fuse.s3bd mount"
+  [[ $(stat -c %s "$mnt/file") == $((64 << 20)) ]] || fail "the disk file is not 64 MiB"
+  [[ -f $mnt/st ]] || fail "stats_file=st did not name the stats file"
+  head -c $((3 << 20)) /dev/urandom >"$WORK/data"
+  dd if="$WORK/data" of="$mnt/file" bs=1M oflag=direct conv=fsync status=none
+  umount "$mnt"
+  gone
+  # mount -t, read-only: the data is there, and writes are refused.
+  mount -t fuse.s3bd "$store" "$mnt" -o ro,_netdev || fail "mount -t fuse.s3bd -o ro failed"
+  cmp -n $((3 << 20)) "$WORK/data" "$mnt/file" || fail "data written through the fstab mount differs"
+  if dd if=/dev/zero of="$mnt/file" bs=4k count=1 conv=notrunc status=none 2>/dev/null; then
+    fail "a write succeeded on the ro mount"
+  fi
+  umount "$mnt"
+  gone
+  # An unknown option is one line naming it, and nothing is mounted.
+  if mount -t fuse.s3bd "$store" "$mnt" -o cache_sise=1G 2>"$WORK/err"; then fail "cache_sise was accepted"; fi
+  grep -q "unknown mount option 'cache_sise'" "$WORK/err" || fail "unknown option message: $(cat "$WORK/err")"
+  findmnt -rn "$mnt" >/dev/null && fail "mounted despite an unknown option"
+fi
+
 echo "PASS package ($version)"
