@@ -33,7 +33,12 @@ bool IsMountOnly(const std::string& name) {
 std::optional<std::vector<std::string>> MountHelperArgs(const std::vector<std::string>& args,
                                                         const std::function<bool(const std::string&)>& is_option,
                                                         const std::function<bool(const std::string&)>& is_command) {
-  if (args.size() < 2 || args[0].empty() || args[0][0] == '-' || is_command(args[0])) return std::nullopt;
+  // mount.fuse3 always passes an absolute mount point and -o (it adds
+  // dev,suid at least); anything else is a mistyped command.
+  if (args.size() < 4 || args[0].empty() || args[0][0] == '-' || is_command(args[0]) || args[1].empty() ||
+      args[1][0] != '/' || args[2] != "-o") {
+    return std::nullopt;
+  }
   std::vector<std::string> out = {"mount", args[0], args[1]};
   for (std::size_t i = 2; i < args.size(); ++i) {
     if (args[i] != "-o") {

@@ -47,7 +47,8 @@ TEST(MountHelperArgs, UnknownOptionIsAUsageError) {
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("unknown mount option 'cache_sise'"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(Rewrite({"/srv/d", "/mnt/s", "-o"}), UsageError);
+  EXPECT_FALSE(Rewrite({"/srv/d", "/mnt/s", "-o"})) << "too short for mount.fuse3's form";
+  EXPECT_THROW(Rewrite({"/srv/d", "/mnt/s", "-o", "size=1G", "-o"}), UsageError);
   // A secret has no option: a passphrase= is simply unknown.
   EXPECT_THROW(Rewrite({"/srv/d", "/mnt/s", "-o", "passphrase=x"}), UsageError);
 }
@@ -58,6 +59,11 @@ TEST(MountHelperArgs, OtherFormsAreLeftAlone) {
   EXPECT_FALSE(Rewrite({"--help"}));
   EXPECT_FALSE(Rewrite({"/srv/d"}));
   EXPECT_FALSE(Rewrite({}));
+  // A mistyped command stays one: mount.fuse3 always passes an absolute
+  // mount point and -o.
+  EXPECT_FALSE(Rewrite({"foo", "s3://b/v"}));
+  EXPECT_FALSE(Rewrite({"foo", "bar", "-o", "x"}));
+  EXPECT_FALSE(Rewrite({"/srv/d", "/mnt/s", "--size", "1G"}));
 }
 
 }  // namespace

@@ -24,8 +24,8 @@
 namespace s3bd {
 
 // `args` without the program name. Returns nullopt if it is not that form
-// (the first argument is a command or an option); else the new arguments,
-// or throws UsageError for an unknown mount option.
+// (STORE, an absolute MOUNTPOINT, then -o; STORE not a command); else the
+// new arguments, or throws UsageError for an unknown mount option.
 std::optional<std::vector<std::string>> MountHelperArgs(const std::vector<std::string>& args,
                                                         const std::function<bool(const std::string&)>& is_option,
                                                         const std::function<bool(const std::string&)>& is_command);
