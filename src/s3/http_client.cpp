@@ -193,9 +193,11 @@ void HttpClient::Perform(const HttpRequest& request, HttpResponse* out) {
   *out = HttpResponse{};
   // Bandwidth limits (rate_limit.h), before taking a connection, so that
   // callers waiting their turn hold none: an upload takes its body's bytes
-  // first; a download waits its turn and pays for what it received.
+  // first; a download the most it can receive (a block: body_out), or, of
+  // unknown length, only its turn; either settles what it received after.
   if (options_.upload_limit && !request.body.empty()) options_.upload_limit->Take(request.body.size());
-  if (options_.download_limit && request.method != "HEAD") options_.download_limit->Take(0);
+  const std::uint64_t download_taken = request.method == "HEAD" ? 0 : request.body_out.size();
+  if (options_.download_limit && request.method != "HEAD") options_.download_limit->Take(download_taken);
   CURL* curl = static_cast<CURL*>(Acquire());
   if (curl == nullptr) {
     out->transport = TransportError::kOther;
@@ -268,10 +270,15 @@ void HttpClient::Perform(const HttpRequest& request, HttpResponse* out) {
 
   const auto start = std::chrono::steady_clock::now();
   const CURLcode rc = curl_easy_perform(curl);
-  if (options_.download_limit) {
-    curl_off_t received = 0;
-    curl_easy_getinfo(curl, CURLINFO_SIZE_DOWNLOAD_T, &received);
-    if (received > 0) options_.download_limit->Charge(static_cast<std::uint64_t>(received));
+  if (options_.download_limit && request.method != "HEAD") {
+    curl_off_t got = 0;
+    curl_easy_getinfo(curl, CURLINFO_SIZE_DOWNLOAD_T, &got);
+    const auto received = static_cast<std::uint64_t>(std::max<curl_off_t>(0, got));
+    if (received > download_taken) {
+      options_.download_limit->Charge(received - download_taken);
+    } else if (received < download_taken) {
+      options_.download_limit->Refund(download_taken - received);
+    }
   }
   out->elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   curl_slist_free_all(headers);

@@ -31,6 +31,11 @@ void TokenBucket::Take(std::uint64_t n, Clock::time_point now) {
   level_ -= static_cast<double>(n);
 }
 
+void TokenBucket::Give(std::uint64_t n, Clock::time_point now) {
+  Refill(now);
+  level_ = std::min(static_cast<double>(burst_), level_ + static_cast<double>(n));
+}
+
 RateLimiter::RateLimiter(std::uint64_t bytes_per_second) : bucket_(bytes_per_second, TokenBucket::Clock::now()) {}
 
 void RateLimiter::Take(std::uint64_t n, IoClass c) {
@@ -72,6 +77,13 @@ void RateLimiter::Charge(std::uint64_t n) {
 unsigned RateLimiter::waiting() const {
   std::lock_guard lock(mu_);
   return waiting_;
+}
+
+void RateLimiter::Refund(std::uint64_t n) {
+  std::lock_guard lock(mu_);
+  bucket_.Give(n, TokenBucket::Clock::now());
+  bytes_ -= std::min(bytes_, n);
+  cv_.notify_all();
 }
 
 StatsJson RateLimiter::ToJson() const {

@@ -33,6 +33,16 @@ TEST(TokenBucket, StartsFullAndRefillsAtTheRateUpToTheBurst) {
   EXPECT_DOUBLE_EQ(b.level(), 100'000);
 }
 
+TEST(TokenBucket, GiveBackIsCappedAtTheBurst) {
+  const Clock::time_point t0{};
+  TokenBucket b(1'000'000, t0);
+  b.Take(300'000, t0);
+  b.Give(250'000, t0);
+  EXPECT_DOUBLE_EQ(b.level(), 50'000);
+  b.Give(10'000'000, t0);
+  EXPECT_DOUBLE_EQ(b.level(), 100'000);
+}
+
 TEST(TokenBucket, SmallRatesHaveAMinimumBurst) {
   TokenBucket b(1000, Clock::time_point{});
   EXPECT_EQ(b.burst(), 64u * 1024);

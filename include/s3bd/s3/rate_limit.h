@@ -11,9 +11,12 @@
 //    link's speed, and the next caller waits until its bytes are paid for.
 //    Over any long stretch the bytes moved are at most rate x time + burst
 //    + the largest single body.
-//  - An upload takes its body before it is sent; a download waits its turn
-//    before the request and pays for the body it received afterwards (its
-//    length is unknown before).
+//  - An upload takes its body before it is sent. A download takes the most
+//    it can receive (a block GET: the block's size) before the request and
+//    gets back what it did not receive; one of unknown length (a listing)
+//    waits its turn and pays afterwards. Taking before the request is what
+//    keeps many parallel downloads (read-ahead) from all starting at once
+//    on one non-negative moment of the bucket.
 //  - Foreground callers first (core/io_class.h): while one waits, no
 //    background caller gets the bucket, so reads a user waits for are not
 //    queued behind read-ahead or uploads.
@@ -44,6 +47,8 @@ class TokenBucket {
   Clock::duration WaitFrom(Clock::time_point now);
   // Takes n bytes at `now` (the bucket may go into debt).
   void Take(std::uint64_t n, Clock::time_point now);
+  // Puts back n bytes at `now`, up to the burst.
+  void Give(std::uint64_t n, Clock::time_point now);
   double level() const { return level_; }  // bytes; negative: in debt
 
  private:
@@ -62,6 +67,8 @@ class RateLimiter {
   void Take(std::uint64_t n, IoClass c = CurrentIoClass());
   // Pays for n bytes already moved, without waiting.
   void Charge(std::uint64_t n);
+  // Gives back n bytes taken but not moved (up to the burst).
+  void Refund(std::uint64_t n);
 
   // Callers waiting now.
   unsigned waiting() const;
