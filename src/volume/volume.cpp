@@ -25,31 +25,36 @@ std::error_code Volume::ForEachPiece(std::uint64_t offset, std::uint64_t len, Fn
 }
 
 void Volume::Gate::Enter() {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [this] { return !closed_; });
-  ++inside_;
+  for (;;) {
+    std::uint64_t s = state_.fetch_add(1, std::memory_order_acquire);
+    if ((s & kClosed) == 0) return;
+    // Closed: back out (waking Exclusive if this was the last count), then
+    // wait until it reopens and try again.
+    if (state_.fetch_sub(1, std::memory_order_acq_rel) - 1 == kClosed) state_.notify_all();
+    s = state_.load(std::memory_order_acquire);
+    while (s & kClosed) {
+      state_.wait(s, std::memory_order_acquire);
+      s = state_.load(std::memory_order_acquire);
+    }
+  }
 }
 
 void Volume::Gate::Leave() {
-  std::lock_guard lock(mu_);
-  if (--inside_ == 0 && closed_) cv_.notify_all();
+  if (state_.fetch_sub(1, std::memory_order_release) - 1 == kClosed) state_.notify_all();
 }
 
 std::error_code Volume::Gate::Exclusive(const std::function<std::error_code()>& fn) {
   std::lock_guard one(exclusive_mu_);
-  {
-    std::unique_lock lock(mu_);
-    closed_ = true;
-    cv_.wait(lock, [this] { return inside_ == 0; });
+  std::uint64_t s = state_.fetch_or(kClosed, std::memory_order_acq_rel) | kClosed;
+  while (s != kClosed) {
+    state_.wait(s, std::memory_order_acquire);
+    s = state_.load(std::memory_order_acquire);
   }
   struct Reopen {  // also if fn throws
     Gate& g;
     ~Reopen() {
-      {
-        std::lock_guard lock(g.mu_);
-        g.closed_ = false;
-      }
-      g.cv_.notify_all();
+      g.state_.fetch_and(~kClosed, std::memory_order_release);
+      g.state_.notify_all();
     }
   } reopen{*this};
   return fn();
@@ -71,6 +76,7 @@ std::error_code Volume::Read(std::uint64_t offset, std::span<std::uint8_t> out, 
 }
 
 std::error_code Volume::ReadShared(std::uint64_t offset, std::size_t len, std::vector<BlockRef>& pieces) {
+  Pass pass(gate_);
   if (offset >= size()) return {};
   const std::uint64_t n_total = std::min<std::uint64_t>(len, size() - offset);
   return ForEachPiece(offset, n_total, [&](BlockNum b, std::uint64_t in_block, std::uint64_t n,

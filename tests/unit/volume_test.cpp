@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <sstream>
+#include <thread>
 
 #include "s3bd/store/memory_store.h"
+#include "gate_store.h"
 #include "test_util.h"
 
 namespace s3bd {
@@ -92,6 +95,111 @@ TEST(Volume, ZeroRangeClipsAtEnd) {
   Volume vol(store);
   EXPECT_FALSE(vol.ZeroRange(kGeom.size() - 4096, 1 << 20));
   EXPECT_FALSE(vol.ZeroRange(kGeom.size() + 5, 10));
+}
+
+// Every request passes the gate, ReadShared (the FUSE read path) too: one
+// held in the store below counts as inside, and Exclusive() waits for it.
+TEST(VolumeGate, ReadSharedHeldInTheStoreIsInsideAndExclusiveWaitsForIt) {
+  test::GateStore gate(std::make_unique<MemoryStore>(kGeom));
+  Volume vol(gate);
+  gate.CloseReads();
+  std::atomic<bool> read_done{false};
+  std::thread reader([&] {
+    std::vector<BlockRef> pieces;
+    EXPECT_FALSE(vol.ReadShared(0, 4096, pieces));
+    read_done = true;
+  });
+  gate.WaitForReading(1);
+  EXPECT_EQ(vol.requests_inside(), 1u);
+  bool saw_read_done = false;
+  std::thread resizer([&] {
+    EXPECT_FALSE(vol.Exclusive([&]() -> std::error_code {
+      saw_read_done = read_done.load();
+      return {};
+    }));
+  });
+  while (!vol.paused()) std::this_thread::yield();
+  gate.OpenReads();
+  reader.join();
+  resizer.join();
+  EXPECT_TRUE(saw_read_done);
+  EXPECT_EQ(vol.requests_inside(), 0u);
+  EXPECT_FALSE(vol.paused());
+}
+
+// Counts the block operations running in it at each moment.
+class InFlightStore : public ForwardingStore {
+ public:
+  explicit InFlightStore(std::unique_ptr<BlockStore> next) : ForwardingStore("in-flight", std::move(next)) {}
+  std::atomic<int> in_flight{0};
+
+ private:
+  struct Count {
+    explicit Count(std::atomic<int>& counter) : n(counter) { ++n; }
+    ~Count() { --n; }
+    std::atomic<int>& n;
+  };
+  std::error_code DoRead(BlockNum b, std::span<std::uint8_t> out, ObjectVersion* v) override {
+    Count c(in_flight);
+    return ForwardingStore::DoRead(b, out, v);
+  }
+  std::error_code DoWrite(BlockNum b, std::span<const std::uint8_t> d, ObjectVersion* v) override {
+    Count c(in_flight);
+    return ForwardingStore::DoWrite(b, d, v);
+  }
+  std::error_code DoZero(BlockNum b) override {
+    Count c(in_flight);
+    return ForwardingStore::DoZero(b);
+  }
+};
+
+// Readers, writers and zeroers of every kind against repeated Exclusive()
+// calls: no block operation ever runs while one is inside, and every
+// request completes (a closed gate reopens for the ones held at it).
+TEST(VolumeGate, NoBlockOperationRunsDuringExclusive) {
+  InFlightStore store(std::make_unique<MemoryStore>(kGeom));
+  Volume vol(store);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> by_kind[4] = {0, 0, 0, 0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&, t] {
+      auto data = test::RandomBytes(6000, t);
+      std::vector<std::uint8_t> back(6000);
+      while (!stop) {
+        std::size_t done = 0;
+        std::vector<BlockRef> pieces;
+        const std::uint64_t off = (requests.load() * 977) % (kGeom.size() - 6000);
+        switch (t) {
+          case 0: EXPECT_FALSE(vol.Write(off, data, done)); break;
+          case 1: EXPECT_FALSE(vol.Read(off, back, done)); break;
+          case 2: EXPECT_FALSE(vol.ReadShared(off, 6000, pieces)); break;
+          default: EXPECT_FALSE(vol.ZeroRange(off, 6000)); break;
+        }
+        ++requests;
+        ++by_kind[t];
+      }
+    });
+  }
+  // At least 300 pauses, and until every kind of request ran 200 times
+  // (interleaved with them).
+  auto all_ran = [&] {
+    for (auto& n : by_kind)
+      if (n.load() < 200) return false;
+    return true;
+  };
+  int overlapped = 0;
+  for (int i = 0; i < 300 || !all_ran(); ++i) {
+    EXPECT_FALSE(vol.Exclusive([&]() -> std::error_code {
+      if (store.in_flight.load() != 0) ++overlapped;
+      return {};
+    }));
+  }
+  stop = true;
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(overlapped, 0);
+  EXPECT_EQ(vol.requests_inside(), 0u);
 }
 
 }  // namespace

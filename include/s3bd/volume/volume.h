@@ -13,8 +13,8 @@
 //  - Writes beyond the end: the part inside the volume is written and its
 //    length returned; a write starting at or after the end fails with EFBIG.
 //
-//  - Exclusive() runs a function while no Read/Write/ZeroRange is in
-//    progress (they wait for it): a resize (volume/resize.h) changes the
+//  - Exclusive() runs a function while no Read/ReadShared/Write/ZeroRange
+//    is in progress (they wait for it): a resize (volume/resize.h) changes the
 //    number of blocks under it. size() and geometry() are read live.
 //
 // This is the only code that turns byte ranges into block operations; the
@@ -23,7 +23,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <condition_variable>
+#include <atomic>
 #include <mutex>
 #include <span>
 #include <system_error>
@@ -58,9 +58,13 @@ class Volume {
   // Everything written before the call is durable at `level` when it
   // returns (FlushLevel, block_store.h).
   std::error_code Flush(FlushLevel level = FlushLevel::kDurable) { return store_.Flush(level); }
-  // Runs `fn` with every Read/Write/ZeroRange paused (those in progress
+  // Runs `fn` with every Read/ReadShared/Write/ZeroRange paused (those in progress
   // finish first); returns its result. Not reentrant.
   std::error_code Exclusive(const std::function<std::error_code()>& fn);
+  // How many requests are inside the gate now, and whether an Exclusive()
+  // has closed it (for tests; a snapshot).
+  std::uint64_t requests_inside() const { return gate_.inside(); }
+  bool paused() const { return gate_.closed(); }
 
  private:
   // Calls fn(block, offset_in_block, length, offset_in_range) for each piece.
@@ -69,25 +73,33 @@ class Volume {
 
   BlockStore& store_;
   BlockLocks locks_;
-  // Read/Write/ZeroRange pass the gate; Exclusive() closes it and waits
-  // until none is inside. Writer-preferring: a steady stream of requests
-  // cannot starve a resize (std::shared_mutex on glibc prefers readers).
+  // Read/ReadShared/Write/ZeroRange pass the gate; Exclusive() closes it and
+  // waits until none is inside. One atomic word: the count of callers inside
+  // and a closed bit, so passing an open gate is one atomic add and one
+  // subtract (no lock on the data path). Writer-preferring: once closed no
+  // caller enters, so a steady stream of requests cannot starve a resize.
+  //
+  //   state        Enter()                       Leave()
+  //   open, n      n+1, enters                   n-1
+  //   closed, n    backs out, waits for open     n-1; wakes Exclusive at 0
   class Gate {
    public:
     void Enter();
     void Leave();
     std::error_code Exclusive(const std::function<std::error_code()>& fn);
+    std::uint64_t inside() const { return state_.load() & ~kClosed; }
+    bool closed() const { return (state_.load() & kClosed) != 0; }
 
    private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::uint64_t inside_ = 0;
-    bool closed_ = false;
+    static constexpr std::uint64_t kClosed = std::uint64_t{1} << 63;
+    std::atomic<std::uint64_t> state_{0};
     std::mutex exclusive_mu_;  // one Exclusive() at a time
   };
   struct Pass {
     explicit Pass(Gate& g) : gate(g) { gate.Enter(); }
     ~Pass() { gate.Leave(); }
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
     Gate& gate;
   };
   Gate gate_;
