@@ -10,6 +10,7 @@ BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libfuse3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libargon2-dev
   libcli11-dev libspdlog-dev libfmt-dev libpugixml-dev nlohmann-json3-dev
+  libinih-dev  # --config FILE
   libcpp-httplib-dev  # --metrics-listen (and the HTTP tests' scripted servers)
   file dpkg-dev  # cpack -G DEB: finding the binary's library dependencies
 )

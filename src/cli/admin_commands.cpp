@@ -34,6 +34,7 @@
 #include "s3bd/cli/progress.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/fuse/fuse_frontend.h"
+#include "s3bd/cli/logging.h"
 
 namespace s3bd {
 
@@ -124,7 +125,7 @@ int RunStats(const std::string& mountpoint, bool json) {
     std::fputs(ReadFile(f.stats).c_str(), stdout);
     return 0;
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+    PrintError(e.what());
     return 1;
   }
 }
@@ -155,14 +156,14 @@ int RunSync(const std::string& mountpoint, bool quiet) {
     ::close(fd);
     bar.Finish();
     if (err != 0) {
-      std::fprintf(stderr, "s3bd: error: sync of %s failed: %s (the data stays cached and is retried)\n",
-                   mountpoint.c_str(), std::strerror(err));
+      PrintError(fmt::format("sync of {} failed: {} (the data stays cached and is retried)", mountpoint,
+                             std::strerror(err)));
       return 1;
     }
     if (!quiet) std::fprintf(stderr, "s3bd: everything written to %s is in the store\n", mountpoint.c_str());
     return 0;
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
+    PrintError(e.what());
     return 1;
   }
 }
@@ -247,8 +248,7 @@ int RunUnmount(const std::string& mountpoint, bool quiet) {
     if (!quiet) std::fprintf(stderr, "s3bd: %s unmounted; everything is in the store\n", mnt.c_str());
     return 0;
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   }
 }
 

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "s3bd/cli/cache_options.h"
+#include "s3bd/cli/config_file.h"
 #include "s3bd/cli/nbd_command.h"
 #include "s3bd/core/errors.h"
 #include "s3bd/cli/mount_helper_args.h"
@@ -22,6 +23,7 @@
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
 #include "s3bd/nbd/nbd_listener.h"
+#include "s3bd/cli/logging.h"
 
 namespace s3bd {
 
@@ -46,6 +48,7 @@ struct ServeArgs : StoreArgs {
   std::string compress, passphrase_file;  // --compress[=ALG[:LEVEL]], --passphrase-file
   bool compress_given = false, encrypt = false;
   std::string log_file, metrics_listen;
+  std::string config;  // --config FILE (config_file.h)
   bool force = false, read_only = false, foreground = false;
   CacheArgs cache;  // block cache and consistency guard
 };
@@ -135,8 +138,9 @@ constexpr const char* kStoreHelp = "The store: a directory path, file:///absolut
 // `mountpoint` (mount only) comes right after STORE.
 void AddServeOptions(CLI::App* cmd, ServeArgs& a, std::string* mountpoint, std::function<void()> front_end_options) {
   AddCacheOptions(*cmd, a.cache);
-  cmd->add_option("STORE", a.store, kStoreHelp)->required();
-  if (mountpoint) cmd->add_option("MOUNTPOINT", *mountpoint, "An existing directory to mount on")->required();
+  // Required, but possibly from --config: checked by RequireArguments.
+  cmd->add_option("STORE", a.store, kStoreHelp);
+  if (mountpoint) cmd->add_option("MOUNTPOINT", *mountpoint, "An existing directory to mount on");
   cmd->add_option("--size", a.size,
                   "Volume size, with optional K/M/G/T/P suffix (binary); needed to create a volume");
   cmd->add_option("--block-size", a.block_size,
@@ -181,8 +185,10 @@ void AddMountCommand(CLI::App& app, MountArgs& a) {
   });
   mount->add_option("-o", a.fuse_options, "FUSE mount options, e.g. -o allow_other (repeatable)")
       ->expected(1)
+      ->allow_extra_args(false)  // -o X STORE: STORE is not a second value
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   AddServeLogAndCodecOptions(mount, a);
+  AddConfigFileOption(*mount, a.config);
 }
 
 void AddNbdCommand(CLI::App& app, NbdArgs& a) {
@@ -205,6 +211,7 @@ void AddNbdCommand(CLI::App& app, NbdArgs& a) {
         ->group(g);
   });
   AddServeLogAndCodecOptions(nbd, a);
+  AddConfigFileOption(*nbd, a.config);
 }
 
 bool ValidName(const std::string& n) {
@@ -438,23 +445,34 @@ void ConvertStore(const StoreArgs& a, StoreConfig& store) {
   ConvertS3(a, /*read_only=*/true, store);
 }
 
+// --config FILE, then the arguments that may come from it; throws UsageError.
+void ApplyConfigAndRequire(CLI::App& cmd, ServeArgs& a, const std::string* mountpoint) {
+  PositionalKeys keys = {{"STORE", "store"}};
+  if (mountpoint) keys.emplace_back("MOUNTPOINT", "mountpoint");
+  if (!a.config.empty()) ApplyConfigFile(cmd, a.config, keys);
+  a.compress_given = cmd.count("--compress") > 0;
+  const auto hint = fmt::format(" (see s3bd {} --help)", cmd.get_name());
+  if (a.store.empty()) throw UsageError("STORE is required" + hint);
+  if (mountpoint && mountpoint->empty()) throw UsageError("MOUNTPOINT is required" + hint);
+}
+
 // One line for a parse error, pointing to the help of the command it is
 // about: `s3bd mount --help` for an error inside `s3bd mount ...`.
 void PrintParseError(const CLI::App& app, const CLI::ParseError& e) {
   for (const CLI::App* sub : app.get_subcommands({})) {
     if (sub->parsed()) {
-      std::fprintf(stderr, "s3bd: error: %s (see s3bd %s --help)\n", e.what(), sub->get_name().c_str());
+      PrintError(fmt::format("{} (see s3bd {} --help)", e.what(), sub->get_name()));
       return;
     }
   }
   // No command was recognised: the first word is an unknown one, or missing.
   const std::vector<std::string> rest = app.remaining();
   if (rest.empty()) {
-    std::fprintf(stderr, "s3bd: error: a command is required: mount, nbd, sync, stats, resize, unmount, info, verify, erase, unlock or passwd (see s3bd --help)\n");
+    PrintError("a command is required: mount, nbd, sync, stats, resize, unmount, info, verify, erase, unlock or passwd (see s3bd --help)");
   } else if (rest.front().rfind('-', 0) == 0) {
-    std::fprintf(stderr, "s3bd: error: unknown option '%s' (see s3bd --help)\n", rest.front().c_str());
+    PrintError(fmt::format("unknown option '{}' (see s3bd --help)", rest.front()));
   } else {
-    std::fprintf(stderr, "s3bd: error: unknown command '%s' (see s3bd --help)\n", rest.front().c_str());
+    PrintError(fmt::format("unknown command '{}' (see s3bd --help)", rest.front()));
   }
 }
 
@@ -466,7 +484,7 @@ int RunCli(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--") break;
     if (const auto hint = S3backerOptionHint(argv[i])) {
-      std::fprintf(stderr, "s3bd: error: %s\n", hint->c_str());
+      PrintError(*hint);
       return 2;
     }
   }
@@ -574,13 +592,10 @@ int RunCli(int argc, char** argv) {
       argv = helper_argv.data();
     }
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   }
   try {
     app.parse(argc, argv);
-    margs.compress_given = mount_app->count("--compress") > 0;
-    nargs.compress_given = nbd_app->count("--compress") > 0;
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     PrintParseError(app, e);
@@ -591,11 +606,11 @@ int RunCli(int argc, char** argv) {
     NbdConfig nbd;
     DaemonConfig daemon;
     try {
+      ApplyConfigAndRequire(*nbd_app, nargs, nullptr);
       Convert(nargs, store, nbd);
       daemon = ConvertDaemon(nargs);
     } catch (const StartupError& e) {
-      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-      return ExitStatus(e);
+      return ReportError(e);
     }
     return RunNbd(std::move(store), std::move(nbd), std::move(daemon));
   }
@@ -608,8 +623,7 @@ int RunCli(int argc, char** argv) {
     try {
       ConvertStore(iargs, store);
     } catch (const StartupError& e) {
-      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-      return ExitStatus(e);
+      return ReportError(e);
     }
     return RunInfo(store, info_count, info_json, info_quiet);
   }
@@ -626,8 +640,7 @@ int RunCli(int argc, char** argv) {
         store.read_only = false;  // the directory store's exclusive lock: refused while mounted
       }
     } catch (const StartupError& e) {
-      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-      return ExitStatus(e);
+      return ReportError(e);
     }
     return verify->parsed() ? RunVerify(store, verify_json, verify_quiet) : RunErase(store, erase_yes, erase_quiet);
   }
@@ -637,8 +650,7 @@ int RunCli(int argc, char** argv) {
       ConvertStore(uargs, ustore);
       ustore.read_only = false;  // it deletes the lease (and locks a directory store as a writer would)
     } catch (const StartupError& e) {
-      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-      return ExitStatus(e);
+      return ReportError(e);
     }
     return RunUnlock(ustore, unlock_force);
   }
@@ -652,8 +664,7 @@ int RunCli(int argc, char** argv) {
       pstore.read_only = false;
       pstore.unlocked = true;
     } catch (const StartupError& e) {
-      std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-      return ExitStatus(e);
+      return ReportError(e);
     }
     return RunPasswd(pstore, popts);
   }
@@ -661,11 +672,11 @@ int RunCli(int argc, char** argv) {
   MountConfig mount;
   DaemonConfig daemon;
   try {
+    ApplyConfigAndRequire(*mount_app, margs, &margs.mountpoint);
     Convert(margs, store, mount);
     daemon = ConvertDaemon(margs);
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   }
   return RunMount(std::move(store), std::move(mount), std::move(daemon));
 }

@@ -16,6 +16,7 @@
 #include "s3bd/codec/key_slots.h"
 #include "s3bd/core/stack.h"
 #include "s3bd/volume/lease.h"
+#include "s3bd/cli/logging.h"
 
 namespace s3bd {
 
@@ -141,8 +142,7 @@ int RunInfo(const StoreConfig& config, bool count, bool json, bool quiet) {
     std::fputs(out.c_str(), stdout);
     return 0;
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   }
 }
 

@@ -26,8 +26,7 @@ int RunUnlock(const StoreConfig& store, bool force) {
     std::printf("%s\n", line.c_str());
     return 0;
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   }
 }
 

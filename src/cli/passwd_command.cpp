@@ -20,6 +20,7 @@
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
+#include "s3bd/cli/logging.h"
 
 namespace s3bd {
 
@@ -75,8 +76,7 @@ int RunPasswd(const StoreConfig& store, const PasswdOptions& options) {
                 store.url.c_str(), target);
     return 0;
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   }
 }
 

@@ -20,6 +20,7 @@
 #include "s3bd/core/errors.h"
 #include "s3bd/core/geometry.h"
 #include "s3bd/fuse/fuse_frontend.h"
+#include "s3bd/cli/logging.h"
 
 namespace s3bd {
 
@@ -88,8 +89,7 @@ int RunResize(const std::string& mountpoint, const std::string& size_text, bool 
     }
     return 0;
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   }
 }
 

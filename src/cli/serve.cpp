@@ -121,7 +121,7 @@ int ForkAndWait(int& notify_fd) {
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
-  std::fprintf(stderr, "s3bd: error: the daemon died during start-up\n");
+  PrintError("the daemon died during start-up");
   return 1;
 }
 
@@ -409,8 +409,7 @@ int ServeVolume(StoreConfig store, const DaemonConfig& daemon, const std::functi
     return 0;
   } catch (const StartupError& e) {
     // Still attached to the caller's stderr: start-up errors happen before Detach().
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   } catch (const std::exception& e) {
     spdlog::critical("unexpected error: {}", e.what());
     return 1;

@@ -41,6 +41,7 @@
 #include "s3bd/core/geometry.h"
 #include "s3bd/core/stack.h"
 #include "s3bd/volume/lease.h"
+#include "s3bd/cli/logging.h"
 
 namespace s3bd {
 
@@ -195,8 +196,7 @@ int RunVerify(const StoreConfig& config, bool json, bool quiet) {
     }
     return problems.empty() ? 0 : kExitFailure;
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   }
 }
 
@@ -311,8 +311,7 @@ int RunErase(const StoreConfig& config, bool yes, bool quiet) {
     }
     return 0;
   } catch (const StartupError& e) {
-    std::fprintf(stderr, "s3bd: error: %s\n", e.what());
-    return ExitStatus(e);
+    return ReportError(e);
   }
 }
 

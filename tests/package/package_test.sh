@@ -84,6 +84,37 @@ if [[ -c /dev/fuse ]]; then
   fi
   umount "$mnt"
   gone
+  # The unit's own command line (ExecStart, %i = an instance of this
+  # test's) over /etc/s3bd/INSTANCE.conf, stopped as systemd stops it
+  # (SIGTERM): the data is there and the exit status is 0.
+  inst=s3bd-package-test-$$
+  conf=/etc/s3bd/$inst.conf
+  mkdir -p /etc/s3bd
+  printf 'store = %s\nmountpoint = %s\nfile-name = unitfile\n' "$store" "$mnt" >"$conf"
+  chmod 0600 "$conf"
+  trap 'rm -rf "$WORK" "$conf"' EXIT
+  exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+  exec_start=${exec_start//%i/$inst}
+  [[ $exec_start == "/usr/bin/s3bd mount --config $conf --foreground" ]] || fail "unexpected ExecStart: $exec_start"
+  # shellcheck disable=SC2086
+  $exec_start 2>"$WORK/unit.log" &
+  unit_pid=$!
+  deadline=$((SECONDS + 30))
+  until findmnt -rn "$mnt" >/dev/null; do
+    kill -0 "$unit_pid" 2>/dev/null || fail "the unit's command exited: $(cat "$WORK/unit.log")"
+    ((SECONDS < deadline)) || fail "the unit's command did not mount"
+    sleep 0.05
+  done
+  cmp -n $((3 << 20)) "$WORK/data" "$mnt/unitfile" || fail "data read through the unit's mount differs"
+  kill -TERM "$unit_pid"
+  wait "$unit_pid" || fail "the unit's command exited $? on SIGTERM: $(cat "$WORK/unit.log")"
+  findmnt -rn "$mnt" >/dev/null && fail "still mounted after SIGTERM"
+  # An fstab line naming the config file (config=): the rest comes from it.
+  mount -t fuse.s3bd "$store" "$mnt" -o "config=$conf,_netdev" || fail "mount -o config= failed"
+  [[ -e $mnt/unitfile ]] || fail "config= not read: $(ls "$mnt")"
+  umount "$mnt"
+  gone
+  rm -f "$conf"
   # An unknown option is one line naming it, and nothing is mounted.
   if mount -t fuse.s3bd "$store" "$mnt" -o cache_sise=1G 2>"$WORK/err"; then fail "cache_sise was accepted"; fi
   grep -q "unknown mount option 'cache_sise'" "$WORK/err" || fail "unknown option message: $(cat "$WORK/err")"
