@@ -8,19 +8,12 @@ source "$(dirname "$0")/lib.sh"
 require_fuse
 STORE=$WORK/store MNT=$WORK/mnt
 mkdir -p "$STORE" "$MNT"
-LOG=$WORK/journal.log
+LOG=$WORK/daemon.log  # start_fg's
 : >"$LOG"
 journal_of() { stat -c '%d:%i' "$1"; }
 
 # 1. A mount in the foreground, as the unit runs it, at --log-level debug.
-JOURNAL_STREAM=$(journal_of "$LOG") "$S3BD" mount "$STORE" "$MNT" -f --size 16M --log-level debug 2>>"$LOG" &
-DAEMON_PID=$!
-deadline=$((SECONDS + 20))
-until findmnt -rn "$MNT" >/dev/null; do
-  kill -0 "$DAEMON_PID" 2>/dev/null || fail "daemon exited: $(cat "$LOG")"
-  ((SECONDS < deadline)) || fail "no mount"
-  sleep 0.05
-done
+JOURNAL_STREAM=$(journal_of "$LOG") start_fg "$STORE" "$MNT" --size 16M --log-level debug
 stop_fg "$MNT"
 ((DAEMON_STATUS == 0)) || fail "daemon exit status $DAEMON_STATUS"
 [[ -s $LOG ]] || fail "nothing logged"
