@@ -97,36 +97,6 @@ TEST(Volume, ZeroRangeClipsAtEnd) {
   EXPECT_FALSE(vol.ZeroRange(kGeom.size() + 5, 10));
 }
 
-// Every request passes the gate, ReadShared (the FUSE read path) too: one
-// held in the store below counts as inside, and Exclusive() waits for it.
-TEST(VolumeGate, ReadSharedHeldInTheStoreIsInsideAndExclusiveWaitsForIt) {
-  test::GateStore gate(std::make_unique<MemoryStore>(kGeom));
-  Volume vol(gate);
-  gate.CloseReads();
-  std::atomic<bool> read_done{false};
-  std::thread reader([&] {
-    std::vector<BlockRef> pieces;
-    EXPECT_FALSE(vol.ReadShared(0, 4096, pieces));
-    read_done = true;
-  });
-  gate.WaitForReading(1);
-  EXPECT_EQ(vol.requests_inside(), 1u);
-  bool saw_read_done = false;
-  std::thread resizer([&] {
-    EXPECT_FALSE(vol.Exclusive([&]() -> std::error_code {
-      saw_read_done = read_done.load();
-      return {};
-    }));
-  });
-  while (!vol.paused()) std::this_thread::yield();
-  gate.OpenReads();
-  reader.join();
-  resizer.join();
-  EXPECT_TRUE(saw_read_done);
-  EXPECT_EQ(vol.requests_inside(), 0u);
-  EXPECT_FALSE(vol.paused());
-}
-
 // Counts the block operations running in it at each moment.
 class InFlightStore : public ForwardingStore {
  public:
@@ -152,6 +122,39 @@ class InFlightStore : public ForwardingStore {
     return ForwardingStore::DoZero(b);
   }
 };
+
+// Every request passes the gate, ReadShared (the FUSE read path) too: one
+// held in the store below counts as inside, and Exclusive() waits for it.
+TEST(VolumeGate, ReadSharedHeldInTheStoreIsInsideAndExclusiveWaitsForIt) {
+  auto gate_owned = std::make_unique<test::GateStore>(std::make_unique<MemoryStore>(kGeom));
+  test::GateStore& gate = *gate_owned;
+  InFlightStore store(std::move(gate_owned));
+  Volume vol(store);
+  gate.CloseReads();
+  std::thread reader([&] {
+    std::vector<BlockRef> pieces;
+    EXPECT_FALSE(vol.ReadShared(0, 4096, pieces));
+  });
+  gate.WaitForReading(1);
+  EXPECT_EQ(vol.requests_inside(), 1u);
+  int in_flight_at_fn = -1;
+  std::atomic<bool> resized{false};
+  std::thread resizer([&] {
+    EXPECT_FALSE(vol.Exclusive([&]() -> std::error_code {
+      in_flight_at_fn = store.in_flight.load();
+      return {};
+    }));
+    resized = true;
+  });
+  // Until the gate is closed (or, were it broken, Exclusive already ran).
+  while (!vol.paused() && !resized) std::this_thread::yield();
+  gate.OpenReads();
+  reader.join();
+  resizer.join();
+  EXPECT_EQ(in_flight_at_fn, 0) << "Exclusive ran while the read was in the store";
+  EXPECT_EQ(vol.requests_inside(), 0u);
+  EXPECT_FALSE(vol.paused());
+}
 
 // Readers, writers and zeroers of every kind against repeated Exclusive()
 // calls: no block operation ever runs while one is inside, and every
