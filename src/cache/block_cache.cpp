@@ -965,6 +965,9 @@ void BlockCache::FillOwnStats(StatsJson& j) const {
   j["uploads_held_for_reads"] = scheduler_.counters().held_for_reads;
   j["uploads_while_read_waits"] = scheduler_.ReadPriorityUploads();
   j["evictions"] = evictions_;
+  MarkGauges(j, {"cached_blocks", "capacity_blocks", "memory_blocks", "memory_limit_blocks", "clean_in_lru",
+                 "seen_once", "used_again", "read_ahead_max_window", "read_ahead_queued", "loading_blocks",
+                 "dirty_blocks", "dirty_limit", "upload_queue", "hot_blocks"});
   if (file_) {
     StatsJson& f = j["cache_file"];
     f["durable"] = config_.durable;
@@ -977,6 +980,7 @@ void BlockCache::FillOwnStats(StatsJson& j) const {
     f["memory_only_loads"] = memory_only_loads_;
     f["file_hits"] = file_hits_;
     f["moved_to_file_only"] = demotions_;
+    MarkGauges(f, {"to_mark_clean"});
     file_->FillStats(f);
   }
 }

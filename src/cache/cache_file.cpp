@@ -950,6 +950,7 @@ void CacheFile::FillStats(StatsJson& j) const {
   j["recovered_unsaved"] = recovered_dirty_;
   j["recovered_clean"] = recovered_clean_;
   j["stale_entries_discarded"] = discarded_at_open_;
+  MarkGauges(j, {"slots", "free_slots", "shadows"});
 }
 
 void CacheFile::PrintStats(std::ostream& os) const {

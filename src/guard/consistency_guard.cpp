@@ -131,6 +131,7 @@ void ConsistencyGuard::FillOwnStats(StatsJson& j) const {
   j["stale_reads_failed"] = stale_failures_;
   j["delayed_writes"] = delayed_writes_;
   j["full_cache_waits"] = full_waits_;
+  MarkGauges(j, {"remembered_md5s", "remembered_md5s_limit"});
 }
 
 }  // namespace s3bd

@@ -383,6 +383,7 @@ void BlockMapStore::FillOwnStats(StatsJson& j) const {
   j["unknown"] = count_[static_cast<int>(State::kUnknown)].load(std::memory_order_relaxed);
   j["reads_saved"] = reads_saved_.load(std::memory_order_relaxed);
   j["zeros_saved"] = zeros_saved_.load(std::memory_order_relaxed);
+  MarkGauges(j, {"surveyed_blocks", "known_present", "known_absent", "unknown"});
 }
 
 }  // namespace s3bd

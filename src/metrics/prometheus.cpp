@@ -13,14 +13,6 @@ namespace s3bd {
 namespace {
 
 // Own keys of the layers that are levels (can go down), not counts.
-const std::set<std::string, std::less<>> kGauges = {
-    "cached_blocks", "capacity_blocks", "memory_blocks", "memory_limit_blocks", "clean_in_lru",
-    "dirty_blocks", "dirty_limit", "upload_queue", "loading_blocks", "read_ahead_max_window",
-    "read_ahead_queued", "hot_blocks", "remembered_md5s", "remembered_md5s_limit", "surveyed_blocks",
-    "known_present", "slots", "free_slots", "shadows", "to_mark_clean", "failing", "requests_waiting",
-    "connections", "active_connections",
-    // levels inside an object of a layer, by their full name
-    "s3bd_s3_outage_retries", "s3bd_s3_outage_requests_waiting"};
 // Own keys left out: derived (averages, percentiles) or not a quantity.
 const std::set<std::string, std::less<>> kSkipped = {"latency_avg_ms", "latency_p99_ms", "total_requests",
                                                      "read_ahead_max_window_blocks", "version", "pid"};
@@ -102,13 +94,14 @@ class Families {
   std::vector<std::string> order_;
 };
 
+// `gauge`: the layer marked the key a level (MarkGauges, core/stats.h).
 void AddNumber(Families& out, const std::string& prefix, const std::string& key, const StatsJson& v,
-               const std::string& labels, const std::string& where) {
+               const std::string& labels, const std::string& where, bool gauge) {
   if (kSkipped.contains(key)) return;
   const std::string base = prefix + "_" + Snake(key);
   if (key.size() > 2 && key.ends_with("_s")) {
     out.Add(base.substr(0, base.size() - 2) + "_seconds", "gauge", where + " " + key + " (seconds)", labels, Number(v));
-  } else if (v.is_boolean() || kGauges.contains(key) || kGauges.contains(base)) {
+  } else if (v.is_boolean() || gauge) {
     out.Add(base, "gauge", where + " " + key, labels, Number(v));
   } else {
     out.Add(base + "_total", "counter", where + " " + key, labels, Number(v));
@@ -133,10 +126,16 @@ void AddS3Histogram(Families& out, const StatsJson& h) {
 
 // A layer's own keys (or an object inside it), under `prefix`.
 void AddOwn(Families& out, const std::string& prefix, const StatsJson& obj, const std::string& where) {
+  std::set<std::string, std::less<>> gauges;
+  if (const auto g = obj.find("gauges"); g != obj.end() && g->is_array()) {
+    for (const StatsJson& k : *g) {
+      if (k.is_string()) gauges.insert(k.get<std::string>());
+    }
+  }
   for (const auto& [key, v] : obj.items()) {
-    if (key == "layer" || key == "ops") continue;
+    if (key == "layer" || key == "ops" || key == "gauges") continue;
     if (v.is_number() || v.is_boolean()) {
-      AddNumber(out, prefix, key, v, "", where);
+      AddNumber(out, prefix, key, v, "", where, gauges.contains(key));
     } else if (v.is_object()) {
       if (key == "latency_histogram") {
         AddS3Histogram(out, v);

@@ -85,6 +85,7 @@ void OutageMonitor::Fill(StatsJson& j) const {
   j["retries"] = failing_ ? retries_ : 0;
   j["requests_waiting"] = failing_ ? waiting_ : 0;
   j["reason"] = failing_ ? why_ : std::string();
+  MarkGauges(j, {"failing", "retries", "requests_waiting"});  // of the outage in progress
 }
 
 void OutageMonitor::Print(std::ostream& os) const {

@@ -9,7 +9,11 @@
 
 #include <gtest/gtest.h>
 
+#include "s3bd/cache/block_cache.h"
 #include "s3bd/core/errors.h"
+#include "s3bd/guard/consistency_guard.h"
+#include "s3bd/map/block_map.h"
+#include "s3bd/store/memory_store.h"
 #include "s3bd/metrics/metrics_server.h"
 #include "s3bd/metrics/prometheus.h"
 
@@ -27,6 +31,7 @@ StatsJson SampleTree() {
   s3["errors"] = {{"timeout", 1}, {"server", 0}};
   s3["latency_histogram"] = {{"upper_us", {1024, 2048}}, {"below", {4, 9}}, {"count", 10}, {"sum_us", 25000}};
   s3["outage"] = {{"failing", false}, {"outages", 1}, {"failing_for_s", 0.0}, {"retries", 0}, {"reason", "x"}};
+  MarkGauges(s3["outage"], {"failing", "retries"});
   StatsJson cache;
   cache["layer"] = "cache";
   cache["ops"] = {{"read", {{"ops", 4}, {"bytes", 4096}, {"errors", 1}, {"avg_ms", 0.5}}}};
@@ -34,6 +39,8 @@ StatsJson SampleTree() {
   cache["dirty_blocks"] = 2;
   cache["oldest_dirty_s"] = 1.5;
   cache["cache_file"] = {{"path", "/var/cache/x"}, {"slots", 8}, {"journal_syncs", 5}, {"durable", true}};
+  MarkGauges(cache, {"dirty_blocks"});
+  MarkGauges(cache["cache_file"], {"slots"});
   StatsJson tree;
   tree["version"] = 1;
   tree["volume"] = {{"size", 1 << 20}, {"block_size", 4096}, {"num_blocks", 256}, {"read_only", false}};
@@ -112,6 +119,40 @@ TEST(Prometheus, NamesTypesAndValues) {
       EXPECT_TRUE(name.ends_with("_total")) << name;
     }
   }
+}
+
+// The layers themselves say which of their keys are levels: rendered from
+// a real cache, guard and map, every key a layer marks is a gauge, every
+// other number a counter (_total), and no "gauges" list is a metric.
+TEST(Prometheus, RealLayersMarkTheirGauges) {
+  auto mem = std::make_unique<MemoryStore>(Geometry{4096, 64});
+  auto map = std::make_unique<BlockMapStore>(std::move(mem));
+  auto guard = std::make_unique<ConsistencyGuard>(std::move(map), GuardConfig{});
+  CacheConfig cfg;
+  cfg.cache_size = 16 * 4096;
+  BlockCache cache(std::move(guard), cfg);
+  std::vector<std::uint8_t> block(4096, 7);
+  ASSERT_FALSE(cache.Write(3, block));
+  const StatsJson tree = MakeStatsTree(cache, false, "fuse", FrontendCounters{}.ToJson(), StatsJson::object());
+  const Parsed p = Parse(RenderPrometheus(tree));
+  std::size_t marked = 0;
+  for (const StatsJson& layer : tree["layers"]) {
+    const std::string name = layer["layer"];
+    if (!layer.contains("gauges")) continue;
+    for (const StatsJson& k : layer["gauges"]) {
+      const std::string metric = "s3bd_" + name + "_" + k.get<std::string>();
+      ASSERT_TRUE(p.types.contains(metric)) << metric;
+      EXPECT_EQ(p.types.at(metric), "gauge") << metric;
+      ++marked;
+    }
+    EXPECT_FALSE(p.types.contains("s3bd_" + name + "_gauges")) << name;
+  }
+  EXPECT_GE(marked, 20u);
+  // Two levels the renderer once took for counters.
+  EXPECT_EQ(p.types.at("s3bd_cache_seen_once"), "gauge");
+  EXPECT_EQ(p.types.at("s3bd_map_known_absent"), "gauge");
+  EXPECT_EQ(p.samples.at("s3bd_cache_dirty_blocks"), "1");
+  EXPECT_EQ(p.types.at("s3bd_cache_evictions_total"), "counter");
 }
 
 TEST(Prometheus, LabelValuesAreEscaped) {

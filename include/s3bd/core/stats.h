@@ -18,11 +18,22 @@
 #include <string>
 #include <string_view>
 
+#include <initializer_list>
+
 #include <nlohmann/json.hpp>
 
 namespace s3bd {
 
 using StatsJson = nlohmann::ordered_json;
+
+// Marks keys of the object `j` as levels, values that go up and down (queue
+// lengths, sizes, limits), rather than counts that only grow: `j["gauges"]`
+// lists them, and renderers (Prometheus: gauge or counter) go by it. Each
+// layer marks its own keys where it fills them.
+inline void MarkGauges(StatsJson& j, std::initializer_list<const char*> keys) {
+  StatsJson& g = j["gauges"];
+  for (const char* k : keys) g.push_back(k);
+}
 
 // Bumped only if a key changes meaning or goes away.
 inline constexpr int kStatsVersion = 1;
