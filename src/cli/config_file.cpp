@@ -111,7 +111,7 @@ void ApplyConfigFile(CLI::App& cmd, const std::string& path, const PositionalKey
   const std::vector<Item> items = ReadItems(path);
   // Check every line before changing any option, and the whole of the
   // command line's positional arguments against the file's.
-  std::set<std::string> seen;
+  std::set<const CLI::Option*> seen;  // one line per option: f and foreground are one
   std::string positional_key;
   struct Apply {
     CLI::Option* opt;
@@ -140,7 +140,7 @@ void ApplyConfigFile(CLI::App& cmd, const std::string& path, const PositionalKey
                                    where, it.key, cmd.get_name()));
     }
     const bool repeatable = opt->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll;
-    if (!seen.insert(it.key).second && !repeatable) throw UsageError(fmt::format("{}: '{}' given twice", where, it.key));
+    if (!seen.insert(opt).second && !repeatable) throw UsageError(fmt::format("{}: '{}' given twice", where, it.key));
     if (opt->get_expected_max() == 0) (void)FlagValue(path, it);  // checked now, used below
     todo.push_back({opt, &it});
   }

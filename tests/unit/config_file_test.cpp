@@ -119,6 +119,9 @@ TEST_F(ConfigFile, BadLinesAreRefusedNamingTheLine) {
             "FILE:3: unknown key 'bogus' (the options of s3bd mount, without the dashes; see s3bd(8), CONFIG FILE)");
   EXPECT_EQ(ErrorOf("size = 1G\nsize = 2G\n"), "FILE:2: 'size' given twice");
   EXPECT_EQ(ErrorOf("size = 1G\ncache-size = 1M\ncache_size = 2M\n"), "FILE:3: 'cache-size' given twice");
+  EXPECT_EQ(ErrorOf("f = true\nforeground = false\n"), "FILE:2: 'foreground' given twice");  // one option
+  EXPECT_EQ(ErrorOf("help = true\n"), "FILE:1: unknown key 'help' (the options of s3bd mount, without the dashes; "
+                                       "see s3bd(8), CONFIG FILE)");
   EXPECT_EQ(ErrorOf("size = 1G\n[mount]\n"), "FILE:2: [mount]: sections are not used; write key = value lines only");
   EXPECT_EQ(ErrorOf("size = 1G\njust words\n"), "FILE:2: not a 'key = value' line");
   EXPECT_EQ(ErrorOf("size = 1G\nread-only = maybe\n"), "FILE:2: 'read-only' is a flag: expected true or false, not 'maybe'");
