@@ -138,7 +138,7 @@ constexpr const char* kStoreHelp = "The store: a directory path, file:///absolut
 // `mountpoint` (mount only) comes right after STORE.
 void AddServeOptions(CLI::App* cmd, ServeArgs& a, std::string* mountpoint, std::function<void()> front_end_options) {
   AddCacheOptions(*cmd, a.cache);
-  // Required, but possibly from --config: checked by RequireArguments.
+  // Required, but possibly from --config: checked by ApplyConfigAndRequire.
   cmd->add_option("STORE", a.store, kStoreHelp);
   if (mountpoint) cmd->add_option("MOUNTPOINT", *mountpoint, "An existing directory to mount on");
   cmd->add_option("--size", a.size,
